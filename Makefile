@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` (set up + serve the demo) and `make test`.
+# Everything they need is installed by these targets: the venv, Python packages, npm packages and
+# the bpmn-js assets, and Debian's chromium for the browser tests.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LIYUAN := $(VENV)/bin/liyuan
+VENV_STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test bench lint clean
+.DEFAULT_GOAL := run
+
+include .ci/assets.mk
+
+setup: $(VENV_STAMP) assets
+
+$(VENV_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(LIYUAN) init --demo
+	$(LIYUAN) serve --host 127.0.0.1 --port 5000
+
+test: setup chromium
+	$(PY) -m tests.postgres_status
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/engine.py
+	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
+
+lint: setup
+	$(VENV)/bin/ruff check engine webapp migrations tests bench
+
+clean:
+	rm -rf $(VENV) node_modules webapp/static/vendor test-artifacts

@@ -1,0 +1,329 @@
+"""Starting instances, completing their tasks and running engine steps, one transaction per change.
+
+Every change follows the same path (:func:`_commit_change`): load the instance row, rebuild the workflow
+from its pinned version, let SpiffWorkflow run, then write the new state with ``revision + 1`` (SQLAlchemy's
+``version_id_col``: the UPDATE carries ``WHERE revision = <read revision>``), rewrite the projections
+(inbox tasks, timers, SLA clocks, request) and append the audit events — all in the caller's transaction.
+A change that loses a race, or targets a task that is no longer ready, is a :class:`Conflict`; a script
+that fails rolls the whole transaction back, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import clock, forms, history, intake, repository, scripting, serialization, tasks, timers
+from .models import Instance, ProcessVersion
+from .repository import LoadedVersion
+
+
+class EngineError(Exception):
+    """Base of the errors a person may see; ``message`` is Chinese."""
+
+    status = 400
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(EngineError):
+    status = 404
+
+
+class Conflict(EngineError):
+    """Someone else changed the instance first, or the task is no longer waiting for input."""
+
+    status = 409
+
+
+class InvalidData(EngineError):
+    status = 422
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("提交的内容有误，请按提示修改", fields=errors)
+        self.errors = errors
+
+
+class ScriptFailure(EngineError):
+    """A script, condition or timer expression raised while the engine ran; nothing was saved."""
+
+    status = 500
+
+
+@dataclass
+class Loaded:
+    instance: Instance
+    workflow: BpmnWorkflow
+    version: LoadedVersion
+
+
+@dataclass
+class Effects:
+    reached: list = field(default_factory=list)  # user tasks that became READY
+    cancelled: list = field(default_factory=list)  # user tasks cancelled (e.g. by an interrupting timer)
+    ended: bool = False
+
+
+def all_tasks(wf: BpmnWorkflow) -> Iterator:
+    """Every task instance, subprocesses included, without SpiffWorkflow's depth-limited iterator."""
+    yield from wf.tasks.values()
+    for sub in wf.subprocesses.values():
+        yield from sub.tasks.values()
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list:
+    return [t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual]
+
+
+def state_fingerprint(wf: BpmnWorkflow) -> str:
+    """A digest of what the instance *is*: task states in tree order, waiting due times and current data.
+
+    Task ids are random, so they are left out; replaying the recorded inputs against the pinned version
+    must reproduce this digest exactly.
+    """
+    h = hashlib.sha256()
+
+    def walk(task, depth):
+        if task.state & TaskState.PREDICTED_MASK:
+            return
+        h.update(f"{depth}|{task.workflow.spec.name}|{task.task_spec.name}|{task.state}|".encode())
+        value = task.internal_data.get("event_value")
+        if value is not None and task.state == TaskState.WAITING:
+            h.update(history.canonical_json(value).encode())
+        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) or not task.children:
+            h.update(history.canonical_json(task.data).encode())
+        for child in task.children:
+            walk(child, depth + 1)
+        sub = task.workflow.top_workflow.subprocesses.get(task.id)
+        if sub is not None:
+            walk(sub.task_tree, depth + 1)
+
+    walk(wf.task_tree, 0)
+    h.update(history.canonical_json(wf.data).encode())
+    return h.hexdigest()
+
+
+def current_data(wf: BpmnWorkflow) -> dict:
+    """The instance's latest data: the most recently changed live task's, or the final data when ended."""
+    if wf.is_completed():
+        return dict(wf.data) or dict(wf.last_task.data if wf.last_task else {})
+    live = [t for t in wf.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
+    live = live or [t for t in wf.tasks.values() if t.state == TaskState.COMPLETED]
+    merged: dict = {}
+    for t in sorted(live, key=lambda t: t.last_state_change):
+        merged.update(t.data)
+    return merged
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+def get_instance(session: Session, instance_id: str) -> Instance:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound("找不到该求助记录", instance_id=instance_id)
+    return instance
+
+
+def load(session: Session, instance_id: str) -> Loaded:
+    instance = get_instance(session, instance_id)
+    version = repository.load(session, session.get(ProcessVersion, instance.version_id))
+    wf = serialization.loads(instance.state, version.spec, version.subprocess_specs)
+    wf.script_engine = scripting.script_engine()
+    return Loaded(instance, wf, version)
+
+
+# --- changes -----------------------------------------------------------------------------------------------
+
+def start(session: Session, process_id: str, data: dict | None, actor: str, *, version: int | None = None) -> Instance:
+    """Start an instance of the latest (or the given) version and run it to its first wait state."""
+    row = (repository.get_version(session, process_id, version) if version
+           else repository.latest_version(session, process_id))
+    if row is None:
+        raise NotFound(f"流程 {process_id} 尚未部署", process_id=process_id)
+    loaded_version = repository.load(session, row)
+    data = dict(data or {})
+    wf = BpmnWorkflow(loaded_version.spec, loaded_version.subprocess_specs, script_engine=scripting.script_engine())
+    wf.task_tree.data.update(data)
+    now = clock.now()
+    instance = Instance(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
+                        revision=0, state="", state_fingerprint="", started_by=actor, started_at=now,
+                        updated_at=now)
+    loaded = Loaded(instance, wf, loaded_version)
+    _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
+                   payload={"process_id": process_id, "version": row.version, "data": data},
+                   run=lambda: wf.do_engine_steps(), new=True)
+    return instance
+
+
+def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
+                  expected_revision: int | None = None) -> Instance:
+    """Validate ``data`` against the task's form, complete the task and run the engine to the next wait."""
+    loaded = load(session, instance_id)
+    if expected_revision is not None and loaded.instance.revision != expected_revision:
+        raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
+    task = find_task(loaded.workflow, task_id)
+    if task is None:
+        raise Conflict("该任务不属于此求助，或已不存在，请刷新后重试", task_id=task_id)
+    if task.state != TaskState.READY or not task.task_spec.manual:
+        raise Conflict("该任务已由他人完成或已取消，请刷新查看最新状态", task_id=task_id,
+                       state=TaskState.get_name(task.state))
+    clean = validate_task_data(loaded.version, task, data)
+
+    def run():
+        add = getattr(task.task_spec, "add_data_from_form", None)
+        if add is not None:
+            add(task, clean)
+        else:
+            task.data.update(clean)
+        task.run()
+        loaded.workflow.do_engine_steps()
+
+    _commit_change(session, loaded, actor=actor, kind="task_completed", element_id=task.task_spec.bpmn_id,
+                   payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
+                            "element_id": task.task_spec.bpmn_id, "data": clean}, run=run)
+    return loaded.instance
+
+
+def find_task(wf: BpmnWorkflow, task_id: str):
+    try:
+        wanted = uuid.UUID(str(task_id))
+    except ValueError:
+        return None
+    for task in all_tasks(wf):
+        if task.id == wanted:
+            return task
+    return None
+
+
+def task_form(version: LoadedVersion, task) -> tuple[dict | None, dict | None]:
+    props = (task.task_spec.extensions or {}).get("properties", {})
+    schema = version.forms.get(props.get("formJsonSchemaFilename", ""))
+    ui_schema = version.forms.get(props.get("formUiSchemaFilename", ""))
+    return schema, ui_schema
+
+
+def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
+    """Only the form's own fields are accepted (a post cannot overwrite e.g. ``customer_username``)."""
+    schema, ui_schema = task_form(version, task)
+    if schema is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidData({"": "提交的数据格式不正确"})
+    resolved = forms.resolve_options(schema, ui_schema, task.data)
+    allowed = resolved.get("properties")
+    clean = {k: v for k, v in data.items() if allowed is None or k in allowed}
+    errors = forms.validate(resolved, clean)
+    if errors:
+        raise InvalidData(errors)
+    return clean
+
+
+def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload: dict, *,
+              before=None, element_id: str | None = None) -> Loaded:
+    """Run a change that is not a task completion (timer firing, retry) through the same commit path."""
+    loaded = load(session, instance_id)
+
+    def run():
+        if before is not None:
+            before(loaded.workflow)
+        loaded.workflow.do_engine_steps()
+
+    _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run)
+    return loaded
+
+
+def _snapshot(wf: BpmnWorkflow) -> dict:
+    return {t.id: t.state for t in all_tasks(wf)}
+
+
+def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
+    fx = Effects(ended=wf.is_completed())
+    for t in all_tasks(wf):
+        if not t.task_spec.manual:
+            continue
+        old = before.get(t.id)
+        if t.state == TaskState.READY and old != TaskState.READY:
+            fx.reached.append(t)
+        elif t.state == TaskState.CANCELLED and old not in (None, TaskState.CANCELLED) \
+                and not (old & TaskState.PREDICTED_MASK):
+            fx.cancelled.append(t)
+    return fx
+
+
+def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, element_id: str | None,
+                   payload: dict, run, new: bool = False) -> Effects:
+    wf = loaded.workflow
+    before = {} if new else _snapshot(wf)
+    token = scripting.fee_schedule_provider.set(lambda: intake.fee_schedule(session))
+    try:
+        run()
+    except SpiffWorkflowException as exc:
+        raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}", error=str(exc)) from exc
+    except EngineError:
+        raise
+    except Exception as exc:  # a helper or guard raised outside SpiffWorkflow's wrapping
+        raise ScriptFailure(f"流程脚本执行出错：{exc}", error=repr(exc)) from exc
+    finally:
+        scripting.fee_schedule_provider.reset(token)
+    errored = [t for t in all_tasks(wf) if t.state == TaskState.ERROR]
+    if errored:
+        raise ScriptFailure(f"流程在 {errored[0].task_spec.bpmn_id} 处出错", element_id=errored[0].task_spec.bpmn_id)
+
+    instance = loaded.instance
+    now = clock.now()
+    fx = _effects(wf, before)
+    instance.state = serialization.dumps(wf)
+    instance.state_fingerprint = state_fingerprint(wf)
+    instance.updated_at = now
+    if fx.ended:
+        instance.status, instance.completed_at = "completed", now
+    try:
+        if new:
+            session.add(instance)
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试") from exc
+
+    data = current_data(wf)
+    waiting_now = timers.waiting(wf, loaded.version)
+    tasks.sync(session, instance, wf, loaded.version, waiting_now)
+    fired = timers.sync(session, instance, wf, waiting_now)
+    intake.sync(session, instance, data, ended=fx.ended)
+
+    fp = instance.state_fingerprint
+    history.append(session, instance.id, actor, kind, element_id=element_id,
+                   payload={**payload, "revision": instance.revision}, state_fingerprint=fp, at=now)
+    escalating = kind == "timer_fired" or bool(fired)
+    for t in fx.cancelled:
+        history.append(session, instance.id, "engine", "task_cancelled", element_id=t.task_spec.bpmn_id,
+                       payload={"task_id": str(t.id)}, state_fingerprint=fp, at=now)
+    for t in fx.reached:
+        history.append(session, instance.id, "engine", "escalated" if escalating else "task_reached",
+                       element_id=t.task_spec.bpmn_id,
+                       payload={"task_id": str(t.id), "lane": t.task_spec.lane, "process_id": t.workflow.spec.name},
+                       state_fingerprint=fp, at=now)
+    if fx.ended:
+        history.append(session, instance.id, "engine", "instance_completed", element_id=instance.process_id,
+                       payload={}, state_fingerprint=fp, at=now)
+    return fx
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def instances_of(session: Session, ids: Iterable[str]) -> list[Instance]:
+    return [get_instance(session, i) for i in ids]

@@ -1,0 +1,126 @@
+"""The timer table: which BPMN timers are waiting, when they are due, and what their SLA clocks say.
+
+SpiffWorkflow keeps a waiting timer's due time inside the serialized workflow
+(``task.internal_data['event_value']``) and never fires anything by itself. We mirror every waiting
+timer into the ``timers`` table in the same transaction that arms or cancels it, so a poller can find
+due work with one indexed query instead of deserializing instances, and a crash can never leave a
+timer armed in the blob but missing from the table (or the reverse).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .models import Instance, SlaClock, Timer
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_id: str
+    element_id: str
+    process_id: str
+    kind: str  # boundary | intermediate | start
+    due_at: dt.datetime
+    sla_key: str | None
+    guarded_task_id: str | None
+    guarded_element_id: str | None
+
+
+def _is_timer(event_definition) -> bool:
+    if isinstance(event_definition, TimerEventDefinition):
+        return True
+    return isinstance(event_definition, MultipleEventDefinition) and any(
+        isinstance(e, TimerEventDefinition) for e in event_definition.event_definitions)
+
+
+def _due(task) -> dt.datetime | None:
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):  # cycle: {'cycles': remaining, 'next': iso, 'duration': seconds}
+        if value.get("cycles") == 0:
+            return None
+        value = value.get("next")
+    if not value:
+        return None
+    due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
+    return clock.as_utc(due)
+
+
+def waiting(wf, version) -> list[WaitingTimer]:
+    """Every waiting timer of the instance, inside call activities too (the top workflow's event manager
+    tracks them all)."""
+    out = []
+    for task in list(wf.event_manager.tasks.values()):
+        spec = task.task_spec
+        if task.state != TaskState.WAITING or not _is_timer(getattr(spec, "event_definition", None)):
+            continue
+        due = _due(task)
+        if due is None:
+            continue
+        process_id = task.workflow.spec.name
+        props = version.properties.get(process_id, {}).get(spec.bpmn_id, {})
+        guarded = None
+        if isinstance(spec, BoundaryEvent) and task.parent is not None:
+            guarded = next((c for c in task.parent.children if not isinstance(c.task_spec, BoundaryEvent)), None)
+        kind = "boundary" if isinstance(spec, BoundaryEvent) else "start" if isinstance(spec, StartEvent) \
+            else "intermediate"
+        out.append(WaitingTimer(str(task.id), spec.bpmn_id, process_id, kind, due, props.get("sla") or None,
+                                str(guarded.id) if guarded else None,
+                                guarded.task_spec.bpmn_id if guarded else None))
+    return out
+
+
+def sync(session: Session, instance: Instance, wf, waiting_now: list[WaitingTimer]) -> list[SlaClock]:
+    """Rewrite the instance's timer rows and settle SLA clocks; returns the clocks breached by this change."""
+    now = clock.now()
+    rows = {r.task_id: r for r in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
+    current = {w.task_id: w for w in waiting_now}
+    gone = [tid for tid in rows if tid not in current]
+    if gone:
+        session.execute(delete(Timer).where(Timer.instance_id == instance.id, Timer.task_id.in_(gone)))
+    breached = []
+    if gone:
+        states = {str(t.id): t.state for t in _tasks_by_id(wf, gone)}
+        for clk in session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id,
+                                                          SlaClock.timer_task_id.in_(gone),
+                                                          SlaClock.status == "armed")):
+            if states.get(clk.timer_task_id) == TaskState.COMPLETED:
+                clk.status, clk.breached_at = "breached", now
+                breached.append(clk)
+            else:
+                clk.status, clk.met_at = "met", now
+    for w in waiting_now:
+        row = rows.get(w.task_id)
+        if row is None:
+            session.add(Timer(instance_id=instance.id, task_id=w.task_id, process_id=w.process_id,
+                              element_id=w.element_id, kind=w.kind, guarded_task_id=w.guarded_task_id,
+                              sla_key=w.sla_key, due_at=w.due_at, attempts=0, created_at=now))
+            if w.sla_key:
+                session.add(SlaClock(instance_id=instance.id, timer_task_id=w.task_id, sla_key=w.sla_key,
+                                     element_id=w.element_id, guarded_task_id=w.guarded_task_id,
+                                     guarded_element_id=w.guarded_element_id, status="armed", armed_at=now,
+                                     due_at=w.due_at))
+        elif clock.as_utc(row.due_at) != w.due_at:  # a cycle timer moved on to its next occurrence
+            row.due_at, row.attempts, row.next_attempt_at, row.last_error = w.due_at, 0, None, None
+    if instance.status == "completed":
+        for clk in session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id,
+                                                          SlaClock.status == "armed")):
+            clk.status, clk.met_at = "met", now
+    session.flush()
+    return breached
+
+
+def _tasks_by_id(wf, ids):
+    wanted = set(ids)
+    from .runtime import all_tasks  # local: runtime imports this module
+
+    return [t for t in all_tasks(wf) if str(t.id) in wanted]

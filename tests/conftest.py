@@ -1,0 +1,93 @@
+"""Shared fixtures: every database test runs once on SQLite and once on PostgreSQL.
+
+``db_url`` is parametrized over both backends. SQLite gets a fresh file per test (copied from a database
+migrated once per session); PostgreSQL gets one database per session, migrated once and truncated between
+tests. When PostgreSQL is unreachable its half is skipped with the reason — except under ``CI=true``,
+where that is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from engine import bundle, clock, db, migrate, repository
+from tests import postgres_status
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+UNDER_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    db.dispose_all()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    reason = postgres_status.reachable()
+    if reason is not None:
+        if UNDER_CI:
+            pytest.fail(f"PostgreSQL unreachable under CI: {reason}")
+        pytest.skip(f"PostgreSQL unreachable: {reason}")
+    name = f"liyuan_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_status.URL.rsplit("/", 1)[0]
+    url = f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+    migrate.upgrade(url)
+    yield url
+    db.dispose_all()
+    with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = db.get_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'alembic_version'"))]
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, monkeypatch, sqlite_template):
+    """A migrated, empty database; ``LIYUAN_DATABASE_URL`` points at it for the test's duration."""
+    if request.param == "sqlite":
+        path = tmp_path / "liyuan.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        _truncate_postgres(url)
+    monkeypatch.setenv("LIYUAN_DATABASE_URL", url)
+    clock.reset()
+    yield url
+    clock.reset()
+    if request.param == "sqlite":
+        engine = db._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+
+
+@pytest.fixture
+def fixture_bundle():
+    """The small test processes in tests/fixtures/bpmn with their forms."""
+    return bundle.read_paths([FIXTURES / "bpmn", FIXTURES / "forms"], default_forms=False)
+
+
+@pytest.fixture
+def deployed(db_url, fixture_bundle):
+    with db.transaction() as session:
+        return repository.deploy(session, fixture_bundle, actor="tester")

@@ -1,0 +1,207 @@
+"""The ``liyuan`` command: the one entry point that may import both engine and webapp.
+
+Sub-commands that only touch the engine (validate, deploy, audit, users …) never import Flask, so the
+scheduler process and scripts stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from engine import bundle, db, history, identity, intake, migrate, repository
+from engine.validation import InvalidBundle
+
+
+def _paths_or_default(paths: list[str]) -> list[str]:
+    from engine import config
+
+    return paths or [str(config.bpmn_dir())]
+
+
+def cmd_validate(args) -> int:
+    from engine.validation import validate
+
+    try:
+        src = bundle.read_paths(args.paths)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not src.bpmn:
+        print("no .bpmn files found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    problems = validate(src, _deployed_ids())
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(src.bpmn)} file(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(src.bpmn)} BPMN file(s), {len(src.forms)} form file(s)")
+    return 0
+
+
+def _deployed_ids() -> set[str]:
+    """Processes already deployed may be called; an unmigrated or unreachable database means none."""
+    try:
+        with db.read_session() as session:
+            return repository.deployed_process_ids(session)
+    except Exception:
+        return set()
+
+
+def cmd_deploy(args) -> int:
+    src = bundle.read_paths(_paths_or_default(args.paths))
+    try:
+        with db.transaction() as session:
+            results = repository.deploy(session, src, actor=args.actor, note=args.note or "")
+    except InvalidBundle as exc:
+        for p in exc.problems:
+            print(p)
+        print("nothing deployed", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"{r.process_id}\tversion {r.version}\t{'deployed' if r.created else 'unchanged'}")
+    return 0
+
+
+def cmd_db_upgrade(_args) -> int:
+    migrate.upgrade()
+    print(f"database at revision {migrate.current()}")
+    return 0
+
+
+def cmd_init(args) -> int:
+    migrate.upgrade()
+    from engine import config
+
+    bpmn_files = list(config.bpmn_dir().glob("*.bpmn"))
+    with db.transaction() as session:
+        intake.ensure_default_fees(session)
+        if bpmn_files:
+            try:
+                for r in repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="init"):
+                    print(f"{r.process_id}\tversion {r.version}\t{'deployed' if r.created else 'unchanged'}")
+            except InvalidBundle as exc:
+                for p in exc.problems:
+                    print(p, file=sys.stderr)
+                raise SystemExit("bpmn/ is invalid; nothing deployed") from None
+        if args.demo:
+            password, created = identity.ensure_demo_users(session, os.environ.get("LIYUAN_DEMO_PASSWORD"))
+            if created:
+                print("演示账号 (demo users) — password for all: " + password)
+                for username, display, role in identity.DEMO_USERS:
+                    if username in created:
+                        print(f"  {username:<14} {display:<6} {identity.ROLE_BY_CODE[role].name}")
+            else:
+                print("demo users already exist (their passwords are unchanged)")
+    return 0
+
+
+def cmd_users_add(args) -> int:
+    try:
+        with db.transaction() as session:
+            identity.add_user(session, args.username, args.password, args.role, display_name=args.name,
+                              phone=args.phone)
+    except identity.IdentityError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"user {args.username} created")
+    return 0
+
+
+def cmd_users_list(_args) -> int:
+    with db.read_session() as session:
+        for user in identity.list_users(session):
+            roles = ",".join(identity.ROLE_BY_CODE[r].name for r in sorted(user.role_codes))
+            print(f"{user.username:<16} {user.display_name:<10} {roles}{'' if user.is_active else ' (停用)'}")
+    return 0
+
+
+def cmd_audit_verify(args) -> int:
+    with db.read_session() as session:
+        count, breaks = history.verify(session, args.chain)
+    for brk in breaks:
+        print(f"BROKEN {brk}")
+    if breaks:
+        return 1
+    print(f"ok: {count} audit row(s) verified")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from webapp.server import serve
+
+    return serve(args.host, args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liyuan", description="荔园物业客户求助服务")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check BPMN files and their forms")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("deploy", help="deploy BPMN files + forms as new versions")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    p.add_argument("--note")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("init", help="migrate, deploy bpmn/, seed fees (and demo users)")
+    p.add_argument("--demo", action="store_true")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("db", help="database schema")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade").set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("users", help="manage users")
+    usub = p.add_subparsers(dest="users_command", required=True)
+    add = usub.add_parser("add")
+    add.add_argument("username")
+    add.add_argument("--password", required=True)
+    add.add_argument("--role", action="append", required=True, choices=sorted(identity.ROLE_BY_CODE))
+    add.add_argument("--name")
+    add.add_argument("--phone")
+    add.set_defaults(func=cmd_users_add)
+    usub.add_parser("list").set_defaults(func=cmd_users_list)
+
+    p = sub.add_parser("audit", help="audit log")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    ver = asub.add_parser("verify", help="recompute every hash chain")
+    ver.add_argument("--chain")
+    ver.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("serve", help="serve the web app (and the in-process scheduler)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_serve)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions():
+    """Sub-commands contributed by other modules (timers, clauses …), registered if present."""
+    import importlib
+
+    for name in ("webapp.cli_timers", "webapp.cli_clauses"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        yield module.register
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
