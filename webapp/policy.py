@@ -56,3 +56,89 @@ def visible_data(user: User, data: dict) -> dict:
         return {k: data[k] for k in ("caller_name", "address", "description", "category") if k in data}
     return {k: v for k, v in data.items() if not k.startswith(hidden_prefixes)
             and k not in {"confidential_note", "supervisor_note", "escalation_note"}}
+
+
+# --- view declarations ---------------------------------------------------------------------------------------
+# Every Flask view says who may enter it: ``@requires("inbox")`` (any of several areas: ``@requires("inbox",
+# "portal")``) or ``@public``. The authorization test (tests/api/test_authorization.py) walks ``app.url_map``
+# and fails on a view that declares neither, so a new route cannot silently be open to everybody.
+# Put the decorator *below* ``@bp.get(...)`` so Flask registers the wrapped function.
+
+API_PREFIX = "/api/"
+
+
+def current_user() -> User | None:
+    """The person behind this request: the bearer-token user the API set on ``g``, else Flask-Login's user.
+
+    A Flask-Login user object may be the ``User`` row itself or a wrapper exposing it as ``.user``.
+    """
+    from flask import g
+
+    user = g.get("api_user")
+    if user is not None:
+        return user
+    try:
+        from flask_login import current_user as session_user
+    except ImportError:  # pragma: no cover - Flask-Login is a dependency
+        return None
+    if session_user is None or not getattr(session_user, "is_authenticated", False):
+        return None
+    return getattr(session_user, "user", session_user)
+
+
+def _refuse_anonymous():
+    from flask import abort, current_app, request
+
+    manager = getattr(current_app, "login_manager", None)
+    if request.path.startswith(API_PREFIX) or manager is None:
+        abort(401)
+    return manager.unauthorized()  # redirect to the login page (or 401 when no login view is set)
+
+
+def requires(*areas: str):
+    """Only holders of a role of one of ``areas`` (keys of ``AREAS``) may enter: 401/login for anonymous, 403 else."""
+    unknown = [a for a in areas if a not in AREAS]
+    if not areas or unknown:
+        raise ValueError(f"unknown area(s): {unknown or 'none given'}")
+
+    def decorate(view):
+        import functools
+
+        from flask import abort
+
+        @functools.wraps(view)
+        def guarded(*args, **kwargs):
+            user = current_user()
+            if user is None or not user.is_active:
+                return _refuse_anonymous()
+            if not any(allowed(user, a) for a in areas):
+                abort(403)
+            return view(*args, **kwargs)
+
+        guarded.area = areas[0] if len(areas) == 1 else areas
+        guarded.areas = tuple(areas)
+        return guarded
+
+    return decorate
+
+
+def public(view):
+    """Mark a view as open to everybody (sign-in page, landing page, OpenAPI document, static files)."""
+    view.area = None
+    view.areas = ()
+    view.public = True
+    return view
+
+
+def view_areas(view) -> tuple[str, ...] | None:
+    """The areas a view declared, ``()`` for public, ``None`` when it declared nothing (a bug)."""
+    if getattr(view, "public", False):
+        return ()
+    return getattr(view, "areas", None)
+
+
+def can_view_task(user: User, task: TaskRow, request: HelpRequest | None) -> bool:
+    """A task's page/detail: whoever may work on it, and whoever may see its request's full data."""
+    if can_work_on(user, task) or (task.assignee == user.username) or task.claimed_by == user.username:
+        return True
+    return allowed(user, "request_data") and (request is None or can_view_request(user, request))
