@@ -68,15 +68,15 @@ API_PREFIX = "/api/"
 
 
 def current_user() -> User | None:
-    """The person behind this request: the bearer-token user the API set on ``g``, else Flask-Login's user.
+    """The person behind this request: under ``/api/`` only the bearer-token user the API set on ``g``
+    (a session cookie never authenticates the CSRF-exempt API); elsewhere Flask-Login's user.
 
     A Flask-Login user object may be the ``User`` row itself or a wrapper exposing it as ``.user``.
     """
-    from flask import g
+    from flask import g, request
 
-    user = g.get("api_user")
-    if user is not None:
-        return user
+    if request.path.startswith(API_PREFIX):
+        return g.get("api_user")
     try:
         from flask_login import current_user as session_user
     except ImportError:  # pragma: no cover - Flask-Login is a dependency
