@@ -60,6 +60,11 @@ def get_version(session: Session, process_id: str, version: int) -> ProcessVersi
                                                        ProcessVersion.version == version))
 
 
+def session_version(session: Session, instance) -> int:
+    """The version number an instance runs on."""
+    return session.get(ProcessVersion, instance.version_id).version
+
+
 def list_versions(session: Session) -> list[ProcessVersion]:
     return list(session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version)))
 

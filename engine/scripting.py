@@ -38,7 +38,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from . import clock
 
 
-class ScriptRejected(SyntaxError):
+class ScriptRejected(ValueError):
     """The restricted compiler refused the code (syntax error or a forbidden construct)."""
 
 

@@ -1,0 +1,40 @@
+"""Small drivers shared by the engine tests."""
+
+from __future__ import annotations
+
+from engine import db, identity, runtime, tasks
+from engine.models import Instance
+
+CALL = {"channel": "hotline", "caller_name": "张三", "phone": "13800000000", "address": "3栋1201",
+        "description": "厨房水管漏水"}
+
+
+def ensure_user(username: str, role: str):
+    with db.transaction() as session:
+        user = identity.get_user(session, username)
+        if user is None:
+            identity.add_user(session, username, "secret-pass-1", [role])
+
+
+def start(process_id: str = "mini_request", data: dict | None = None) -> str:
+    with db.transaction() as session:
+        return runtime.start(session, process_id, data or dict(CALL), "assistant").id
+
+
+def ready(instance_id: str) -> dict[str, str]:
+    """{element id: task id} of the instance's ready user tasks."""
+    with db.read_session() as session:
+        loaded = runtime.load(session, instance_id)
+        return {t.task_spec.bpmn_id: str(t.id) for t in runtime.ready_user_tasks(loaded.workflow)}
+
+
+def complete(instance_id: str, element_id: str, data: dict, username: str = "assistant", role: str = "assistant"):
+    ensure_user(username, role)
+    task_id = ready(instance_id)[element_id]
+    with db.transaction() as session:
+        return tasks.complete(session, task_id, identity.get_user(session, username), data)
+
+
+def revision(instance_id: str) -> int:
+    with db.read_session() as session:
+        return session.get(Instance, instance_id).revision

@@ -1,0 +1,126 @@
+"""`liyuan validate` names the file, line and element of each kind of broken input (issue 2, item 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from webapp.cli import main
+
+GOOD = (FIXTURES / "bpmn" / "mini_request.bpmn").read_text(encoding="utf-8")
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in the fixture")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A copy of the fixture processes and forms that a test may break."""
+    shutil.copytree(FIXTURES / "bpmn", tmp_path / "bpmn")
+    shutil.copytree(FIXTURES / "forms", tmp_path / "forms")
+    monkeypatch.setenv("LIYUAN_FORMS_DIR", str(tmp_path / "forms"))
+    monkeypatch.setenv("LIYUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    return tmp_path
+
+
+def _run(capsys, *paths) -> tuple[int, list[str]]:
+    code = main(["validate", *map(str, paths)])
+    return code, [line for line in capsys.readouterr().out.splitlines() if line]
+
+
+def _break(workdir: Path, old: str, new: str) -> tuple[Path, str]:
+    path = workdir / "bpmn" / "mini_request.bpmn"
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD, f"fixture does not contain {old!r}"
+    path.write_text(text, encoding="utf-8")
+    return path, text
+
+
+def test_the_fixtures_are_valid(workdir, capsys):
+    code, lines = _run(capsys, workdir / "bpmn")
+    assert code == 0, lines
+    assert lines[-1].startswith("ok: 2 BPMN file(s)")
+
+
+CASES = {
+    # name: (old text, new text, element id expected, text on the expected line, words in the message)
+    "unquoted timer": ('"PT30M"', "PT30M", "record_late", "<bpmn:timeDuration>", "quote it"),
+    "invalid timer": ('"PT30M"', '"PT30X"', "record_late", "<bpmn:timeDuration>", "invalid ISO 8601"),
+    "condition syntax": ("category == 'b'", "category == = 'b'", "type_gw", 'id="type_gw"', "condition"),
+    "restricted condition": ("category == 'b'", "().__class__.__mro__[1].__subclasses__()", "type_gw",
+                             'id="type_gw"', "__subclasses__"),
+    "missing called process": ('calledElement="mini_repair"', 'calledElement="no_such_process"', "call_repair",
+                               'id="call_repair"', "does not exist"),
+    "user task without form": ('<spiffworkflow:property name="formJsonSchemaFilename" value="mini_note.schema.json"/>',
+                               "", "urge", 'id="urge"', "no form"),
+    "missing form": ('value="mini_note.schema.json"', 'value="gone.schema.json"', "urge", 'id="urge"',
+                     "not found"),
+    "lane without role": ('name="工程部"', 'name="维修组"', "Lane_engineering", 'id="Lane_engineering"',
+                          "matches no role"),
+    "unsupported element": ('<bpmn:userTask id="confirm" name="回访确认">', '<bpmn:serviceTask id="confirm" name="回访确认">',
+                            "confirm", 'id="confirm"', "not supported"),
+    "unknown sla key": ('value="response"', 'value="fast"', "record_late", 'id="record_late"', "unknown SLA key"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_problem_names_file_line_and_element(workdir, capsys, case):
+    old, new, element, line_text, words = CASES[case]
+    path, text = _break(workdir, old, new)
+    if case == "unsupported element":
+        path.write_text(text.replace("</bpmn:userTask>\n    <bpmn:endEvent id=\"end\">",
+                                     "</bpmn:serviceTask>\n    <bpmn:endEvent id=\"end\">"), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+    code, lines = _run(capsys, workdir / "bpmn")
+    assert code == 1
+    expected_prefix = f"{path}:{_line_of(text, line_text)}: {element}: "
+    assert any(line.startswith(expected_prefix) and words in line for line in lines), (expected_prefix, lines)
+
+
+def test_restricted_script_is_rejected(workdir, capsys):
+    repair = workdir / "bpmn" / "mini_repair.bpmn"
+    text = repair.read_text(encoding="utf-8").replace("fix_minutes = len(fix_note)", "import os")
+    repair.write_text(text, encoding="utf-8")
+    code, lines = _run(capsys, workdir / "bpmn")
+    assert code == 1
+    prefix = f"{repair}:{_line_of(text, 'id=' + chr(34) + 'stamp')}: stamp: "
+    assert any(line.startswith(prefix) and "import" in line for line in lines), lines
+
+
+def test_malformed_xml_names_the_line(workdir, capsys):
+    path, text = _break(workdir, '<bpmn:endEvent id="end">', '<bpmn:endEvent id="end"')
+    code, lines = _run(capsys, workdir / "bpmn")
+    assert code == 1
+    assert any(line.startswith(f"{path}:") and "malformed XML" in line for line in lines), lines
+
+
+def test_form_that_is_not_json_or_not_a_schema(workdir, capsys):
+    (workdir / "forms" / "mini_note.schema.json").write_text("{not json", encoding="utf-8")
+    (workdir / "forms" / "mini_confirm.schema.json").write_text(
+        json.dumps({"type": "object", "properties": {"x": {"type": "nonsense"}}}), encoding="utf-8")
+    code, lines = _run(capsys, workdir / "bpmn", workdir / "forms")
+    path = workdir / "bpmn" / "mini_request.bpmn"
+    assert code == 1
+    urge = f"{path}:{_line_of(GOOD, 'id=' + chr(34) + 'urge' + chr(34))}: urge: "
+    confirm = f"{path}:{_line_of(GOOD, 'id=' + chr(34) + 'confirm' + chr(34))}: confirm: "
+    assert any(line.startswith(urge) and "not valid JSON" in line for line in lines), lines
+    assert any(line.startswith(confirm) and "not a valid JSON Schema" in line for line in lines), lines
+
+
+def test_deploy_writes_nothing_when_anything_is_invalid(db_url, workdir, capsys, monkeypatch):
+    monkeypatch.setenv("LIYUAN_DATABASE_URL", db_url)
+    _break(workdir, '"PT30M"', "PT30M")
+    assert main(["deploy", str(workdir / "bpmn")]) == 1
+    assert "nothing deployed" in capsys.readouterr().err
+    from engine import db, repository
+
+    with db.read_session() as session:
+        assert repository.version_count(session) == 0
