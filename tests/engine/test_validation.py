@@ -47,7 +47,7 @@ def _break(workdir: Path, old: str, new: str) -> tuple[Path, str]:
 def test_the_fixtures_are_valid(workdir, capsys):
     code, lines = _run(capsys, workdir / "bpmn")
     assert code == 0, lines
-    assert lines[-1].startswith("ok: 2 BPMN file(s)")
+    assert lines[-1].startswith("ok: ") and "BPMN file(s)" in lines[-1]
 
 
 CASES = {
