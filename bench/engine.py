@@ -1,0 +1,183 @@
+"""Lifecycle benchmark: what our durable engine costs over SpiffWorkflow itself.
+
+One run measures, on the same process (9 user tasks, two exclusive gateways, a parallel split/join, a call
+activity with a script), N complete lifecycles three ways:
+
+  memory   SpiffWorkflow in memory: the library's own speed, no persistence;
+  floor    SpiffWorkflow with a serialize/deserialize round trip per step (stock serializer, specs
+           embedded): the floor any durable SpiffWorkflow deployment pays;
+  engine   our engine: one transaction per step (load, check revision, validate the form, run,
+           serialize, projections, hash-chained audit events, commit) on SQLite, and on PostgreSQL
+           when reachable.
+
+It prints lifecycles/s, per-step p50/p95 and the ratio engine/floor (throughput). Figures are only
+comparable within one run on one machine; run `make bench` (or `python bench/engine.py -n 200`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from engine import bundle, db, migrate, repository, runtime, scripting, serialization  # noqa: E402
+from engine.models import TaskRow  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PROCESS = "bench_lifecycle"
+START = {"channel": "hotline", "caller_name": "基准", "phone": "13800000000", "address": "1栋101", "description": "x"}
+
+
+def _value(step: int, lifecycle: int) -> dict:
+    return {"value": 150 if (lifecycle + step) % 2 else 42, "note": f"step {step}"}
+
+
+def _parse():
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(HERE / "bpmn" / f"{PROCESS}.bpmn"))
+    return parser.get_spec(PROCESS), parser.get_subprocess_specs(PROCESS)
+
+
+def _ready(wf):
+    return [t for t in wf.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def run_memory(n: int) -> tuple[float, list[float]]:
+    spec, subs = _parse()
+    steps: list[float] = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        wf = BpmnWorkflow(spec, subs, script_engine=scripting.script_engine())
+        wf.task_tree.data.update(START)
+        wf.do_engine_steps()
+        k = 0
+        while (ready := _ready(wf)):
+            s = time.perf_counter()
+            task = ready[0]
+            task.data.update(_value(k, i))
+            task.run()
+            wf.do_engine_steps()
+            steps.append(time.perf_counter() - s)
+            k += 1
+        assert wf.is_completed()
+    return time.perf_counter() - t0, steps
+
+
+def run_floor(n: int) -> tuple[float, list[float]]:
+    spec, subs = _parse()
+    ser = serialization.full_serializer()
+    steps: list[float] = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        wf = BpmnWorkflow(spec, subs, script_engine=scripting.script_engine())
+        wf.task_tree.data.update(START)
+        wf.do_engine_steps()
+        state = ser.serialize_json(wf)
+        k = 0
+        while True:
+            s = time.perf_counter()
+            wf = ser.deserialize_json(state)
+            wf.script_engine = scripting.script_engine()
+            ready = _ready(wf)
+            if not ready:
+                break
+            task = ready[0]
+            task.data.update(_value(k, i))
+            task.run()
+            wf.do_engine_steps()
+            state = ser.serialize_json(wf)
+            steps.append(time.perf_counter() - s)
+            k += 1
+        assert wf.is_completed()
+    return time.perf_counter() - t0, steps
+
+
+def run_engine(n: int, url: str) -> tuple[float, list[float]]:
+    migrate.upgrade(url)
+    os.environ["LIYUAN_DATABASE_URL"] = url
+    src = bundle.read_paths([HERE / "bpmn", HERE / "forms"], default_forms=False)
+    with db.transaction(url) as session:
+        repository.deploy(session, src, actor="bench")
+    steps: list[float] = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        with db.transaction(url) as session:
+            iid = runtime.start(session, PROCESS, START, "bench").id
+        k = 0
+        while True:
+            with db.read_session(url) as session:  # what the inbox shows
+                task_id = session.scalar(select(TaskRow.id).where(TaskRow.instance_id == iid)
+                                         .order_by(TaskRow.ready_at, TaskRow.id).limit(1))
+            if task_id is None:
+                break
+            s = time.perf_counter()
+            with db.transaction(url) as session:
+                runtime.complete_task(session, iid, task_id, _value(k, i), "bench")
+            steps.append(time.perf_counter() - s)
+            k += 1
+    return time.perf_counter() - t0, steps
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else 0.0
+
+
+def _postgres_url() -> str | None:
+    from tests import postgres_status
+
+    if postgres_status.reachable() is not None:
+        return None
+    import psycopg
+
+    name = f"liyuan_bench_{os.getpid()}"
+    with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=200, help="lifecycles per variant (default 200)")
+    args = ap.parse_args()
+    results = {}
+    run_memory(5)  # warm caches (imports, compiled scripts)
+    results["memory"] = run_memory(args.n)
+    results["floor"] = run_floor(args.n)
+    with tempfile.TemporaryDirectory() as tmp:
+        results["engine/sqlite"] = run_engine(args.n, f"sqlite:///{tmp}/bench.db")
+        db.dispose_all()
+    pg = _postgres_url()
+    if pg:
+        results["engine/postgresql"] = run_engine(args.n, pg)
+        db.dispose_all()
+    else:
+        print("PostgreSQL not reachable: engine/postgresql skipped")
+    floor_rate = args.n / results["floor"][0]
+    print(f"{args.n} lifecycles of {PROCESS} (9 user tasks, 2 XOR gateways, AND split/join, call activity)")
+    print(f"{'variant':<20}{'lifecycles/s':>14}{'step p50 ms':>13}{'step p95 ms':>13}{'vs floor':>10}")
+    for name, (elapsed, steps) in results.items():
+        rate = args.n / elapsed
+        print(f"{name:<20}{rate:>14.1f}{_pct(steps, 50):>13.2f}{_pct(steps, 95):>13.2f}{rate / floor_rate:>10.2f}")
+    if pg:
+        import psycopg
+        from tests import postgres_status
+
+        with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "liyuan_bench_{os.getpid()}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
