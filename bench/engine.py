@@ -173,6 +173,7 @@ def main() -> None:
         print(f"{name:<20}{rate:>14.1f}{_pct(steps, 50):>13.2f}{_pct(steps, 95):>13.2f}{rate / floor_rate:>10.2f}")
     if pg:
         import psycopg
+
         from tests import postgres_status
 
         with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
