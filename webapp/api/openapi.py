@@ -1,0 +1,159 @@
+"""The OpenAPI 3.1 document at ``/api/v1/openapi.json``, written next to the routes it describes.
+
+A test checks it with openapi-spec-validator and that every ``/api/v1`` rule of the app appears in it.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from webapp import policy
+
+from . import bp
+from .routes_requests import REQUEST_SCHEMA
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR_WORDS = {400: "请求格式不正确", 401: "缺少、无效或过期的访问令牌", 403: "无权执行此操作",
+               404: "不存在或无权查看", 405: "不支持此请求方法", 409: "冲突：已被他人领取/完成，或版本已变化",
+               422: "数据校验失败（fields 为逐字段提示）", 429: "尝试次数过多", 500: "服务器或流程脚本出错"}
+
+_ts = {"type": ["string", "null"], "format": "date-time"}
+_str_or_null = {"type": ["string", "null"]}
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+SCHEMAS: dict = {
+    "Error": {"type": "object", "required": ["error", "message", "fields"], "properties": {
+        "error": {"type": "string", "description": "机器可读的错误代码"},
+        "message": {"type": "string", "description": "中文说明"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                   "description": "字段路径（点号分隔）→ 中文提示"}}},
+    "TokenRequest": {"type": "object", "required": ["username", "password"], "properties": {
+        "username": {"type": "string"}, "password": {"type": "string", "format": "password"}}},
+    "Token": {"type": "object", "required": ["token"], "properties": {
+        "token": {"type": "string"}, "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer", "description": "有效秒数"}}},
+    "NewRequest": {k: v for k, v in REQUEST_SCHEMA.items() if k != "$schema"},
+    "Created": {"type": "object", "required": ["instance_id"], "properties": {
+        "instance_id": {"type": "string", "format": "uuid"}}},
+    "TaskSummary": {"type": "object", "required": ["id", "instance_id", "element_id", "name", "lane", "due_at", "form"],
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"}, "instance_id": {"type": "string", "format": "uuid"},
+                        "element_id": {"type": "string"}, "name": {"type": "string"}, "lane": _str_or_null,
+                        "due_at": _ts | {"description": "最近的SLA截止时间（UTC）"},
+                        "form": _str_or_null | {"description": "表单 JSON Schema 文件名"},
+                        "claimed_by": _str_or_null, "assignee": _str_or_null}},
+    "TaskList": {"type": "object", "required": ["tasks"], "properties": {
+        "tasks": {"type": "array", "items": _ref("TaskSummary")}}},
+    "TaskDetail": {"allOf": [_ref("TaskSummary"), {"type": "object",
+                   "required": ["schema", "ui_schema", "data", "revision"], "properties": {
+                       "schema": {"type": ["object", "null"],
+                                  "description": "JSON Schema (2020-12)；来自任务数据的选项已写入 enum / x-enumNames"},
+                       "ui_schema": {"type": ["object", "null"]},
+                       "data": {"type": "object", "description": "您可查看的任务数据"},
+                       "revision": {"type": "integer", "description": "提交时可回传以检测并发修改"},
+                       "instructions": _str_or_null, "clause": _str_or_null,
+                       "may_complete": {"type": "boolean"}}}]},
+    "CompleteTask": {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "object", "description": "按任务表单 schema 填写的内容"},
+        "revision": {"type": "integer", "description": "GET 时得到的 revision；已变化则返回 409"}}},
+    "Completed": {"type": "object", "required": ["instance_id", "status", "revision"], "properties": {
+        "instance_id": {"type": "string"}, "status": {"type": "string"}, "revision": {"type": "integer"}}},
+    "SlaClock": {"type": "object", "required": ["sla_key", "status", "due_at"], "properties": {
+        "sla_key": {"type": "string"}, "element_id": {"type": "string"}, "guarded_element_id": _str_or_null,
+        "status": {"type": "string", "enum": ["armed", "met", "breached"]}, "armed_at": _ts, "due_at": _ts,
+        "met_at": _ts, "breached_at": _ts}},
+    "Instance": {"type": "object", "required": ["id", "process_id", "version", "status", "tasks", "sla"],
+                 "properties": {
+                     "id": {"type": "string", "format": "uuid"}, "process_id": {"type": "string"},
+                     "version": {"type": ["integer", "null"]},
+                     "status": {"type": "string", "enum": ["running", "completed", "cancelled", "incident"]},
+                     "revision": {"type": "integer"}, "started_at": _ts, "updated_at": _ts, "completed_at": _ts,
+                     "request": {"type": ["object", "null"], "description": "求助信息（按权限隐藏内部字段）"},
+                     "tasks": {"type": "array", "items": _ref("TaskSummary")},
+                     "sla": {"type": "array", "items": _ref("SlaClock"), "description": "仅员工可见"}}},
+    "Event": {"type": "object", "required": ["seq", "at", "actor", "kind", "element_id", "payload", "hash"],
+              "properties": {
+                  "seq": {"type": "integer"}, "at": _ts, "actor": {"type": "string"}, "kind": {"type": "string"},
+                  "element_id": _str_or_null, "payload": {"type": "object"}, "state_fingerprint": _str_or_null,
+                  "prev_hash": {"type": "string"}, "hash": {"type": "string", "description": "sha256(prev_hash + 规范化行)"}}},
+    "EventList": {"type": "object", "required": ["instance_id", "events"], "properties": {
+        "instance_id": {"type": "string"}, "events": {"type": "array", "items": _ref("Event")}}},
+}
+
+
+def _op(summary: str, ok: tuple[str, dict, str], errors: tuple[int, ...], *, body: str | None = None,
+        params: list | None = None, public: bool = False, tag: str) -> dict:
+    status, schema, words = ok
+    op = {"summary": summary, "tags": [tag], "operationId": None,
+          "responses": {status: _json(schema, words)} | {str(c): {"$ref": f"#/components/responses/E{c}"}
+                                                          for c in errors}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    if public:
+        op["security"] = []
+    return op
+
+
+def document() -> dict:
+    paths = {
+        "/auth/token": {"post": _op("用户名和密码换取访问令牌（12小时有效）", ("200", _ref("Token"), "令牌"),
+                                    (401, 422, 429), body="TokenRequest", public=True, tag="auth")},
+        "/requests": {"post": _op("登记求助：热线（物业助理/客服部主管）或线上（业主/住户本人）",
+                                  ("201", _ref("Created"), "已创建"), (401, 403, 404, 422, 500),
+                                  body="NewRequest", tag="requests")},
+        "/tasks": {"get": _op("我的待办（最近截止的在前）", ("200", _ref("TaskList"), "待办列表"), (401, 403),
+                              tag="tasks")},
+        "/tasks/{task_id}": {"get": _op("任务详情与表单", ("200", _ref("TaskDetail"), "任务"), (401, 403, 404),
+                                        params=[TASK_ID], tag="tasks")},
+        "/tasks/{task_id}/claim": {"post": _op("领取任务", ("200", _ref("TaskSummary"), "已领取"),
+                                               (401, 403, 409), params=[TASK_ID], tag="tasks")},
+        "/tasks/{task_id}/release": {"post": _op("退回已领取的任务", ("200", _ref("TaskSummary"), "已退回"),
+                                                 (401, 403, 409), params=[TASK_ID], tag="tasks")},
+        "/tasks/{task_id}/complete": {"post": _op("提交任务表单", ("200", _ref("Completed"), "已完成"),
+                                                  (401, 403, 409, 422, 500), body="CompleteTask",
+                                                  params=[TASK_ID], tag="tasks")},
+        "/instances/{instance_id}": {"get": _op("求助流程实例：状态、版本、当前任务、SLA",
+                                                ("200", _ref("Instance"), "实例"), (401, 403, 404),
+                                                params=[INSTANCE_ID], tag="instances")},
+        "/instances/{instance_id}/events": {"get": _op("审计事件（按顺序，哈希链）", ("200", _ref("EventList"), "事件"),
+                                                       (401, 403, 404), params=[INSTANCE_ID], tag="instances")},
+        "/openapi.json": {"get": _op("本文档", ("200", {"type": "object"}, "OpenAPI 3.1"), (), public=True,
+                                     tag="meta")},
+    }
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            op["operationId"] = method + "".join(p.strip("{}").title().replace("_", "")
+                                                 for p in path.replace(".", "/").split("/") if p)
+    server = request.host_url.rstrip("/") + bp.url_prefix if request else bp.url_prefix
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "荔园物业客户求助服务 API", "version": "1.0.0",
+                 "description": "与网页相同的权限规则。先用 POST /auth/token 换取令牌，之后每个请求带 "
+                                "`Authorization: Bearer <令牌>`。错误统一为 {error, message, fields}。时间均为 UTC。"},
+        "servers": [{"url": server}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "POST /auth/token 得到的令牌"}},
+            "schemas": SCHEMAS,
+            "responses": {f"E{c}": _json(_ref("Error"), w) for c, w in ERROR_WORDS.items()},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+@policy.public
+def openapi_json():
+    return document()

@@ -1,0 +1,57 @@
+"""One help request's instance: its state, open tasks and SLA clocks, and its audit trail."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine import db, history, runtime
+from engine.models import HelpRequest, ProcessVersion, TaskRow
+from webapp import policy
+
+from . import bp
+from .errors import ApiError
+from .shapes import event_json, iso, request_json, sla_clocks, task_summary
+
+
+def _visible_instance(session, instance_id: str):
+    """The instance if this user may see it; residents may see only their own requests."""
+    user = policy.current_user()
+    instance = runtime.get_instance(session, instance_id)
+    req = session.get(HelpRequest, instance_id)
+    if policy.allowed(user, "requests"):
+        return user, instance, req
+    if req is None or not policy.can_view_request(user, req):
+        # Not 403: a resident must not learn that someone else's request id exists.
+        raise runtime.NotFound("找不到该求助记录", instance_id=instance_id)
+    return user, instance, req
+
+
+@bp.get("/instances/<instance_id>")
+@policy.requires("requests", "portal")
+def get_instance(instance_id: str):
+    with db.read_session() as session:
+        user, instance, req = _visible_instance(session, instance_id)
+        staff_view = policy.allowed(user, "requests")
+        version = session.get(ProcessVersion, instance.version_id)
+        rows = session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id)
+                               .order_by(TaskRow.ready_at, TaskRow.id))
+        out = {"id": instance.id, "process_id": instance.process_id,
+               "version": version.version if version else None, "status": instance.status,
+               "revision": instance.revision, "started_at": iso(instance.started_at),
+               "updated_at": iso(instance.updated_at), "completed_at": iso(instance.completed_at),
+               "request": request_json(user, req),
+               "tasks": [task_summary(r, internal=staff_view) for r in rows],
+               # Internal deadlines are for staff; residents see the expected time on their page instead.
+               "sla": sla_clocks(session, instance.id) if staff_view else []}
+    return out
+
+
+@bp.get("/instances/<instance_id>/events")
+@policy.requires("request_data")
+def get_events(instance_id: str):
+    with db.read_session() as session:
+        user, instance, _req = _visible_instance(session, instance_id)
+        if not policy.allowed(user, "request_data"):
+            raise ApiError(403, "您没有查看审计记录的权限")
+        events = [event_json(e) for e in history.events(session, instance.id)]
+    return {"instance_id": instance.id, "events": events}

@@ -1,0 +1,106 @@
+"""The inbox over JSON: my ready tasks, one task with its form, claim, release and complete.
+
+A task that is gone from the projection was completed or cancelled by somebody else (or never existed):
+reading it is 404, acting on it is 409, like the page's "a colleague finished first".
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from engine import db, forms, runtime, tasks
+from engine.models import HelpRequest, TaskRow
+from webapp import policy
+
+from . import bp
+from .errors import ApiError
+from .shapes import jsonable, task_summary
+
+GONE = "该任务已完成或已取消，请刷新待办列表"
+
+
+def _row(session, task_id: str, *, for_change: bool) -> TaskRow:
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        if for_change:
+            raise runtime.Conflict(GONE, task_id=task_id)
+        raise runtime.NotFound("找不到该任务（可能已完成或已取消）", task_id=task_id)
+    return row
+
+
+@bp.get("/tasks")
+@policy.requires("inbox", "portal")
+def list_tasks():
+    user = policy.current_user()
+    with db.read_session() as session:
+        rows = tasks.inbox(session, user)
+    internal = policy.allowed(user, "inbox")
+    return {"tasks": [task_summary(r, internal=internal) for r in rows]}
+
+
+@bp.get("/tasks/<task_id>")
+@policy.requires("inbox", "portal")
+def get_task(task_id: str):
+    user = policy.current_user()
+    with db.read_session() as session:
+        row = _row(session, task_id, for_change=False)
+        if not policy.can_view_task(user, row, session.get(HelpRequest, row.instance_id)):
+            raise ApiError(403, "您没有查看此任务的权限")
+        loaded = runtime.load(session, row.instance_id)
+        task = runtime.find_task(loaded.workflow, task_id)
+        if task is None:
+            raise runtime.NotFound("找不到该任务", task_id=task_id)
+        schema, ui_schema = runtime.task_form(loaded.version, task)
+        resolved = forms.resolve_options(schema, ui_schema, task.data) if schema else None
+        out = task_summary(row, internal=policy.allowed(user, "inbox"))
+        out.update(instructions=row.instructions, clause=row.clause, schema=resolved, ui_schema=ui_schema,
+                   data=jsonable(policy.visible_data(user, dict(task.data))),
+                   revision=loaded.instance.revision, may_complete=policy.can_work_on(user, row))
+    return out
+
+
+@bp.post("/tasks/<task_id>/claim")
+@policy.requires("inbox", "portal")
+def claim_task(task_id: str):
+    user = policy.current_user()
+    with db.transaction() as session:
+        row = _row(session, task_id, for_change=True)
+        if row.claimed_by and row.claimed_by != user.username:
+            raise runtime.Conflict(f"该任务已由 {row.claimed_by} 领取", claimed_by=row.claimed_by)
+        if not policy.can_work_on(user, row):
+            raise ApiError(403, "您没有处理此任务的权限")
+        row = tasks.claim(session, task_id, user)
+        out = task_summary(row)
+    return out
+
+
+@bp.post("/tasks/<task_id>/release")
+@policy.requires("inbox", "portal")
+def release_task(task_id: str):
+    user = policy.current_user()
+    with db.transaction() as session:
+        row = _row(session, task_id, for_change=True)
+        if row.claimed_by != user.username and not policy.allowed(user, "dispatch"):
+            raise ApiError(403, "只能退回自己领取的任务")
+        out = task_summary(tasks.release(session, task_id, user))
+    return out
+
+
+@bp.post("/tasks/<task_id>/complete")
+@policy.requires("inbox", "portal")
+def complete_task(task_id: str):
+    user = policy.current_user()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("data", {}), dict):
+        raise ApiError(422, "请以 {\"data\": {...}} 提交表单内容", fields={"data": "提交的数据格式不正确"})
+    revision = body.get("revision")
+    if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool)):
+        raise ApiError(422, "revision 必须是整数", fields={"revision": "格式不正确，应为整数"})
+    with db.transaction() as session:
+        row = _row(session, task_id, for_change=True)
+        if not policy.can_work_on(user, row):
+            who = f"（已由 {row.claimed_by} 领取）" if row.claimed_by else ""
+            raise ApiError(403, f"您没有处理此任务的权限{who}")
+        instance = tasks.complete(session, task_id, user, body.get("data", {}), expected_revision=revision)
+        out = {"instance_id": instance.id, "status": instance.status, "revision": instance.revision}
+    return out

@@ -1,0 +1,74 @@
+"""How engine rows look as JSON: one place, so the list, the detail and the OpenAPI schemas agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.models import AuditEvent, HelpRequest, SlaClock, TaskRow, User
+from webapp import policy
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``; the client shows it in its own zone (Asia/Shanghai on our pages)."""
+    if value is None:
+        return None
+    return clock.as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """Task data may hold dates (Spiff's serializer restores them); JSON gets their ISO form."""
+    return json.loads(json.dumps(value, default=lambda v: iso(v) if isinstance(v, dt.datetime) else str(v)))
+
+
+def task_summary(row: TaskRow, *, internal: bool = True) -> dict:
+    out = {"id": row.id, "instance_id": row.instance_id, "element_id": row.element_id, "name": row.name,
+           "lane": row.lane, "due_at": iso(row.due_at) if internal else None, "form": row.form}
+    if internal:
+        out.update(claimed_by=row.claimed_by, assignee=row.assignee)
+    return out
+
+
+def sla_clocks(session: Session, instance_id: str) -> list[dict]:
+    """The instance's SLA clocks (engine.sla when it exists, else the projection table directly)."""
+    try:
+        from engine import sla  # built alongside; its richer view wins once it exists
+    except ImportError:
+        sla = None
+    if sla is not None and hasattr(sla, "for_instance"):
+        return [_clock_json(c) for c in sla.for_instance(session, instance_id)]
+    rows = session.scalars(select(SlaClock).where(SlaClock.instance_id == instance_id)
+                           .order_by(SlaClock.due_at, SlaClock.id))
+    return [_clock_json(r) for r in rows]
+
+
+def _clock_json(c) -> dict:
+    if isinstance(c, dict):
+        return jsonable(c)
+    return {"sla_key": c.sla_key, "element_id": c.element_id,
+            "guarded_element_id": getattr(c, "guarded_element_id", None), "status": c.status,
+            "armed_at": iso(getattr(c, "armed_at", None)), "due_at": iso(c.due_at),
+            "met_at": iso(getattr(c, "met_at", None)), "breached_at": iso(getattr(c, "breached_at", None))}
+
+
+def request_json(user: User, row: HelpRequest | None) -> dict | None:
+    if row is None:
+        return None
+    data = {"channel": row.channel, "caller_name": row.caller_name, "phone": row.phone, "address": row.address,
+            "building": row.building, "description": row.description, "category": row.category,
+            "priority": row.priority, "status": row.status, "customer_username": row.customer_username,
+            "satisfaction": row.satisfaction}
+    shown = policy.visible_data(user, data)
+    shown.update(created_at=iso(row.created_at), closed_at=iso(row.closed_at))
+    return shown
+
+
+def event_json(row: AuditEvent) -> dict:
+    return {"seq": row.seq, "at": iso(row.at), "actor": row.actor, "kind": row.kind,
+            "element_id": row.element_id, "payload": json.loads(row.payload),
+            "state_fingerprint": row.state_fingerprint, "prev_hash": row.prev_hash, "hash": row.hash}
