@@ -1,0 +1,90 @@
+"""Drivers for the timer tests: start instances, move the clock, fire, and read what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine import clock, db, runtime, timers
+from engine.models import AuditEvent, Instance, SlaClock, TaskRow, Timer
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+CALL = {"channel": "hotline", "caller_name": "张三", "phone": "13800000000", "address": "3栋1201",
+        "description": "厨房水管漏水"}
+
+
+def start(process_id: str = "mini_request", data: dict | None = None) -> str:
+    with db.transaction() as session:
+        return runtime.start(session, process_id, dict(CALL) if data is None else data, "assistant").id
+
+
+def complete(instance_id: str, element_id: str, data: dict, actor: str = "assistant") -> None:
+    task_id = ready(instance_id)[element_id]
+    with db.transaction() as session:
+        runtime.complete_task(session, instance_id, task_id, data, actor)
+
+
+def ready(instance_id: str) -> dict[str, str]:
+    with db.read_session() as session:
+        return {r.element_id: r.id for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance_id))}
+
+
+def lanes(instance_id: str) -> dict[str, str]:
+    with db.read_session() as session:
+        return {r.element_id: r.lane for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance_id))}
+
+
+def timer_rows(instance_id: str | None = None) -> list[Timer]:
+    with db.read_session() as session:
+        query = select(Timer).order_by(Timer.due_at)
+        if instance_id is not None:
+            query = query.where(Timer.instance_id == instance_id)
+        return list(session.scalars(query))
+
+
+def start_rows() -> list[Timer]:
+    with db.read_session() as session:
+        return list(session.scalars(select(Timer).where(Timer.instance_id.is_(None)).order_by(Timer.due_at)))
+
+
+def clocks(instance_id: str) -> list[SlaClock]:
+    with db.read_session() as session:
+        return list(session.scalars(select(SlaClock).where(SlaClock.instance_id == instance_id)))
+
+
+def firings(instance_id: str | None = None) -> list[dict]:
+    """Payloads of timer_fired audit events, in commit order."""
+    with db.read_session() as session:
+        query = select(AuditEvent).where(AuditEvent.kind == "timer_fired").order_by(AuditEvent.id)
+        if instance_id is not None:
+            query = query.where(AuditEvent.chain == instance_id)
+        return [{**json.loads(e.payload), "chain": e.chain} for e in session.scalars(query)]
+
+
+def instance(instance_id: str) -> Instance:
+    with db.read_session() as session:
+        return session.get(Instance, instance_id)
+
+
+def instances_of(process_id: str) -> list[Instance]:
+    with db.read_session() as session:
+        return list(session.scalars(select(Instance).where(Instance.process_id == process_id)
+                                    .order_by(Instance.started_at)))
+
+
+def count_events(kind: str) -> int:
+    with db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == kind))
+
+
+def poller(url: str, **kw) -> timers.Poller:
+    kw.setdefault("owner", "test-poller")
+    return timers.Poller(url, **kw)
+
+
+def shanghai(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=clock.SHANGHAI)
