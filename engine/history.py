@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -52,19 +52,29 @@ def append(session: Session, chain: str, actor: str, kind: str, *, element_id: s
     """Append one event to ``chain`` inside the caller's transaction.
 
     The caller already holds the instance's write (revision check) for instance chains, so reading the
-    chain's head here cannot race; the unique (chain, seq) constraint is the backstop.
+    chain's head here cannot race; the unique (chain, seq) constraint is the backstop. The head is
+    remembered in ``session.info`` for the rest of the transaction (cleared on commit and rollback).
     """
-    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == chain)
-                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    heads = session.info.setdefault("audit_heads", {})
+    head = heads.get(chain)
+    if head is None:
+        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == chain)
+                               .order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     moment = (at or clock.now()).astimezone(dt.UTC)
-    row = AuditEvent(chain=chain, seq=seq, at=moment.replace(microsecond=moment.microsecond), actor=actor,
-                     kind=kind, element_id=element_id, payload=canonical_json(payload or {}),
-                     state_fingerprint=state_fingerprint, prev_hash=prev)
+    row = AuditEvent(chain=chain, seq=seq, at=moment, actor=actor, kind=kind, element_id=element_id,
+                     payload=canonical_json(payload or {}), state_fingerprint=state_fingerprint, prev_hash=prev)
     row.hash = row_hash(prev, row)
     session.add(row)
-    session.flush()
+    # Later appends in this transaction continue from here without re-reading the chain's head.
+    heads[chain] = (seq, row.hash)
     return row
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("audit_heads", None)
 
 
 def events(session: Session, chain: str) -> list[AuditEvent]:
