@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from engine import models_web  # noqa: F401 - registers the web app's tables on Base.metadata
 from engine.models import Base
 
 target_metadata = Base.metadata

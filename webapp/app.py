@@ -1,25 +1,149 @@
-"""Flask app factory."""
+"""Flask app factory: configuration, sign-in, CSRF, the blueprints and the shared page furniture.
+
+Secrets: ``LIYUAN_SECRET_KEY`` when set, else a key created once in ``var/secret_key`` so sessions survive
+a restart of the embedded server. Cookies are HttpOnly and SameSite=Lax, and Secure when
+``LIYUAN_SECURE_COOKIES=1`` (behind HTTPS).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import os
 import secrets
+from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from engine import config as engine_config
+from engine import runtime
+
+from . import form_filters, policy, web
+
+csrf = CSRFProtect()
+
+# (endpoint, label, area) of the nav bar; an item shows when the user may enter its area and the
+# endpoint exists (other teams' blueprints — modeler, audit, reports, admin — appear when registered).
+NAV = (
+    ("inbox.index", "待办", "inbox"),
+    ("intake.hotline", "热线登记", "intake"),
+    ("requests.index", "求助记录", "requests"),
+    ("portal.index", "我的求助", "portal"),
+    ("portal.new", "我要求助", "portal"),
+    ("reports.index", "报表", "reports"),
+    ("modeler.index", "流程设计", "modeler"),
+    ("audit.index", "审计", "audit"),
+    ("admin.index", "管理", "admin"),
+)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("LIYUAN_SECRET_KEY")
+    if key:
+        return key
+    path = Path(os.environ.get("LIYUAN_VAR_DIR", engine_config.PROJECT_ROOT / "var")) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
 
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    secure = os.environ.get("LIYUAN_SECURE_COOKIES") == "1"
     app.config.update(
-        SECRET_KEY=os.environ.get("LIYUAN_SECRET_KEY") or secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a long night shift must not lose a form
+        HELP_REQUEST_PROCESS=os.environ.get("LIYUAN_HELP_PROCESS", "help_request"),
+        INBOX_REFRESH_SECONDS=10,
     )
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
 
+    csrf.init_app(app)
+    web.login_manager.init_app(app)
+    form_filters.register(app)
+    web.register_filters(app)
+    app.teardown_appcontext(web.close_read_db)
+
+    from . import auth, inbox, intake_views, notifications, portal, requests_view, taskform
+
+    for blueprint in (auth.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
+                      notifications.bp):
+        app.register_blueprint(blueprint)
+
+    # API blueprint: the JSON API (webapp/api, bearer tokens, CSRF-exempt) registers itself when present.
+    try:
+        api = importlib.import_module("webapp.api")
+    except ModuleNotFoundError as exc:
+        if exc.name != "webapp.api":
+            raise
+    else:
+        api.init_app(app)
+
+    _pages(app)
+    return app
+
+
+def _pages(app: Flask) -> None:
     @app.get("/")
+    @policy.public
     def landing():
+        user = policy.current_user()
+        if user is not None:
+            from .auth import home_for
+
+            return redirect(home_for(user))
         return render_template("landing.html")
 
-    return app
+    @app.context_processor
+    def furniture():
+        user = policy.current_user()
+        if user is None:
+            return {"nav": [], "me": None, "unread": 0}
+        items = [(url_for(ep), label, ep) for ep, label, area in NAV
+                 if ep in app.view_functions and policy.allowed(user, area)]
+        unread = 0
+        if policy.allowed(user, "notifications"):
+            from .notifications import unread_count
+
+            unread = unread_count(web.read_db(), user)
+        roles = "、".join(web.role_name(c) for c in sorted(user.role_codes))
+        return {"nav": items, "me": user, "my_roles": roles, "unread": unread}
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(_exc):
+        return web.friendly_error("页面已过期或来源不明，请刷新页面后重新提交。", 400, title="请求被拒绝")
+
+    @app.errorhandler(runtime.EngineError)
+    def engine_error(exc):
+        return web.friendly_error(exc.message, exc.status if exc.status in (403, 404, 409, 422) else 400)
+
+    @app.errorhandler(403)
+    def forbidden(_exc):
+        return web.friendly_error("您没有权限访问此页面。", 403)
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return web.friendly_error("找不到您要访问的页面或记录。", 404)
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

@@ -1,0 +1,77 @@
+"""Web test fixtures: the Flask app over a migrated database (SQLite and PostgreSQL, via ``db_url``) with
+the web fixture process deployed and one user per role.
+
+``tests/web/fixtures`` holds ``web_help_request``, shaped like the real help request (record → repair by
+工程部 with a 30-minute response clock → the resident confirms and rates). It lives here rather than in
+tests/fixtures so the engine tests' ``deployed`` fixture keeps deploying exactly what they expect.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from engine import bundle, db, identity, intake, repository
+
+WEB_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROCESS = "web_help_request"
+PASSWORD = "liyuan-test-pw"
+RESIDENT_PHONE = "13800000001"
+OTHER_PHONE = "13900000002"
+
+
+def web_bundle():
+    return bundle.read_paths([WEB_FIXTURES / "bpmn", WEB_FIXTURES / "forms"], default_forms=False)
+
+
+def seed(url: str | None = None) -> None:
+    """Deploy the web fixture process, the fee schedule and the demo users (+ a second engineer and two
+    residents with phone numbers)."""
+    with db.transaction(url) as session:
+        repository.deploy(session, web_bundle(), actor="tester")
+        intake.ensure_default_fees(session)
+        identity.ensure_demo_users(session, PASSWORD)
+        identity.add_user(session, "engineer2", PASSWORD, ["engineering"], display_name="冯工程师")
+        identity.add_user(session, RESIDENT_PHONE, PASSWORD, ["customer"], display_name="陈先生", phone=RESIDENT_PHONE)
+        identity.add_user(session, OTHER_PHONE, PASSWORD, ["customer"], display_name="黄女士", phone=OTHER_PHONE)
+
+
+def make_app(**overrides):
+    from webapp.app import create_app
+
+    config = {"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False,
+              "HELP_REQUEST_PROCESS": PROCESS}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def seeded(db_url):
+    seed(db_url)
+    return db_url
+
+
+@pytest.fixture
+def app(seeded):
+    return make_app()
+
+
+@pytest.fixture
+def client_for(app):
+    """``client_for("engineer")`` → a test client signed in as that user."""
+
+    def make(username: str, password: str = PASSWORD):
+        client = app.test_client()
+        res = client.post("/login", data={"username": username, "password": password})
+        assert res.status_code == 302, res.get_data(as_text=True)
+        return client
+
+    return make
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)

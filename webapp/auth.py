@@ -1,0 +1,150 @@
+"""Signing in and out, and residents signing up with their phone number.
+
+Failed sign-ins are counted per (username, client IP) in memory: five failures within ten minutes lock
+that pair for the rest of the window. In memory is enough for the embedded deployment (one server
+process); it forgets on restart, which only ever errs towards letting a person in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections import defaultdict, deque
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+from sqlalchemy import select
+
+from engine import clock, db, identity
+from engine.models import User
+
+from .policy import allowed, current_user, public
+from .web import SessionUser, read_db
+
+bp = Blueprint("auth", __name__)
+
+MAX_FAILURES = 5
+WINDOW = dt.timedelta(minutes=10)
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+LOCKED_MESSAGE = "尝试次数过多，请10分钟后再试"
+WRONG_MESSAGE = "用户名或密码不正确"
+
+
+class LoginLimiter:
+    """Failure timestamps per key; a key with ``MAX_FAILURES`` inside ``WINDOW`` is locked."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window: dt.timedelta = WINDOW):
+        self.max_failures, self.window = max_failures, window
+        self._failures: dict[tuple, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key) -> deque:
+        cutoff = clock.now() - self.window
+        times = self._failures[key]
+        while times and times[0] <= cutoff:
+            times.popleft()
+        return times
+
+    def locked(self, key) -> bool:
+        with self._lock:
+            return len(self._recent(key)) >= self.max_failures
+
+    def fail(self, key) -> None:
+        with self._lock:
+            self._recent(key).append(clock.now())
+
+    def clear(self, key) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+def limiter() -> LoginLimiter:
+    return current_app.extensions.setdefault("liyuan_login_limiter", LoginLimiter())
+
+
+def home_for(user) -> str:
+    """Where a person lands after signing in: their work, not a menu."""
+    if allowed(user, "inbox"):
+        return url_for("inbox.index")
+    if allowed(user, "portal"):
+        return url_for("portal.index")
+    if allowed(user, "requests"):
+        return url_for("requests.index")
+    return url_for("notifications.index")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths ("/inbox"), never "//evil.example" or absolute URLs."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user() is not None:
+        return redirect(home_for(current_user()))
+    error = None
+    username = (request.form.get("username") or "").strip()
+    if request.method == "POST":
+        key = (username.lower(), request.remote_addr or "")
+        if limiter().locked(key):
+            return render_template("auth/login.html", error=LOCKED_MESSAGE, username=username), 429
+        user = identity.get_user(read_db(), username) if username else None
+        if user is None or not user.is_active or not identity.verify_password(user, request.form.get("password", "")):
+            limiter().fail(key)
+            status = 429 if limiter().locked(key) else 401
+            error = LOCKED_MESSAGE if status == 429 else WRONG_MESSAGE
+            return render_template("auth/login.html", error=error, username=username), status
+        limiter().clear(key)
+        user.role_codes  # noqa: B018 - roles are needed after the session closes
+        read_db().expunge(user)
+        login_user(SessionUser(user), remember=False)
+        return redirect(_safe_next(request.args.get("next")) or home_for(user))
+    return render_template("auth/login.html", error=error, username=username)
+
+
+@bp.post("/logout")
+@public
+def logout():
+    logout_user()
+    flash("您已退出登录", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@public
+def signup():
+    """业主/住户 sign up with a mobile number; it becomes their username."""
+    values = {k: (request.form.get(k) or "").strip() for k in ("phone", "display_name")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if not PHONE.match(values["phone"]):
+            errors["phone"] = "请输入11位手机号码"
+        if not values["display_name"]:
+            errors["display_name"] = "请填写您的称呼"
+        elif len(values["display_name"]) > 50:
+            errors["display_name"] = "称呼不超过50个字"
+        if len(password) < 8:
+            errors["password"] = "密码至少8位"
+        elif password != request.form.get("password2", ""):
+            errors["password2"] = "两次输入的密码不一致"
+        if not errors:
+            try:
+                with db.transaction() as session:
+                    if session.scalar(select(User.id).where(User.phone == values["phone"])):
+                        raise identity.IdentityError("该手机号已注册，请直接登录")
+                    user = identity.add_user(session, values["phone"], password, ["customer"],
+                                             display_name=values["display_name"], phone=values["phone"])
+                    user.role_codes  # noqa: B018
+                    session.expunge(user)
+            except identity.IdentityError as exc:
+                errors["phone"] = str(exc).replace(f"用户名 {values['phone']} 已存在", "该手机号已注册，请直接登录")
+            else:
+                login_user(SessionUser(user))
+                flash("注册成功，欢迎使用荔园物业线上求助", "success")
+                return redirect(url_for("portal.index"))
+    return render_template("auth/signup.html", values=values, errors=errors), (422 if errors else 200)

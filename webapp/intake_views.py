@@ -1,0 +1,87 @@
+"""Recording a help request: the 物业助理's hotline page, and the form residents use in the portal.
+
+Both start the ``help_request`` process (``HELP_REQUEST_PROCESS`` in the app config, so tests can run a
+fixture process) with the start data the procedure expects. The fields are a JSON Schema drawn by the same
+macros and validated by the same ``engine.forms`` as every task form, so messages look alike everywhere.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from engine import db, forms, intake, queries, runtime
+
+from .policy import current_user, requires
+
+bp = Blueprint("intake", __name__)
+
+_CATEGORY = {"type": "string", "title": "求助类型（初步判断）", "enum": list(intake.CATEGORIES),
+             "x-enumNames": list(intake.CATEGORIES.values())}
+HOTLINE_SCHEMA = {
+    "type": "object", "required": ["caller_name", "phone", "address", "description"],
+    "properties": {
+        "caller_name": {"type": "string", "title": "来电人", "minLength": 1, "maxLength": 50},
+        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
+        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 100},
+        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000},
+        "category": _CATEGORY,
+    },
+}
+HOTLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
+              "address": {"ui:placeholder": "例如：3栋2单元1201"},
+              "category": {"ui:help": "不确定可以不选，由后续环节判定"}}
+
+ONLINE_SCHEMA = {
+    "type": "object", "required": ["address", "description"],
+    "properties": {
+        "caller_name": {"type": "string", "title": "联系人", "maxLength": 50},
+        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
+        "address": HOTLINE_SCHEMA["properties"]["address"],
+        "description": {"type": "string", "title": "需要什么帮助", "minLength": 2, "maxLength": 2000},
+        "category": {**_CATEGORY, "title": "求助类型（可不选）"},
+    },
+}
+ONLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
+             "address": {"ui:placeholder": "例如：3栋2单元1201"}}
+
+
+def process_id() -> str:
+    return current_app.config.get("HELP_REQUEST_PROCESS", "help_request")
+
+
+def start_request(channel: str, data: dict, actor: str, customer_username: str | None) -> str:
+    """Start the process; every start key is present (``None`` when unknown) so gateways can test it."""
+    start = {"channel": channel, "caller_name": data.get("caller_name"), "phone": data.get("phone"),
+             "address": data.get("address"), "description": data.get("description"),
+             "category": data.get("category"), "customer_username": customer_username}
+    with db.transaction() as session:
+        instance = runtime.start(session, process_id(), start, actor)
+    return instance.id
+
+
+def parse(schema: dict) -> tuple[dict, dict]:
+    """(typed data, errors) from the posted form."""
+    data = forms.coerce(schema, request.form.to_dict(flat=False))
+    return data, forms.validate(schema, data)
+
+
+@bp.route("/intake/hotline", methods=["GET", "POST"])
+@requires("intake")
+def hotline():
+    values, errors = {}, {}
+    if request.method == "POST":
+        values, errors = parse(HOTLINE_SCHEMA)
+        if not errors:
+            with db.read_session() as session:
+                resident = queries.customer_by_phone(session, values["phone"])
+            try:
+                instance_id = start_request("hotline", values, current_user().username,
+                                            resident.username if resident else None)
+            except runtime.EngineError as exc:
+                flash(exc.message, "error")
+            else:
+                linked = f"，已关联住户账号 {resident.display_name}" if resident else ""
+                flash(f"已登记 {values['caller_name']} 的来电{linked}", "success")
+                return redirect(url_for("requests.show", instance_id=instance_id))
+    return render_template("intake/hotline.html", schema=HOTLINE_SCHEMA, ui_schema=HOTLINE_UI, values=values,
+                           errors=errors), (422 if errors else 200)

@@ -1,0 +1,109 @@
+"""业主/住户's own corner: submit a request online, follow it, confirm and rate the result, urge (催单).
+
+A resident sees only requests whose ``customer_username`` is theirs (online requests, and hotline calls
+from the phone number they signed up with). Urging is an audit event ``urged`` on the instance — the
+history is where "the resident chased us at 14:05" belongs — and the notification for the handling role
+is derived from it; at most one per five minutes per resident and request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from engine import clock, db, history, queries, runtime
+
+from . import sla_view, timeline
+from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
+from .policy import can_view_request, current_user, requires
+from .web import duration_text, read_db
+
+bp = Blueprint("portal", __name__)
+
+URGE_INTERVAL = dt.timedelta(minutes=5)
+
+
+@bp.get("/portal")
+@requires("portal")
+def index():
+    user = current_user()
+    session = read_db()
+    rows = queries.list_requests(session, customer=user.username)
+    todo = {t.instance_id: t for t in queries.tasks_assigned_to(session, user.username)}
+    return render_template("portal/index.html", rows=rows, todo=todo)
+
+
+@bp.route("/portal/new", methods=["GET", "POST"])
+@requires("portal")
+def new():
+    user = current_user()
+    values, errors = {"caller_name": user.display_name, "phone": user.phone}, {}
+    if request.method == "POST":
+        values, errors = parse(ONLINE_SCHEMA)
+        if not errors:
+            values.setdefault("caller_name", user.display_name)
+            values.setdefault("phone", user.phone)
+            try:
+                instance_id = start_request("online", values, user.username, user.username)
+            except runtime.EngineError as exc:
+                flash(exc.message, "error")
+            else:
+                flash("您的求助已提交，我们会尽快处理", "success")
+                return redirect(url_for("portal.show", instance_id=instance_id))
+    return render_template("portal/new.html", schema=ONLINE_SCHEMA, ui_schema=ONLINE_UI, values=values,
+                           errors=errors), (422 if errors else 200)
+
+
+def _own(instance_id: str):
+    session = read_db()
+    req = queries.requests_by_instance(session, [instance_id]).get(instance_id)
+    if req is None or not can_view_request(current_user(), req):
+        abort(404)
+    return req
+
+
+@bp.get("/portal/requests/<instance_id>")
+@requires("portal")
+def show(instance_id):
+    req = _own(instance_id)
+    user = current_user()
+    session = read_db()
+    found = queries.instance_version(session, instance_id)
+    version = runtime.load(session, instance_id).version if found else None
+    clocks = queries.clocks_for_instance(session, instance_id)
+    my_tasks = [t for t in queries.open_tasks(session, instance_id) if t.assignee == user.username]
+    last = queries.last_event(session, instance_id, "urged", user.username)
+    wait = _urge_wait(last)
+    return render_template("portal/request.html", req=req, lines=timeline.lines(session, instance_id, version,
+                                                                              viewer=user.username),
+                           promises=sla_view.customer_promises(clocks) if req.status != "closed" else [],
+                           my_tasks=my_tasks, urge_wait=duration_text(wait) if wait else None)
+
+
+def _urge_wait(last) -> dt.timedelta | None:
+    if last is None:
+        return None
+    left = clock.as_utc(last.at) + URGE_INTERVAL - clock.now()
+    return left if left.total_seconds() > 0 else None
+
+
+@bp.post("/portal/requests/<instance_id>/urge")
+@requires("portal")
+def urge(instance_id):
+    req = _own(instance_id)
+    user = current_user()
+    if req.status == "closed":
+        flash("该求助已办结，无需催单", "info")
+        return redirect(url_for("portal.show", instance_id=instance_id))
+    read_db().close()
+    with db.transaction() as session:
+        wait = _urge_wait(queries.last_event(session, instance_id, "urged", user.username))
+        if wait is None:
+            lanes = sorted({t.lane for t in queries.open_tasks(session, instance_id) if t.lane})
+            history.append(session, instance_id, user.username, "urged", payload={"lanes": lanes})
+    if wait is not None:
+        flash(f"您刚催过单，请{duration_text(wait + dt.timedelta(seconds=59))}后再试", "warning")
+    else:
+        flash("已催单，我们会尽快处理", "success")
+    return redirect(url_for("portal.show", instance_id=instance_id))

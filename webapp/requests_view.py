@@ -1,0 +1,97 @@
+"""The request page (``/requests/<id>``): status, version, the diagram with progress marked, the timeline,
+SLA clocks, and the data its reader may see — plus the staff list of requests.
+
+The diagram is the instance's *pinned* BPMN (served from the version's stored bytes), so a request
+started on version 3 is drawn as version 3 even after version 4 is deployed.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock, history, intake, queries, repository, runtime
+
+from . import sla_view, timeline
+from .policy import allowed, can_view_request, current_user, requires, visible_data
+from .web import read_db
+
+bp = Blueprint("requests", __name__)
+
+DATA_LABELS = {"channel": "来源", "caller_name": "来电人/联系人", "phone": "联系电话", "address": "楼栋/单元",
+               "description": "求助内容", "category": "求助类型", "customer_username": "住户账号",
+               "priority": "优先级", "satisfaction": "满意度", "comment": "意见"}
+
+
+def _guard(instance_id: str):
+    """The request row (may be None for non-request processes) if the user may see it; aborts otherwise."""
+    session = read_db()
+    found = queries.instance_version(session, instance_id)
+    if found is None:
+        abort(404)
+    req = queries.requests_by_instance(session, [instance_id]).get(instance_id)
+    user = current_user()
+    if req is not None and not can_view_request(user, req):
+        abort(404)  # not 403: a resident must not learn that somebody else's request exists
+    if req is None and not allowed(user, "requests"):
+        abort(404)
+    return found, req
+
+
+@bp.get("/requests")
+@requires("requests")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in ("q", "status", "category", "building")}
+    rows = queries.list_requests(read_db(), **{k: v or None for k, v in args.items()})
+    return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
+                           buildings=queries.buildings(read_db()))
+
+
+def markers(workflow, events) -> dict[str, list[str]]:
+    """Element ids of the top-level process: finished, active and escalated (timer fired / reached late)."""
+    finished, active = set(), set()
+    for task in workflow.tasks.values():
+        if task.state & TaskState.PREDICTED_MASK:
+            continue
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            finished.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            active.add(bpmn_id)
+    escalated = {e.element_id for e in events if e.kind in ("timer_fired", "escalated") and e.element_id}
+    return {"finished": sorted(finished - active), "active": sorted(active), "escalated": sorted(escalated)}
+
+
+@bp.get("/requests/<instance_id>")
+@requires("requests", "portal")
+def show(instance_id):
+    (instance, version_row), req = _guard(instance_id)
+    user = current_user()
+    if not allowed(user, "requests"):
+        return redirect(url_for("portal.show", instance_id=instance_id))
+    session = read_db()
+    loaded = runtime.load(session, instance_id)
+    events = timeline.lines(session, instance_id, loaded.version)
+    raw_events = history.events(session, instance_id)
+    clocks = queries.clocks_for_instance(session, instance_id)
+    now = clock.now()
+    data = visible_data(user, runtime.current_data(loaded.workflow))
+    return render_template(
+        "requests/show.html", instance=instance, version=version_row, req=req, lines=events,
+        clocks=[(c, sla_view.badge(c, now)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
+        data=data, labels=DATA_LABELS, marks=markers(loaded.workflow, raw_events),
+        show_data=allowed(user, "request_data"),
+    )
+
+
+@bp.get("/requests/<instance_id>/diagram.bpmn")
+@requires("requests")
+def diagram(instance_id):
+    (_instance, version_row), _req = _guard(instance_id)
+    content = repository.file_content(read_db(), version_row.bpmn_sha256)
+    if content is None:
+        abort(404)
+    return Response(content, mimetype="application/xml",
+                    headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,75 @@
+"""SLA clocks as people read them: a coloured countdown for staff, a promise for residents.
+
+Colours follow the share of the allowed time already used: green below 50 %, yellow from 50 %, orange
+from 75 %, red once the due time has passed ("超时 X小时Y分"). A clock counts as breached as soon as its due
+time is past, even if the scheduler has not fired its timer yet: a supervisor must not see green for a
+request that is already late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from engine import clock
+
+from .web import duration_text
+
+SLA_NAMES = {
+    "ack_online": "线上受理（15分钟）",
+    "response": "响应（30分钟）",
+    "supervisor_reply": "主管回复（10分钟）",
+    "resolve_ordinary": "一般问题解决（24小时）",
+    "solution_complex": "复杂问题方案（48小时）",
+}
+# What a resident is promised. Internal targets (the supervisor's reply) are not shown to them.
+CUSTOMER_PROMISES = {
+    "ack_online": "预计15分钟内受理",
+    "response": "预计30分钟内响应",
+    "resolve_ordinary": "预计24小时内处理完毕",
+    "solution_complex": "预计48小时内给出解决方案",
+}
+LEVEL_NAMES = {"green": "正常", "yellow": "已过半", "orange": "即将超时", "red": "已超时", "met": "已达成"}
+
+
+@dataclass(frozen=True)
+class Badge:
+    key: str
+    name: str
+    level: str  # green | yellow | orange | red | met
+    text: str
+    due_at: dt.datetime
+    used: float  # share of the allowed time used, 0..1+ (for sorting and tests)
+
+
+def badge(clk, now: dt.datetime | None = None) -> Badge:
+    now = now or clock.now()
+    armed, due = clock.as_utc(clk.armed_at), clock.as_utc(clk.due_at)
+    name = SLA_NAMES.get(clk.sla_key, clk.sla_key)
+    if clk.status == "met":
+        return Badge(clk.sla_key, name, "met", "已达成", due, 0.0)
+    total = max((due - armed).total_seconds(), 1.0)
+    used = (now - armed).total_seconds() / total
+    if clk.status == "breached" or now >= due:
+        late_since = clock.as_utc(clk.breached_at) if clk.breached_at and clk.status == "breached" else due
+        late_since = min(late_since, due)
+        return Badge(clk.sla_key, name, "red", "超时 " + duration_text(now - late_since), due, max(used, 1.0))
+    level = "orange" if used >= 0.75 else "yellow" if used >= 0.5 else "green"
+    return Badge(clk.sla_key, name, level, "剩余 " + duration_text(due - now), due, used)
+
+
+def worst(badges: list[Badge]) -> str | None:
+    order = ["red", "orange", "yellow", "green", "met"]
+    levels = [b.level for b in badges]
+    return next((lvl for lvl in order if lvl in levels), None)
+
+
+def customer_promises(clocks) -> list[str]:
+    """The armed clocks a resident may know about, as sentences."""
+    out = []
+    for clk in clocks:
+        if clk.status == "armed" and clk.sla_key in CUSTOMER_PROMISES:
+            text = CUSTOMER_PROMISES[clk.sla_key]
+            if text not in out:
+                out.append(text)
+    return out
