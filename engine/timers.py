@@ -472,7 +472,7 @@ class Poller:
                             row.attempts, row.next_attempt_at, error)
                 return "failed"
             row.next_attempt_at = None
-            element = (getattr(exc, "details", None) or {}).get("element_id") or row.element_id
+            element = _failed_element(exc) or row.element_id
             incident = Incident(instance_id=row.instance_id, timer_id=row.id, element_id=element, error=error,
                                 created_at=now)
             session.add(incident)
@@ -490,8 +490,15 @@ class Poller:
 
 def _error_text(exc) -> str:
     message = getattr(exc, "message", None) or str(exc)
-    detail = (getattr(exc, "details", None) or {}).get("error")
+    detail = ((getattr(exc, "details", None) or {}).get("error") or "").strip()
     return f"{message}\n{detail}" if detail and detail not in message else message
+
+
+def _failed_element(exc) -> str | None:
+    """The BPMN element that raised: named by the runtime, or by SpiffWorkflow's task exception."""
+    named = (getattr(exc, "details", None) or {}).get("element_id")
+    task = getattr(exc.__cause__, "task", None)
+    return named or (task.task_spec.bpmn_id if task is not None else None)
 
 
 def _find_task(wf, task_id: str | None):
@@ -551,6 +558,7 @@ def retry_incident(session: Session, incident_id: int, actor: str) -> Incident:
 #   1 Jan 00:00, months at the 1st 00:00, weeks at Monday 00:00, days at 00:00, hours at :00, minutes at
 #   :00 s. So ``"R/P1M"`` fires at 00:00 on the 1st of every month. (n is not counted without a start.)
 # - ``timeCycle "R[n]/P…/end"``: end − k·period, the first after the previous occurrence.
+# - A ``schedule`` property on the start event (a cycle as above) overrides the timer's own expression.
 # - ``timeDate``: once, if it lies in the future when armed. ``timeDuration``: once, that long after arming.
 # The instance's start data: ``period`` = "YYYY-MM" of the month before the occurrence (for the monthly
 # statistics: the month just ended) and ``scheduled_at`` = the occurrence (ISO, Shanghai).
@@ -656,11 +664,21 @@ class StartTimerSpec:
 
 
 def start_timer_specs(version) -> list[StartTimerSpec]:
-    """The timer start events of a loaded version's own process (literal expressions only)."""
+    """The timer start events of a loaded version's own process (literal expressions only).
+
+    A start event may carry ``spiffworkflow:property name="schedule"`` with a cycle (e.g.
+    ``"R/2026-12-01T00:00:00+08:00/P1M"``): the engine then follows that cycle, whatever the event's own
+    timer says (SpiffWorkflow's own cycle start event would repeat *inside* one instance).
+    """
     out = []
+    props = version.properties.get(version.version.process_id, {})
     for ts in version.spec.task_specs.values():
         ev = getattr(ts, "event_definition", None)
         if not isinstance(ts, StartEvent) or not isinstance(ev, TimerEventDefinition):
+            continue
+        schedule = (props.get(ts.bpmn_id, {}).get("schedule") or "").strip().strip('"')
+        if schedule:
+            out.append(StartTimerSpec(ts.bpmn_id, "cycle", schedule))
             continue
         try:
             value = ast.literal_eval(ev.expression)

@@ -88,3 +88,37 @@ def poller(url: str, **kw) -> timers.Poller:
 
 def shanghai(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=clock.SHANGHAI)
+
+
+def form(name: str, root: Path | None = None) -> dict:
+    return json.loads(((root or FIXTURES / "forms") / name).read_text(encoding="utf-8"))
+
+
+def minimal(schema: dict) -> dict:
+    """The smallest valid answer to a flat form: consts, the first enum option, a few words for text."""
+    out = {}
+    for name in schema.get("required", []):
+        prop = schema["properties"][name]
+        if "const" in prop:
+            out[name] = prop["const"]
+        elif "enum" in prop:
+            out[name] = prop["enum"][0]
+        elif "oneOf" in prop:
+            out[name] = prop["oneOf"][0].get("const")
+        elif prop.get("type") in ("integer", "number"):
+            out[name] = max(prop.get("minimum", 1), 1)
+        elif prop.get("type") == "boolean":
+            out[name] = True
+        elif prop.get("type") == "array":
+            out[name] = [] if not prop.get("minItems") else [minimal(prop["items"]) if prop["items"].get("type") == "object"
+                                                              else prop["items"].get("enum", ["已处理"])[0]]
+        else:
+            out[name] = "已处理，谢谢"
+    return out
+
+
+def tick_instances(n: int, first_due: dt.datetime, spacing: dt.timedelta = dt.timedelta(0)) -> list[str]:
+    """``n`` instances of the one-timer fixture, their timers due at first_due + i·spacing, in one transaction."""
+    with db.transaction() as session:
+        return [runtime.start(session, "mini_tick", {"wake_at": (first_due + i * spacing).isoformat()}, "bench").id
+                for i in range(n)]

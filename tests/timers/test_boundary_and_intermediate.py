@@ -40,33 +40,7 @@ def test_a_request_recorded_in_time_meets_its_clock_and_nothing_escalates(deploy
 
 
 def _record_data() -> dict:
-    import json
-    from pathlib import Path
-
-    schema = json.loads((Path(__file__).resolve().parent.parent / "fixtures/forms/mini_record.schema.json").read_text())
-    return minimal(schema)
-
-
-def minimal(schema: dict) -> dict:
-    """The smallest valid answer to a flat form: the first option of enums, a word for strings."""
-    out = {}
-    for name in schema.get("required", []):
-        prop = schema["properties"][name]
-        if "enum" in prop:
-            out[name] = prop["enum"][0]
-        elif "oneOf" in prop:
-            out[name] = prop["oneOf"][0].get("const")
-        elif prop.get("type") == "integer":
-            out[name] = max(prop.get("minimum", 1), 1)
-        elif prop.get("type") == "number":
-            out[name] = max(prop.get("minimum", 1), 1)
-        elif prop.get("type") == "boolean":
-            out[name] = True
-        elif prop.get("type") == "array":
-            out[name] = []
-        else:
-            out[name] = "已处理"
-    return out
+    return h.minimal(h.form("mini_record.schema.json"))
 
 
 def test_an_interrupting_timer_cancels_the_task_and_hands_it_up(deployed, db_url):
