@@ -104,12 +104,16 @@ def run_floor(n: int) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, steps
 
 
-def run_engine(n: int, url: str) -> tuple[float, list[float]]:
+def setup_engine(url: str) -> str:
     migrate.upgrade(url)
-    os.environ["LIYUAN_DATABASE_URL"] = url
     src = bundle.read_paths([HERE / "bpmn", HERE / "forms"], default_forms=False)
     with db.transaction(url) as session:
         repository.deploy(session, src, actor="bench")
+    return url
+
+
+def run_engine(n: int, url: str) -> tuple[float, list[float]]:
+    os.environ["LIYUAN_DATABASE_URL"] = url
     steps: list[float] = []
     t0 = time.perf_counter()
     for i in range(n):
@@ -151,25 +155,33 @@ def _postgres_url() -> str | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=200, help="lifecycles per variant (default 200)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="variants take turns in this many rounds, so a busy machine slows them alike")
     args = ap.parse_args()
-    results = {}
     run_memory(5)  # warm caches (imports, compiled scripts)
-    results["memory"] = run_memory(args.n)
-    results["floor"] = run_floor(args.n)
     with tempfile.TemporaryDirectory() as tmp:
-        results["engine/sqlite"] = run_engine(args.n, f"sqlite:///{tmp}/bench.db")
+        variants = {"memory": run_memory, "floor": run_floor,
+                    "engine/sqlite": _bound(run_engine, setup_engine(f"sqlite:///{tmp}/bench.db"))}
+        pg = _postgres_url()
+        if pg:
+            variants["engine/postgresql"] = _bound(run_engine, setup_engine(pg))
+        else:
+            print("PostgreSQL not reachable: engine/postgresql skipped")
+        totals: dict[str, list] = {name: [0.0, []] for name in variants}
+        per_round = max(1, args.n // args.rounds)
+        for _ in range(args.rounds):
+            for name, run in variants.items():
+                elapsed, steps = run(per_round)
+                totals[name][0] += elapsed
+                totals[name][1] += steps
         db.dispose_all()
-    pg = _postgres_url()
-    if pg:
-        results["engine/postgresql"] = run_engine(args.n, pg)
-        db.dispose_all()
-    else:
-        print("PostgreSQL not reachable: engine/postgresql skipped")
-    floor_rate = args.n / results["floor"][0]
-    print(f"{args.n} lifecycles of {PROCESS} (9 user tasks, 2 XOR gateways, AND split/join, call activity)")
+    done = per_round * args.rounds
+    floor_rate = done / totals["floor"][0]
+    print(f"{done} lifecycles per variant of {PROCESS} (9 user tasks, 2 XOR gateways, AND split/join, "
+          f"call activity), {args.rounds} interleaved rounds")
     print(f"{'variant':<20}{'lifecycles/s':>14}{'step p50 ms':>13}{'step p95 ms':>13}{'vs floor':>10}")
-    for name, (elapsed, steps) in results.items():
-        rate = args.n / elapsed
+    for name, (elapsed, steps) in totals.items():
+        rate = done / elapsed
         print(f"{name:<20}{rate:>14.1f}{_pct(steps, 50):>13.2f}{_pct(steps, 95):>13.2f}{rate / floor_rate:>10.2f}")
     if pg:
         import psycopg
@@ -178,6 +190,10 @@ def main() -> None:
 
         with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "liyuan_bench_{os.getpid()}" WITH (FORCE)')
+
+
+def _bound(fn, url):
+    return lambda n: fn(n, url)
 
 
 if __name__ == "__main__":

@@ -80,8 +80,8 @@ def transaction(url: str | None = None, *, write: bool = True) -> Iterator[Sessi
     try:
         if write and is_sqlite(engine):
             conn.info["begin_mode"] = "IMMEDIATE"
-        with Session(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint") as session:
-            trans = conn.begin()
+        trans = conn.begin()
+        with Session(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only") as session:
             try:
                 yield session
                 session.flush()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -35,20 +35,23 @@ def _at(value: dt.datetime) -> str:
     return clock.as_utc(value).isoformat(timespec="microseconds")
 
 
-def canonical_row(row: AuditEvent) -> str:
-    return canonical_json({
-        "chain": row.chain, "seq": row.seq, "at": _at(row.at), "actor": row.actor, "kind": row.kind,
-        "element_id": row.element_id, "payload": row.payload, "state_fingerprint": row.state_fingerprint,
-    })
+_HASHED = ("chain", "seq", "at", "actor", "kind", "element_id", "payload", "state_fingerprint")
 
 
-def row_hash(prev_hash: str, row: AuditEvent) -> str:
+def canonical_row(row: AuditEvent | dict) -> str:
+    """Every column but ``id``, ``prev_hash`` and ``hash``, in a fixed JSON rendering."""
+    values = {k: (row[k] if isinstance(row, dict) else getattr(row, k)) for k in _HASHED}
+    values["at"] = _at(values["at"])
+    return canonical_json(values)
+
+
+def row_hash(prev_hash: str, row: AuditEvent | dict) -> str:
     return hashlib.sha256((prev_hash + canonical_row(row)).encode()).hexdigest()
 
 
 def append(session: Session, chain: str, actor: str, kind: str, *, element_id: str | None = None,
            payload: dict | None = None, state_fingerprint: str | None = None,
-           at: dt.datetime | None = None) -> AuditEvent:
+           at: dt.datetime | None = None) -> dict:
     """Append one event to ``chain`` inside the caller's transaction.
 
     The caller already holds the instance's write (revision check) for instance chains, so reading the
@@ -62,12 +65,13 @@ def append(session: Session, chain: str, actor: str, kind: str, *, element_id: s
                                .order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     moment = (at or clock.now()).astimezone(dt.UTC)
-    row = AuditEvent(chain=chain, seq=seq, at=moment, actor=actor, kind=kind, element_id=element_id,
-                     payload=canonical_json(payload or {}), state_fingerprint=state_fingerprint, prev_hash=prev)
-    row.hash = row_hash(prev, row)
-    session.add(row)
+    row = {"chain": chain, "seq": seq, "at": moment, "actor": actor, "kind": kind, "element_id": element_id,
+           "payload": canonical_json(payload or {}), "state_fingerprint": state_fingerprint, "prev_hash": prev}
+    row["hash"] = row_hash(prev, row)
+    # A Core INSERT, not an ORM object: events are write-once, and this is on every change's hot path.
+    session.execute(insert(AuditEvent.__table__), [row])
     # Later appends in this transaction continue from here without re-reading the chain's head.
-    heads[chain] = (seq, row.hash)
+    heads[chain] = (seq, row["hash"])
     return row
 
 

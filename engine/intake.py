@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -30,28 +30,29 @@ DEFAULT_FEES = (
 
 
 def sync(session: Session, instance: Instance, data: dict, *, ended: bool) -> None:
+    """Copy the request's fields out of the workflow data (one INSERT or UPDATE, no ORM round trip)."""
     if "channel" not in data and instance.process_id != "help_request":
         return
-    row = session.get(HelpRequest, instance.id)
+    table = HelpRequest.__table__
     now = clock.now()
-    if row is None:
-        row = HelpRequest(instance_id=instance.id, created_at=instance.started_at, status="open")
-        session.add(row)
-    row.channel = _str(data.get("channel"))
-    row.caller_name = _str(data.get("caller_name"))
-    row.phone = _str(data.get("phone"))
-    row.address = _str(data.get("address"))
-    row.building = _str(data.get("building")) or _building(row.address)
-    row.description = _str(data.get("description"))
-    row.category = _str(data.get("category")) if data.get("category") in CATEGORIES else row.category
-    row.priority = _str(data.get("priority"))
-    row.customer_username = _str(data.get("customer_username"))
-    score = data.get("satisfaction")
-    row.satisfaction = score if isinstance(score, int) else row.satisfaction
-    row.updated_at = now
+    address = _str(data.get("address"))
+    values = {
+        "channel": _str(data.get("channel")), "caller_name": _str(data.get("caller_name")),
+        "phone": _str(data.get("phone")), "address": address,
+        "building": _str(data.get("building")) or _building(address),
+        "description": _str(data.get("description")), "priority": _str(data.get("priority")),
+        "customer_username": _str(data.get("customer_username")), "updated_at": now,
+    }
+    if data.get("category") in CATEGORIES:
+        values["category"] = data["category"]
+    if isinstance(data.get("satisfaction"), int) and not isinstance(data.get("satisfaction"), bool):
+        values["satisfaction"] = data["satisfaction"]
     if ended:
-        row.status, row.closed_at = "closed", now
-    session.flush()
+        values.update(status="closed", closed_at=now)
+    changed = session.execute(update(table).where(table.c.instance_id == instance.id).values(**values)).rowcount
+    if not changed:
+        session.execute(insert(table).values(instance_id=instance.id, created_at=instance.started_at,
+                                             status=values.pop("status", "open"), **values))
 
 
 def _str(value) -> str | None:

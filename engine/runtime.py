@@ -296,6 +296,18 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     except StaleDataError as exc:
         raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试") from exc
 
+    # The projections and events below are written by one flush at the end (no autoflush per query):
+    # a step is a handful of statements, not one per row.
+    with session.no_autoflush:
+        _write_projections_and_events(session, loaded, fx, actor=actor, kind=kind, element_id=element_id,
+                                      payload=payload, now=now)
+    session.flush()
+    return fx
+
+
+def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects, *, actor: str, kind: str,
+                                  element_id: str | None, payload: dict, now) -> None:
+    instance, wf = loaded.instance, loaded.workflow
     data = current_data(wf)
     waiting_now = timers.waiting(wf, loaded.version)
     tasks.sync(session, instance, wf, loaded.version, waiting_now)
@@ -317,7 +329,6 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     if fx.ended:
         history.append(session, instance.id, "engine", "instance_completed", element_id=instance.process_id,
                        payload={}, state_fingerprint=fp, at=now)
-    return fx
 
 
 def _short(exc: Exception) -> str:

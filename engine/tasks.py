@@ -8,7 +8,7 @@ narrows it to one person.
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, or_, select
+from sqlalchemy import case, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, history, identity, runtime, scripting
@@ -19,13 +19,19 @@ DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader"}
 
 
 def sync(session: Session, instance: Instance, wf, version, waiting_now) -> None:
-    """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready."""
+    """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
+
+    Core statements rather than ORM objects: this runs on every change, and is usually one SELECT, at
+    most one DELETE and one INSERT.
+    """
     ready = runtime.ready_user_tasks(wf)
     ids = {str(t.id) for t in ready}
-    existing = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id))}
+    table = TaskRow.__table__
+    existing = {r.id: r for r in session.execute(
+        select(table.c.id, table.c.due_at, table.c.sla_key).where(table.c.instance_id == instance.id))}
     stale = [i for i in existing if i not in ids]
     if stale:
-        session.execute(delete(TaskRow).where(TaskRow.id.in_(stale)))
+        session.execute(delete(table).where(table.c.id.in_(stale)))
     deadlines: dict[str, tuple] = {}
     for w in waiting_now:
         if w.guarded_task_id and w.sla_key:
@@ -33,23 +39,27 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now) -> None
             if best is None or w.due_at < best[0]:
                 deadlines[w.guarded_task_id] = (w.due_at, w.sla_key)
     now = clock.now()
+    new_rows = []
     for task in ready:
         tid = str(task.id)
         due, sla = deadlines.get(tid, (None, None))
         row = existing.get(tid)
         if row is not None:
-            row.due_at, row.sla_key = due, sla
+            if (clock.as_utc(row.due_at), row.sla_key) != (due, sla):
+                session.execute(update(table).where(table.c.id == tid).values(due_at=due, sla_key=sla))
             continue
         spec = task.task_spec
         ext = spec.extensions or {}
         props = version.properties.get(task.workflow.spec.name, {}).get(spec.bpmn_id, {})
-        session.add(TaskRow(
-            id=tid, instance_id=instance.id, process_id=task.workflow.spec.name, element_id=spec.bpmn_id,
-            name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane, form=props.get("formJsonSchemaFilename"),
-            ui_form=props.get("formUiSchemaFilename"), clause=props.get("clause"),
-            instructions=ext.get("instructionsForEndUser"), assignee=_assignee(props.get("assignee"), task),
-            ready_at=now, due_at=due, sla_key=sla))
-    session.flush()
+        new_rows.append({
+            "id": tid, "instance_id": instance.id, "process_id": task.workflow.spec.name,
+            "element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
+            "form": props.get("formJsonSchemaFilename"), "ui_form": props.get("formUiSchemaFilename"),
+            "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
+            "assignee": _assignee(props.get("assignee"), task), "claimed_by": None, "ready_at": now,
+            "due_at": due, "sla_key": sla})
+    if new_rows:
+        session.execute(insert(table), new_rows)
 
 
 def _assignee(expression: str | None, task) -> str | None:
