@@ -16,7 +16,7 @@ from engine import clock, db, identity, intake, queries, runtime, tasks
 from engine.models import HelpRequest, TaskRow
 
 from . import sla_view
-from .policy import allowed, current_user, requires
+from .policy import allowed, can_work_on, current_user, requires
 from .web import read_db
 
 bp = Blueprint("inbox", __name__)
@@ -31,6 +31,7 @@ class Item:
     badges: list = field(default_factory=list)
     level: str | None = None
     mine: bool = False
+    workable: bool = True  # may this user open and complete it (not just watch it)
     candidates: list = field(default_factory=list)  # (username, display name) for 派单
 
 
@@ -46,7 +47,7 @@ def _items(session, user, args) -> list[Item]:
     for row in rows:
         badges = [sla_view.badge(c, now) for c in clocks.get(row.id, [])]
         item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
-                    mine=row.claimed_by == user.username)
+                    mine=row.claimed_by == user.username, workable=can_work_on(user, row))
         if not _matches(item, args):
             continue
         if can_dispatch and row.lane:

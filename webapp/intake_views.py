@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from engine import db, forms, intake, queries, runtime
 
-from .policy import current_user, requires
+from .policy import can_work_on, current_user, requires
 
 bp = Blueprint("intake", __name__)
 
@@ -82,6 +82,16 @@ def hotline():
             else:
                 linked = f"，已关联住户账号 {resident.display_name}" if resident else ""
                 flash(f"已登记 {values['caller_name']} 的来电{linked}", "success")
-                return redirect(url_for("requests.show", instance_id=instance_id))
+                return redirect(_next_page(instance_id))
     return render_template("intake/hotline.html", schema=HOTLINE_SCHEMA, ui_schema=HOTLINE_UI, values=values,
                            errors=errors), (422 if errors else 200)
+
+
+def _next_page(instance_id: str) -> str:
+    """Straight on to the call's first task when it is the recorder's own (e.g. 热线求助记录), else its page."""
+    user = current_user()
+    with db.read_session() as session:
+        mine = [t for t in queries.open_tasks(session, instance_id) if can_work_on(user, t)]
+    if mine:
+        return url_for("tasks.show", task_id=mine[0].id)
+    return url_for("requests.show", instance_id=instance_id)

@@ -53,9 +53,15 @@ def badge(clk, now: dt.datetime | None = None) -> Badge:
     if clk.status == "breached" or now >= due:
         late_since = clock.as_utc(clk.breached_at) if clk.breached_at and clk.status == "breached" else due
         late_since = min(late_since, due)
-        return Badge(clk.sla_key, name, "red", "超时 " + duration_text(now - late_since), due, max(used, 1.0))
+        return Badge(clk.sla_key, name, "red", "超时 " + overdue_text(now - late_since), due, max(used, 1.0))
     level = "orange" if used >= 0.75 else "yellow" if used >= 0.5 else "green"
     return Badge(clk.sla_key, name, level, "剩余 " + duration_text(due - now), due, used)
+
+
+def overdue_text(delta: dt.timedelta) -> str:
+    """Always "X小时Y分" (also "0小时5分"): the supervisor compares these at a glance."""
+    hours, minutes = divmod(max(0, int(delta.total_seconds() // 60)), 60)
+    return f"{hours}小时{minutes}分"
 
 
 def worst(badges: list[Badge]) -> str | None:

@@ -47,9 +47,17 @@ def make_app(**overrides):
     return create_app(config)
 
 
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    return identity.hash_password(PASSWORD)
+
+
 @pytest.fixture
-def seeded(db_url):
-    seed(db_url)
+def seeded(db_url, password_hash, monkeypatch):
+    """Argon2 runs once per session, not once per seeded user per test."""
+    with monkeypatch.context() as m:
+        m.setattr(identity, "hash_password", lambda _pw: password_hash)
+        seed(db_url)
     return db_url
 
 
@@ -75,3 +83,24 @@ def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+TASK_ID = re.compile(r'data-task-id="([0-9a-f-]{36})"')
+
+
+def record_call(client, **overrides) -> str:
+    """The 物业助理 records a hotline call; returns the instance id."""
+    data = {"caller_name": "陈先生", "phone": RESIDENT_PHONE, "address": "3栋2单元1201",
+            "description": "厨房水管漏水", "category": "b", **overrides}
+    res = client.post("/intake/hotline", data=data)
+    assert res.status_code == 302, res.get_data(as_text=True)
+    with db.read_session() as session:
+        from sqlalchemy import select
+
+        from engine.models import HelpRequest
+
+        return session.scalar(select(HelpRequest.instance_id).order_by(HelpRequest.created_at.desc()).limit(1))
+
+
+def task_ids(html: str) -> list[str]:
+    return TASK_ID.findall(html)

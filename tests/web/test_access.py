@@ -1,0 +1,52 @@
+"""Every page of the web app, walked by every role: nobody gets in beyond ``webapp.policy``.
+
+Routes are read from ``app.url_map`` (API and static excluded), so a new page is walked automatically;
+a view that declares neither ``@requires`` nor ``@public`` fails here.
+"""
+
+from __future__ import annotations
+
+from engine import db, identity
+from tests.web.conftest import PASSWORD, record_call, task_ids
+from webapp import policy
+
+USERS = [u for u, _name, _role in identity.DEMO_USERS]
+
+
+def _pages(app, ids):
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        areas = policy.view_areas(view)
+        assert areas is not None, f"{rule.rule} declares neither @requires nor @public"
+        path = rule.rule.replace("<instance_id>", ids["instance"]).replace("<task_id>", ids["task"])
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((method, path, areas))
+    return out
+
+
+def test_every_role_against_every_page(app, client_for):
+    iid = record_call(client_for("assistant"))
+    tid = task_ids(client_for("engineer").get("/inbox").get_data(as_text=True))[0]
+    pages = _pages(app, {"instance": iid, "task": tid})
+    anonymous = app.test_client()
+    for method, path, areas in pages:
+        res = anonymous.open(path, method=method)
+        if areas:
+            assert res.status_code == 302 and "/login" in res.location, (method, path)
+    with db.read_session() as session:
+        people = {u.username: u for u in identity.list_users(session)}
+    for username in USERS:
+        client = client_for(username, PASSWORD)
+        user = people[username]
+        for method, path, areas in pages:
+            if not areas or path == "/logout":
+                continue
+            res = client.open(path, method=method, data={})
+            may = any(policy.allowed(user, a) for a in areas)
+            if may:
+                assert res.status_code != 403 or "tasks/" in path, (username, method, path, res.status_code)
+            else:
+                assert res.status_code == 403, (username, method, path, res.status_code)

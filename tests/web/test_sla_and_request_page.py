@@ -1,0 +1,81 @@
+"""Countdown colours, the request page (diagram, markers, timeline, clocks, data) and escaping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from engine import clock
+from tests.web.conftest import record_call, task_ids
+from webapp import sla_view
+
+T0 = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
+
+
+def _clock(status="armed", minutes=30, breached_after=None):
+    return SimpleNamespace(sla_key="response", status=status, armed_at=T0, due_at=T0 + dt.timedelta(minutes=minutes),
+                           breached_at=T0 + dt.timedelta(minutes=breached_after) if breached_after else None)
+
+
+@pytest.mark.parametrize(("elapsed", "level", "text"), [
+    (0, "green", "剩余 30分"), (14, "green", "剩余 16分"), (15, "yellow", "剩余 15分"),
+    (22, "yellow", "剩余 8分"), (23, "orange", "剩余 7分"), (29, "orange", "剩余 1分"),
+    (30, "red", "超时 0小时0分"), (95, "red", "超时 1小时5分"),
+])
+def test_badge_colour_follows_share_of_time_used(elapsed, level, text):
+    badge = sla_view.badge(_clock(), T0 + dt.timedelta(minutes=elapsed))
+    assert (badge.level, badge.text) == (level, text)
+
+
+def test_breached_clock_counts_from_its_due_time_and_met_is_grey():
+    assert sla_view.badge(_clock("breached", breached_after=31), T0 + dt.timedelta(minutes=150)).text == "超时 2小时0分"
+    assert sla_view.badge(_clock("met"), T0).level == "met"
+
+
+def test_customer_promise_hides_internal_targets():
+    clocks = [SimpleNamespace(sla_key="supervisor_reply", status="armed"),
+              SimpleNamespace(sla_key="response", status="armed"), SimpleNamespace(sla_key="ack_online", status="met")]
+    assert sla_view.customer_promises(clocks) == ["预计30分钟内响应"]
+
+
+def test_supervisor_sees_the_countdown_turn_red(client_for):
+    record_call(client_for("assistant"))
+    supervisor = client_for("cs_supervisor")
+    assert "badge--green" in supervisor.get("/inbox?scope=all").get_data(as_text=True)
+    clock.advance(minutes=24)
+    assert "badge--orange" in supervisor.get("/inbox?scope=all&due=soon").get_data(as_text=True)
+    clock.advance(minutes=8)
+    html = supervisor.get("/inbox?scope=all&due=late").get_data(as_text=True)
+    assert "badge--red" in html and "超时 0小时2分" in html
+
+
+def test_request_page_shows_version_diagram_markers_timeline_clocks_and_data(client_for):
+    iid = record_call(client_for("assistant"))
+    engineer = client_for("engineer")
+    html = engineer.get(f"/requests/{iid}").get_data(as_text=True)
+    assert "web_help_request" in html and "第 1 版" in html
+    assert "bpmn-navigated-viewer.production.min.js" in html
+    assert '"active": ["repair", "repair_late"]' in html or '"active":["repair","repair_late"]' in html.replace(", ", ",")
+    assert '"start"' in html  # finished
+    assert "热线来电登记，求助已受理" in html and "李助理" in html
+    assert "响应（30分钟）" in html and "流程数据" in html
+    xml = engineer.get(f"/requests/{iid}/diagram.bpmn")
+    assert xml.status_code == 200 and xml.mimetype == "application/xml" and b"web_help_request" in xml.data
+
+
+def test_script_typed_into_fields_is_shown_as_text_everywhere(client_for):
+    evil = '<script>alert("x")</script>'
+    iid = record_call(client_for("assistant"), caller_name=evil, description=evil, address="3栋" + evil)
+    engineer = client_for("engineer")
+    pages = [engineer.get("/inbox"), engineer.get(f"/requests/{iid}"), engineer.get("/requests"),
+             client_for("13800000001").get(f"/portal/requests/{iid}")]
+    tid = task_ids(pages[0].get_data(as_text=True))[0]
+    pages.append(engineer.get(f"/tasks/{tid}"))  # instructions: "请前往 {{ address }} 维修：{{ description }}"
+    pages.append(engineer.post(f"/tasks/{tid}", data={"result": evil, "action": "submit"}))  # kept input on 422
+    for res in pages:
+        html = res.get_data(as_text=True)
+        assert "<script>alert" not in html, res.request.path
+    assert "&lt;script&gt;alert(" in pages[4].get_data(as_text=True)
+    assert 'data-testid="instructions">请前往 3栋&lt;script&gt;' in pages[4].get_data(as_text=True)
