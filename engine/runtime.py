@@ -266,9 +266,19 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
                    payload: dict, run, new: bool = False) -> Effects:
     wf = loaded.workflow
     before = {} if new else _snapshot(wf)
-    token = scripting.fee_schedule_provider.set(lambda: intake.fee_schedule(session))
+    # One instant per change: timers armed, now() in scripts and the audit event's time are all the same
+    # moment, so replaying the recorded input at the recorded time reproduces the state exactly.
+    now = clock.now()
+    consulted: list[list[dict]] = []
+
+    def fee_schedule() -> list[dict]:  # recorded: replay must quote the prices of that day
+        consulted.append(intake.fee_schedule(session))
+        return consulted[-1]
+
+    token = scripting.fee_schedule_provider.set(fee_schedule)
     try:
-        run()
+        with clock.pinned(now):
+            run()
     except SpiffWorkflowException as exc:
         raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}", error=str(exc)) from exc
     except EngineError:
@@ -281,8 +291,9 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     if errored:
         raise ScriptFailure(f"流程在 {errored[0].task_spec.bpmn_id} 处出错", element_id=errored[0].task_spec.bpmn_id)
 
+    if consulted:
+        payload = {**payload, "fee_schedule": consulted[0]}
     instance = loaded.instance
-    now = clock.now()
     fx = _effects(wf, before)
     instance.state = serialization.dumps(wf)
     instance.state_fingerprint = state_fingerprint(wf)

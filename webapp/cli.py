@@ -129,6 +129,21 @@ def cmd_audit_verify(args) -> int:
     return 0
 
 
+def cmd_audit_replay(args) -> int:
+    from engine import replay
+
+    with db.read_session() as session:
+        result = replay.replay(session, args.instance_id)
+    print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
+    for step in result.steps:
+        mark = "ok " if step.matches else "MISMATCH"
+        print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
+    if result.error:
+        print(f"  replay error: {result.error}")
+    print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
+    return 0 if result.ok else 1
+
+
 def cmd_serve(args) -> int:
     from webapp.server import serve
 
@@ -173,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver = asub.add_parser("verify", help="recompute every hash chain")
     ver.add_argument("--chain")
     ver.set_defaults(func=cmd_audit_verify)
+    rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
+    rep.add_argument("instance_id")
+    rep.set_defaults(func=cmd_audit_replay)
 
     p = sub.add_parser("serve", help="serve the web app (and the in-process scheduler)")
     p.add_argument("--host", default="127.0.0.1")
