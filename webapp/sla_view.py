@@ -55,7 +55,9 @@ def badge(clk, now: dt.datetime | None = None) -> Badge:
         late_since = min(late_since, due)
         return Badge(clk.sla_key, name, "red", "超时 " + overdue_text(now - late_since), due, max(used, 1.0))
     level = "orange" if used >= 0.75 else "yellow" if used >= 0.5 else "green"
-    return Badge(clk.sla_key, name, level, "剩余 " + duration_text(due - now), due, used)
+    # rounded up: a clock armed a few seconds ago still reads "剩余 30分", and "剩余 0分" never shows
+    left = due - now
+    return Badge(clk.sla_key, name, level, "剩余 " + duration_text(left + dt.timedelta(seconds=59.999)), due, used)
 
 
 def overdue_text(delta: dt.timedelta) -> str:
