@@ -30,7 +30,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, inspect, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -95,25 +95,37 @@ def waiting(wf, version) -> list[WaitingTimer]:
     return out
 
 
+_ROWS_OF_INSTANCE = select(Timer).where(Timer.instance_id == bindparam("iid"))
+_ARMED_CLOCKS = select(SlaClock).where(SlaClock.instance_id == bindparam("iid"), SlaClock.status == "armed")
+
+
 def sync(session: Session, instance: Instance, wf, waiting_now: list[WaitingTimer]) -> list[SlaClock]:
-    """Rewrite the instance's timer rows and settle SLA clocks; returns the clocks breached by this change."""
+    """Rewrite the instance's timer rows and settle SLA clocks; returns the clocks breached by this change.
+
+    This runs on every change of every instance, so it issues as few statements as it can: clocks are only
+    read when a timer with an SLA key went away (an armed clock always has its timer row).
+    """
     now = clock.now()
-    rows = {r.task_id: r for r in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
+    rows = {r.task_id: r for r in session.scalars(_ROWS_OF_INSTANCE, {"iid": instance.id})}
     current = {w.task_id: w for w in waiting_now}
     gone = [tid for tid in rows if tid not in current]
-    if gone:
-        session.execute(delete(Timer).where(Timer.instance_id == instance.id, Timer.task_id.in_(gone)))
     breached = []
     if gone:
-        states = {str(t.id): t.state for t in _tasks_by_id(wf, gone)}
-        for clk in session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id,
-                                                          SlaClock.timer_task_id.in_(gone),
-                                                          SlaClock.status == "armed")):
-            if states.get(clk.timer_task_id) == TaskState.COMPLETED:
-                clk.status, clk.breached_at = "breached", now
-                breached.append(clk)
-            else:
-                clk.status, clk.met_at = "met", now
+        session.execute(delete(Timer).where(Timer.instance_id == instance.id, Timer.task_id.in_(gone)),
+                        execution_options={"synchronize_session": False})
+        for tid in gone:
+            session.expunge(rows[tid])
+        settled = [tid for tid in gone if rows[tid].sla_key]
+        if settled:
+            states = {str(t.id): t.state for t in _tasks_by_id(wf, settled)}
+            for clk in session.scalars(_ARMED_CLOCKS, {"iid": instance.id}):
+                if clk.timer_task_id not in settled:
+                    continue
+                if states.get(clk.timer_task_id) == TaskState.COMPLETED:
+                    clk.status, clk.breached_at = "breached", now
+                    breached.append(clk)
+                else:
+                    clk.status, clk.met_at = "met", now
     for w in waiting_now:
         row = rows.get(w.task_id)
         if row is None:
@@ -127,11 +139,6 @@ def sync(session: Session, instance: Instance, wf, waiting_now: list[WaitingTime
                                      due_at=w.due_at))
         elif clock.as_utc(row.due_at) != w.due_at:  # a cycle timer moved on to its next occurrence
             row.due_at, row.attempts, row.next_attempt_at, row.last_error = w.due_at, 0, None, None
-    if instance.status == "completed":
-        for clk in session.scalars(select(SlaClock).where(SlaClock.instance_id == instance.id,
-                                                          SlaClock.status == "armed")):
-            clk.status, clk.met_at = "met", now
-    session.flush()
     return breached
 
 
@@ -233,6 +240,11 @@ class _SingleActive:
 def _sqlite_path(url: str) -> str | None:
     path = url.split("///", 1)[1] if "///" in url else ""
     return None if not path or path == ":memory:" else path.split("?", 1)[0]
+
+
+_ROW_BY_ID = select(Timer).where(Timer.id == bindparam("id"))
+_LOCK_ROW = _ROW_BY_ID.with_for_update()
+_LOCK_INSTANCE = select(Instance).where(Instance.id == bindparam("iid")).with_for_update()
 
 
 class Poller:
@@ -368,9 +380,12 @@ class Poller:
     def _lock(self, session: Session, c: Claimed) -> Timer | None:
         """Lock the instance first, then the row (the same order every instance change takes), and
         return the row only if it is still ours."""
-        if c.instance_id is not None:
-            session.scalars(select(Instance).where(Instance.id == c.instance_id).with_for_update()).first()
-        row = session.scalars(select(Timer).where(Timer.id == c.id).with_for_update()).first()
+        if self.sqlite:  # BEGIN IMMEDIATE already holds the database's write lock
+            row = session.scalars(_ROW_BY_ID, {"id": c.id}).first()
+        else:
+            if c.instance_id is not None:
+                session.scalars(_LOCK_INSTANCE, {"iid": c.instance_id}).first()
+            row = session.scalars(_LOCK_ROW, {"id": c.id}).first()
         if row is None or row.lease_owner != self.owner:
             return None
         return row
@@ -417,7 +432,8 @@ class Poller:
                 return "deferred"
             raise
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
-        session.execute(update(Timer).where(Timer.id == c.id).values(lease_owner=None, lease_expires_at=None))
+        if inspect(row).persistent:
+            row.lease_owner, row.lease_expires_at = None, None
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:
