@@ -95,10 +95,12 @@ def do(iid: str, element_id: str, username: str, data: dict | None = None, *, pr
     return row
 
 
-def attempt(iid: str, element_id: str, username: str, data: dict | None = None, **fields) -> dict[str, str]:
-    """Submit a form that should be refused; returns the per-field messages (the task stays ready)."""
+def attempt(iid: str, element_id: str, username: str, data: dict | None = None, *, omit: tuple = (),
+            **fields) -> dict[str, str]:
+    """Submit a form that should be refused (``omit``: leave those fields out); returns the per-field
+    messages, and checks the task is still waiting."""
     [row] = [r for r in inbox(username, iid) if r.element_id == element_id]
-    payload = answer(row, {**(data or {}), **fields})
+    payload = {k: v for k, v in answer(row, {**(data or {}), **fields}).items() if k not in omit}
     try:
         with db.transaction() as session:
             tasks.complete(session, row.id, identity.get_user(session, username), payload)

@@ -1,0 +1,34 @@
+"""4.6 盗窃、打架斗殴、抢劫、凶杀、中毒、交通意外 (安全管理 as modelled): register, then at once and in
+parallel the manager is told, police/ambulance called and guards dispatched; on-site handling, cooperation
+with the police, report, record."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.scenarios import driver as d
+
+
+@pytest.mark.parametrize(("incident", "services"), [("fight", ["110"]), ("traffic", ["122", "120"]),
+                                                    ("poisoning", ["120", "110"])])
+def test_4_6_incident_reported_manager_informed_services_called_guards_dispatched(procedure, incident, services):
+    iid = d.start_request("hotline", "e", process="security_incident", description="小区内发生事件")
+    d.do(iid, "register", "assistant", incident_type=incident, casualties=incident != "fight",
+         incident_location="5栋北侧道路")
+    assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理", "dispatch": "护管部值班负责人"}
+    d.do(iid, "dispatch", "security_lead", guards=["陈护管", "刘护管"])
+    d.do(iid, "onsite", "guard1", scene_protected=True)
+    assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理"}  # waits for all three
+    d.do(iid, "call_services", "assistant", services_called=services)
+    d.do(iid, "manager_report", "manager")
+    d.do(iid, "cooperate", "guard2")
+    d.do(iid, "report", "security_lead")
+    d.do(iid, "record", "assistant", customer_informed=True)
+    final = d.assert_finished(iid)
+    assert final["incident_type"] == incident and final["services_called"] == services
+
+
+def test_4_6_dispatch_needs_at_least_two_guards(procedure):
+    iid = d.start_request("hotline", "e", process="security_incident")
+    d.do(iid, "register", "assistant", incident_type="robbery", casualties=False)
+    assert d.attempt(iid, "dispatch", "security_lead", guards=["陈护管"]) == {"guards": "至少需要2项"}
