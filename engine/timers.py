@@ -298,7 +298,13 @@ class Poller:
         stats = TickStats()
         if not self.is_active():
             return stats
+        self._drain(stats, stop)
+        # Deployments are checked after the drain, so a start-up backlog is not held up by parsing every
+        # process; a start row armed here is fired by the next pass.
         self.sync_start_timers_if_changed()
+        return stats
+
+    def _drain(self, stats: TickStats, stop) -> None:
         while stop is None or not stop.is_set():
             if not self._anything_due():
                 break
@@ -308,10 +314,9 @@ class Poller:
             for i, c in enumerate(claimed):
                 if stop is not None and stop.is_set():
                     self._unlease([x.id for x in claimed[i:]])
-                    return stats
+                    return
                 outcome = self.fire(c)
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
-        return stats
 
     def _eligible(self, now):
         return and_(or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now),

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from engine import bundle, db, history, identity, intake, migrate, repository
+from engine import bundle, db, history, identity, intake, repository
 from engine.validation import InvalidBundle
 
 
@@ -66,12 +66,16 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_db_upgrade(_args) -> int:
+    from engine import migrate  # Alembic is slow to import; only these two commands need it
+
     migrate.upgrade()
     print(f"database at revision {migrate.current()}")
     return 0
 
 
 def cmd_init(args) -> int:
+    from engine import migrate
+
     migrate.upgrade()
     from engine import config
 

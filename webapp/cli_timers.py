@@ -45,6 +45,8 @@ def cmd_scheduler(args) -> int:
     from engine import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # a line per task state change is noise here
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return scheduler.run_forever(interval=args.interval)
 
 
