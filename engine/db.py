@@ -87,7 +87,8 @@ def transaction(url: str | None = None, *, write: bool = True) -> Iterator[Sessi
                 session.flush()
                 trans.commit()
             except BaseException:
-                trans.rollback()
+                if trans.is_active:  # the session may already have rolled it back (failed flush)
+                    trans.rollback()
                 raise
     finally:
         conn.info.pop("begin_mode", None)
