@@ -79,3 +79,24 @@ def test_script_typed_into_fields_is_shown_as_text_everywhere(client_for):
         assert "<script>alert" not in html, res.request.path
     assert "&lt;script&gt;alert(" in pages[4].get_data(as_text=True)
     assert 'data-testid="instructions">请前往 3栋&lt;script&gt;' in pages[4].get_data(as_text=True)
+
+
+def test_fired_deadline_escalates_notifies_supervisor_and_is_marked_on_the_diagram(client_for, seeded):
+    from engine.timers import Poller
+
+    iid = record_call(client_for("assistant"))
+    clock.advance(minutes=31)
+    poller = Poller(seeded, owner="test")
+    try:
+        poller.run_due()
+    finally:
+        poller.release()
+    supervisor = client_for("cs_supervisor")
+    notes = supervisor.get("/notifications").get_data(as_text=True)
+    assert "超时升级：「超时督办」待客服部主管处理" in notes
+    assert "已超时：「维修处理」响应（30分钟）" in notes
+    assert "超时升级" not in client_for("guard1").get("/notifications").get_data(as_text=True)
+    assert "超时督办" in supervisor.get("/inbox").get_data(as_text=True)
+    page = supervisor.get(f"/requests/{iid}").get_data(as_text=True)
+    assert '"escalated": ["repair_late", "supervise"]' in page or '"repair_late"' in page.split('"escalated"')[1]
+    assert "超时升级" in page and "超时 0小时1分" in page
