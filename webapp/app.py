@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine import config as engine_config
@@ -86,6 +86,16 @@ def create_app(config: dict | None = None) -> Flask:
                       notifications.bp):
         app.register_blueprint(blueprint)
 
+    # The back-office audiences: 审计员 (audit), 管理员 (admin), report readers (reports), 流程负责人 (modeler).
+    for name in ("audit_views", "admin_views", "reports_views", "modeler_views"):
+        try:
+            module = importlib.import_module(f"webapp.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"webapp.{name}":
+                raise
+        else:
+            app.register_blueprint(module.bp)
+
     # API blueprint: the JSON API (webapp/api, bearer tokens, CSRF-exempt) registers itself when present.
     try:
         api = importlib.import_module("webapp.api")
@@ -118,7 +128,7 @@ def _pages(app: Flask) -> None:
         items = [(url_for(ep), label, ep) for ep, label, area in NAV
                  if ep in app.view_functions and policy.allowed(user, area)]
         unread = 0
-        if policy.allowed(user, "notifications"):
+        if policy.allowed(user, "notifications") and request.endpoint != "inbox.fragment":  # not every 10 s
             from .notifications import unread_count
 
             unread = unread_count(web.read_db(), user)
