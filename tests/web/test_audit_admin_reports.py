@@ -1,0 +1,220 @@
+"""The back office in the browser's place: the 审计员 verifies, replays and exports; the 管理员 manages
+accounts and the fee schedule; the report readers see the month's figures. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from engine import audit, db, history, intake
+from tests.web.conftest import PASSWORD, RESIDENT_PHONE, record_call, task_ids
+
+
+def _repaired_and_rated(client_for) -> str:
+    """A repair call: recorded, repaired by the engineer, rated by the resident; returns the instance id."""
+    iid = record_call(client_for("assistant"))
+    engineer = client_for("engineer")
+    [tid] = task_ids(engineer.get("/inbox").get_data(as_text=True))
+    res = engineer.post(f"/tasks/{tid}", data={"result": "更换角阀", "minutes": "20", "fixed": "true",
+                                               "action": "submit"})
+    assert res.status_code == 302
+    resident = client_for(RESIDENT_PHONE)
+    with db.read_session() as session:
+        from engine import queries
+
+        [task] = queries.open_tasks(session, iid)
+    res = resident.post(f"/tasks/{task.id}", data={"resolved": "true", "speed": "5", "quality": "4",
+                                                  "attitude": "5", "action": "submit"})
+    assert res.status_code == 302, res.get_data(as_text=True)
+    return iid
+
+
+def _tamper(db_url: str, row_id: int) -> None:
+    """A DBA who gets past the append-only trigger edits a submitted form value."""
+    engine = db.get_engine(db_url)
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        with engine.begin() as conn:
+            if postgres:
+                conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"))
+            else:
+                conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            conn.execute(text("UPDATE audit_events SET payload = replace(payload, '更换角阀', '更换水管') "
+                              "WHERE id = :id"), {"id": row_id})
+    finally:
+        if postgres:  # the PostgreSQL test database is shared by the session's tests
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"))
+
+
+# --- 审计员 ---------------------------------------------------------------------------------------------------
+
+
+def test_auditor_finds_verifies_replays_and_downloads_a_bundle_that_checks_out(client_for):
+    iid = _repaired_and_rated(client_for)
+    auditor = client_for("auditor")
+
+    listing = auditor.get("/audit?q=3栋2单元").get_data(as_text=True)
+    assert f"/audit/{iid}" in listing and "陈先生" in listing
+    assert "没有符合条件" in auditor.get("/audit?q=不存在的地址").get_data(as_text=True)
+
+    verified = auditor.post("/audit/verify").get_data(as_text=True)
+    assert "✓ 校验通过" in verified and 'data-testid="broken-row"' not in verified
+
+    page = auditor.get(f"/audit/{iid}").get_data(as_text=True)
+    assert "✓ 哈希链完整" in page
+    assert "流程启动" in page and "完成任务" in page and "维修处理" in page  # kinds in Chinese, element names
+    assert "更换角阀" in page  # the payload data
+    with db.read_session() as session:
+        events = history.events(session, iid)
+    assert all(e.hash in page and e.prev_hash in page for e in events)
+    assert "sha256(prev_hash + canonical_row)" in page
+
+    replayed = auditor.post(f"/audit/{iid}/replay").get_data(as_text=True)
+    assert "✓ 全部" in replayed and "与记录一致" in replayed
+    steps = replayed.count('data-testid="replay-step"')
+    assert steps == 3 and replayed.count('class="step ok"') == 3  # started, repair, rating
+    assert "+ 维修处理" in replayed and "− 维修处理" in replayed  # ready tasks that came and went
+    assert "<th>result</th>" in replayed and "&#34;更换角阀&#34;" in replayed  # the input that changed
+
+    res = auditor.get(f"/audit/{iid}/bundle.json")
+    assert res.status_code == 200 and "attachment" in res.headers["Content-Disposition"]
+    bundle = json.loads(res.get_data(as_text=True))
+    assert bundle["instance"]["id"] == iid and bundle["instance"]["process_id"] == "web_help_request"
+    assert [e["seq"] for e in bundle["events"]] == list(range(1, len(events) + 1))
+    assert audit.check_bundle(bundle) == []
+    assert {f["name"] for f in bundle["files"]} >= {"web_help_request.bpmn", "web_repair.schema.json"}
+    # the outsider's own check, spelled out as on the page, with the standard library only
+    import base64
+    import hashlib
+
+    prev = bundle["genesis"]
+    for e in bundle["events"]:
+        row = json.dumps({k: e[k] for k in bundle["canonical_fields"]}, sort_keys=True, ensure_ascii=False,
+                         separators=(",", ":"))
+        assert e["prev_hash"] == prev and e["hash"] == hashlib.sha256((prev + row).encode()).hexdigest()
+        prev = e["hash"]
+    for f in bundle["files"]:
+        assert hashlib.sha256(base64.b64decode(f["content_base64"])).hexdigest() == f["sha256"]
+    # a changed byte in the bundle is caught by the same check
+    bundle["events"][1]["actor"] = "someone-else"
+    assert audit.check_bundle(bundle) == ["seq 2: hash does not match the row"]
+
+
+def test_a_tampered_row_shows_as_broken_on_the_audit_pages(client_for, db_url):
+    iid = _repaired_and_rated(client_for)
+    with db.read_session() as session:
+        victim = next(e for e in history.events(session, iid) if "更换角阀" in e.payload)
+    _tamper(db_url, victim.id)
+    auditor = client_for("auditor")
+
+    verified = auditor.post("/audit/verify").get_data(as_text=True)
+    assert "✗ 发现 1 条哈希链断裂" in verified
+    assert verified.count('data-testid="broken-row"') == 1
+    assert f"#{victim.id}" in verified and "该记录被修改过" in verified
+
+    page = auditor.get(f"/audit/{iid}").get_data(as_text=True)
+    assert f"✗ 哈希链在第 {victim.seq} 条（记录 #{victim.id}）断裂" in page
+    assert 'class="event broken"' in page and "更换水管" in page
+
+    replayed = auditor.post(f"/audit/{iid}/replay").get_data(as_text=True)
+    assert "✗ 不一致" in replayed and "哈希链已断裂" in replayed
+    bundle = json.loads(auditor.get(f"/audit/{iid}/bundle.json").get_data(as_text=True))
+    assert bundle["chain_ok_at_export"] is False
+    assert audit.check_bundle(bundle) == [f"seq {victim.seq}: hash does not match the row"]
+
+
+def test_audit_pages_are_for_the_auditor_only(client_for):
+    iid = record_call(client_for("assistant"))
+    for who in ("assistant", "admin", "cs_supervisor", "process_owner"):
+        client = client_for(who)
+        assert client.get("/audit").status_code == 403
+        assert client.get(f"/audit/{iid}/bundle.json").status_code == 403
+    assert client_for("auditor").get("/audit/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+# --- 管理员 ---------------------------------------------------------------------------------------------------
+
+
+def test_admin_adds_a_user_who_can_sign_in_and_deactivates_them(client_for, app):
+    admin = client_for("admin")
+    res = admin.post("/admin/users", data={"username": "guard3", "display_name": "唐护管", "password": PASSWORD,
+                                           "roles": ["guard"]})
+    assert res.status_code == 302
+    assert "已添加用户 唐护管（guard3）" in admin.get("/admin/users").get_data(as_text=True)
+    guard = client_for("guard3")
+    assert guard.get("/inbox").status_code == 200
+
+    # errors in Chinese, beside the fields, input kept
+    res = admin.post("/admin/users", data={"username": "guard3", "display_name": "重复", "password": PASSWORD,
+                                           "roles": ["guard"]})
+    html = res.get_data(as_text=True)
+    assert res.status_code == 422 and "用户名 guard3 已存在" in html and 'value="重复"' in html
+    html = admin.post("/admin/users", data={"username": "x1", "display_name": "", "password": "short"}).get_data(
+        as_text=True)
+    assert "请填写姓名" in html and "初始密码至少8位" in html and "请至少选择一个角色" in html
+
+    assert admin.post("/admin/users/guard3/active", data={"active": "0"}).status_code == 302
+    assert "已停用账号 唐护管" in admin.get("/admin/users").get_data(as_text=True)
+    res = app.test_client().post("/login", data={"username": "guard3", "password": PASSWORD})
+    assert res.status_code != 302  # a deactivated account cannot sign in
+    admin.post("/admin/users/admin/active", data={"active": "0"})
+    assert "不能停用自己的账号" in admin.get("/admin/users").get_data(as_text=True)
+
+
+def test_admin_changes_a_fee_and_the_next_quote_uses_it(client_for):
+    admin = client_for("admin")
+    html = admin.get("/admin/fees").get_data(as_text=True)
+    assert "开锁服务" in html and 'value="50.00"' in html
+
+    res = admin.post("/admin/fees/lock_open", data={"price": "65.5", "name": "开锁服务", "unit": "次"})
+    assert res.status_code == 302
+    assert "已更新收费项目：开锁服务 65.50 元/次" in admin.get("/admin/fees").get_data(as_text=True)
+    with db.read_session() as session:
+        quote = {f["code"]: f for f in intake.fee_schedule(session)}
+    assert quote["lock_open"]["price"] == 65.5
+
+    for bad, message in (("abc", "价格必须是数字"), ("-1", "价格不能为负数"), ("1.234", "价格最多保留两位小数"),
+                         ("", "请填写价格")):
+        res = admin.post("/admin/fees/lock_open", data={"price": bad})
+        assert res.status_code == 422 and message in res.get_data(as_text=True), bad
+
+    res = admin.post("/admin/fees", data={"code": "window_clean", "name": "擦窗", "unit": "次", "price": "80"})
+    assert res.status_code == 302
+    res = admin.post("/admin/fees", data={"code": "Bad Code", "name": "", "unit": "次", "price": "1.001"})
+    html = res.get_data(as_text=True)
+    assert res.status_code == 422 and "编码须以小写字母开头" in html and "请填写项目名称" in html
+    assert "价格最多保留两位小数" in html
+
+    assert admin.post("/admin/fees/pipe_unblock", data={"active": "0"}).status_code == 302
+    with db.read_session() as session:
+        quote = {f["code"]: f for f in intake.fee_schedule(session)}
+    assert "pipe_unblock" not in quote and quote["window_clean"]["price"] == 80.0
+    with db.read_session() as session:  # who changed a price, and when, is on the record
+        kinds = [(e.kind, e.element_id) for e in history.events(session, "management")]
+    assert ("fee_changed", "lock_open") in kinds and ("fee_added", "window_clean") in kinds
+
+
+def test_admin_sees_and_retries_an_incident(client_for):
+    import datetime as dt
+
+    from engine import clock
+    from engine.models import Incident, Instance
+
+    iid = record_call(client_for("assistant"))
+    with db.transaction() as session:
+        instance = session.get(Instance, iid)
+        instance.status, instance.incident = "incident", "ScriptFailure: boom"
+        session.add(Incident(instance_id=iid, element_id="repair_late", error="ScriptFailure: boom",
+                             created_at=clock.now() - dt.timedelta(minutes=3)))
+    admin = client_for("admin")
+    html = admin.get("/admin/incidents").get_data(as_text=True)
+    assert "ScriptFailure: boom" in html and "待处理" in html
+    incident_id = int(html.split('data-testid="incident-')[1].split('"')[0])
+    assert admin.post(f"/admin/incidents/{incident_id}/retry").status_code == 302
+    html = admin.get("/admin/incidents").get_data(as_text=True)
+    assert "已标记处理" in html and "没有待处理的异常" in html
+    with db.read_session() as session:
+        assert session.get(Instance, iid).status == "running"
+    assert admin.post("/admin/incidents/999999/retry").status_code == 404

@@ -1,0 +1,163 @@
+"""The administrator's pages: accounts, the fee schedule《有偿服务收费标准》, and timer incidents.
+
+Each change is one ``db.transaction``; a rejected form is shown again with the Chinese messages beside
+the fields and what was typed kept.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from engine import db, identity, management, runtime, timers
+
+from .policy import current_user, requires
+from .web import read_db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ASSIGNABLE_ROLES = [r for r in identity.ROLES]
+
+
+@bp.get("")
+@requires("admin")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+# --- users ------------------------------------------------------------------------------------------------
+
+def _users_page(form=None, errors=None, status=200):
+    return render_template("admin/users.html", users=identity.list_users(read_db()), roles=ASSIGNABLE_ROLES,
+                           form=form or {}, errors=errors or {}, tab="users"), status
+
+
+@bp.get("/users")
+@requires("admin")
+def users():
+    return _users_page()
+
+
+@bp.post("/users")
+@requires("admin")
+def add_user():
+    form = {k: request.form.get(k, "").strip() for k in ("username", "display_name", "phone")}
+    password = request.form.get("password", "")
+    roles = request.form.getlist("roles")
+    form["roles"] = roles
+    errors = {}
+    if not form["username"]:
+        errors["username"] = "请填写用户名"
+    if not form["display_name"]:
+        errors["display_name"] = "请填写姓名"
+    if not roles:
+        errors["roles"] = "请至少选择一个角色"
+    if len(password) < 8:
+        errors["password"] = "初始密码至少8位"
+    if not errors:
+        try:
+            with db.transaction() as session:
+                identity.add_user(session, form["username"], password, roles, display_name=form["display_name"],
+                                  phone=form["phone"] or None)
+        except identity.IdentityError as exc:
+            message = str(exc)
+            field = ("username" if "用户名" in message else "phone" if "手机" in message
+                     else "password" if "密码" in message else "roles")
+            errors[field] = message
+    if errors:
+        return _users_page(form, errors, 422)
+    flash(f"已添加用户 {form['display_name']}（{form['username']}）", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/active")
+@requires("admin")
+def set_active(username):
+    active = request.form.get("active") == "1"
+    try:
+        with db.transaction() as session:
+            user = management.set_active(session, username, active, actor=current_user().username)
+            name = user.display_name
+    except management.ManagementError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"已{'启用' if active else '停用'}账号 {name}", "success")
+    return redirect(url_for("admin.users"))
+
+
+# --- fee schedule -----------------------------------------------------------------------------------------
+
+def _fees_page(new=None, errors=None, edit_errors=None, status=200):
+    return render_template("admin/fees.html", fees=management.list_fees(read_db()), new=new or {},
+                           errors=errors or {}, edit_errors=edit_errors or {}, yuan=management.yuan,
+                           tab="fees"), status
+
+
+@bp.get("/fees")
+@requires("admin")
+def fees():
+    return _fees_page()
+
+
+@bp.post("/fees")
+@requires("admin")
+def add_fee():
+    new = {k: request.form.get(k, "") for k in ("code", "name", "unit", "price")}
+    try:
+        with db.transaction() as session:
+            item = management.add_fee(session, actor=current_user().username, **new)
+            label = f"{item.name} {management.yuan(item.price_cents)} 元/{item.unit}"
+    except management.ManagementError as exc:
+        return _fees_page(new, exc.fields or {"code": exc.message}, status=422)
+    flash(f"已添加收费项目：{label}", "success")
+    return redirect(url_for("admin.fees"))
+
+
+@bp.post("/fees/<code>")
+@requires("admin")
+def edit_fee(code):
+    changes = {k: request.form[k] for k in ("price", "name", "unit") if k in request.form}
+    if "active" in request.form:
+        changes["active"] = request.form["active"] == "1"
+    if not changes:
+        abort(400)
+    try:
+        with db.transaction() as session:
+            item = management.update_fee(session, code, actor=current_user().username, **changes)
+            label = f"{item.name} {management.yuan(item.price_cents)} 元/{item.unit}" + ("" if item.active else "（已停用）")
+    except management.ManagementError as exc:
+        if not exc.fields:
+            flash(exc.message, "error")
+            return redirect(url_for("admin.fees"))
+        return _fees_page(edit_errors={code: exc.fields}, status=422)
+    flash(f"已更新收费项目：{label}", "success")
+    return redirect(url_for("admin.fees"))
+
+
+# --- incidents --------------------------------------------------------------------------------------------
+
+@bp.get("/incidents")
+@requires("admin")
+def incidents():
+    session = read_db()
+    show_all = request.args.get("all") == "1"
+    rows = timers.list_incidents(session, open_only=not show_all)
+    return render_template("admin/incidents.html", rows=rows, show_all=show_all, tab="incidents")
+
+
+@bp.post("/incidents/<incident_id>/retry")
+@requires("admin")
+def retry(incident_id):
+    try:
+        number = int(incident_id)
+    except ValueError:
+        abort(404)
+    try:
+        with db.transaction() as session:
+            timers.retry_incident(session, number, current_user().username)
+    except runtime.NotFound:
+        abort(404)
+    except runtime.Conflict as exc:
+        flash(exc.message, "warning")
+    else:
+        flash(f"异常 #{number} 已标记处理，计时器将在下一轮重新触发", "success")
+    return redirect(url_for("admin.incidents"))
