@@ -218,3 +218,79 @@ def test_admin_sees_and_retries_an_incident(client_for):
     with db.read_session() as session:
         assert session.get(Instance, iid).status == "running"
     assert admin.post("/admin/incidents/999999/retry").status_code == 404
+
+
+# --- 报表 ---------------------------------------------------------------------------------------------------
+
+
+def _at(month: int, day: int, hour: int, minute: int = 0):
+    import datetime as dt
+
+    from engine import clock
+
+    return clock.freeze(dt.datetime(2026, month, day, hour, minute, tzinfo=clock.SHANGHAI))
+
+
+def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadlines(client_for):
+    from engine import runtime
+    from tests.scenarios import driver as d
+
+    _at(10, 31, 23, 30)  # October, in Shanghai as in UTC
+    record_call(client_for("assistant"), category="d", description="十月的咨询")
+    _at(11, 1, 7, 30)  # 23:30 UTC on 31 October, but November in Shanghai: counted in November
+    with db.transaction() as session:
+        runtime.start(session, "web_help_request", {"channel": "online", "caller_name": "陈先生",
+                                                    "phone": RESIDENT_PHONE, "address": "3栋2单元1201",
+                                                    "description": "想问问停车", "category": "g",
+                                                    "customer_username": RESIDENT_PHONE}, RESIDENT_PHONE)
+    _at(11, 10, 10)
+    _repaired_and_rated(client_for)  # met its 30-minute response clock; rated 5/4/5 -> satisfaction 5
+    record_call(client_for("assistant"), category="d", description="物业费怎么交")
+    late = record_call(client_for("assistant"), description="阳台漏水")
+    assert d.advance(minutes=31) == 1  # the engineer did not respond in time: breached
+
+    supervisor = client_for("cs_supervisor")
+    html = supervisor.get("/reports?month=2026-11").get_data(as_text=True)
+    assert 'data-testid="month">2026年11月' in html
+    assert 'data-testid="total">4<' in html and 'data-testid="closed">1<' in html
+    assert 'data-testid="satisfaction">5.00<' in html and "1 条评价" in html
+
+    def row(testid: str) -> str:
+        return html.split(f'data-testid="{testid}"')[1].split("</tr>")[0]
+
+    assert '<td class="num">2</td>' in row("cat-b") and '<td class="num">1</td>' in row("cat-d")
+    assert '<td class="num">1</td>' in row("cat-g") and '<td class="num">0</td>' in row("cat-a")
+    assert '<td class="num">3</td>' in row("channel-hotline") and '<td class="num">1</td>' in row("channel-online")
+    cells = [c.split(">")[1].split("<")[0] for c in row("sla-response").split('<td class="num')[1:]]
+    assert cells == ["2", "1", "1", "0", "50.0%"]  # armed, met, breached, open, compliance
+    assert html.count('data-testid="breached"') == 1 and f"/requests/{late}" in html
+
+    october = supervisor.get("/reports?month=2026-10").get_data(as_text=True)
+    assert 'data-testid="total">1<' in october and "本月没有超时" in october
+    assert 'data-testid="month">' in supervisor.get("/reports?month=garbage").get_data(as_text=True)
+    for reader in ("manager", "leader"):
+        assert client_for(reader).get("/reports").status_code == 200
+    for other in ("assistant", "engineer", "auditor", "admin", RESIDENT_PHONE):
+        assert client_for(other).get("/reports").status_code == 403
+
+
+def test_reports_list_the_monthly_statistics_instances_with_what_was_recorded(client_for):
+    from engine import bundle, config, repository
+    from tests.scenarios import driver as d
+
+    with db.transaction() as session:
+        repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn" / "monthly_statistics.bpmn"]),
+                          actor="tester")
+    _at(11, 30, 23, 59)
+    assert d.fire_due() == 0
+    assert d.advance(minutes=1, seconds=1) == 1
+    [run] = d.instances_of("monthly_statistics")
+    d.do(run.id, "compile", "assistant", total_requests=42, closed_requests=40, satisfaction_rate=93,
+         common_issues="下水道堵塞、门禁卡失效")
+    d.do(run.id, "review", "cs_supervisor", improvements=["夜间热线增加一名接听人员", "门禁卡批量检测"],
+         report_to_manager=False)
+    html = client_for("manager").get("/reports?month=2026-11").get_data(as_text=True)
+    assert html.count('data-testid="statistics-run"') == 1
+    assert "2026-11 月度统计" in html and "已办结" in html
+    assert "<dt>求助总数</dt><dd class=\"pre\">42</dd>" in html and "下水道堵塞、门禁卡失效" in html
+    assert "夜间热线增加一名接听人员；门禁卡批量检测" in html

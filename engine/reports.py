@@ -1,0 +1,109 @@
+"""Read-only figures for the monthly report: requests by type and channel, satisfaction, SLA compliance,
+breached deadlines, and the monthly statistics instances (4.10).
+
+Months are calendar months in Asia/Shanghai; everything is read from the projections (requests,
+sla_clocks) and, for the statistics instances, from the audit log's recorded inputs — never from blobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock, history, intake, sla
+from .models import AuditEvent, HelpRequest, Instance, SlaClock
+
+STATISTICS_PROCESS = "monthly_statistics"
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def parse_month(text: str | None, today: dt.datetime | None = None) -> str:
+    """"YYYY-MM" when valid, else the current month in Shanghai."""
+    match = _MONTH.match((text or "").strip())
+    if match and 1 <= int(match.group(2)) <= 12 and 2000 <= int(match.group(1)) <= 2100:
+        return text.strip()
+    return clock.to_local(today or clock.now()).strftime("%Y-%m")
+
+
+def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a "YYYY-MM" month in Asia/Shanghai, as UTC datetimes."""
+    year, mon = (int(x) for x in month.split("-"))
+    start = dt.datetime(year, mon, 1, tzinfo=clock.SHANGHAI)
+    end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=clock.SHANGHAI)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def shift_month(month: str, delta: int) -> str:
+    year, mon = (int(x) for x in month.split("-"))
+    index = year * 12 + (mon - 1) + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@dataclass
+class MonthReport:
+    month: str
+    total: int = 0
+    closed: int = 0
+    by_category: list[tuple[str | None, str, int]] = field(default_factory=list)  # (code, name, count)
+    by_channel: list[tuple[str | None, str, int]] = field(default_factory=list)
+    rated: int = 0
+    satisfaction: float | None = None  # average of the 1–5 ratings given
+    sla: dict[str, sla.KeySummary] = field(default_factory=dict)
+    breached: list[tuple[SlaClock, HelpRequest | None]] = field(default_factory=list)
+
+
+def month_report(session: Session, month: str) -> MonthReport:
+    start, end = month_bounds(month)
+    in_month = (HelpRequest.created_at >= start, HelpRequest.created_at < end)
+    report = MonthReport(month)
+    cats = dict(session.execute(select(HelpRequest.category, func.count()).where(*in_month)
+                                .group_by(HelpRequest.category)).all())
+    report.by_category = [(code, name, cats.get(code, 0)) for code, name in intake.CATEGORIES.items()]
+    if cats.get(None):
+        report.by_category.append((None, "未分类", cats[None]))
+    channels = dict(session.execute(select(HelpRequest.channel, func.count()).where(*in_month)
+                                    .group_by(HelpRequest.channel)).all())
+    report.by_channel = [(code, name, channels.pop(code, 0)) for code, name in intake.CHANNELS.items()]
+    report.by_channel += [(code, code or "未知", n) for code, n in channels.items()]
+    report.total = sum(cats.values())
+    report.closed = session.scalar(select(func.count()).select_from(HelpRequest)
+                                   .where(*in_month, HelpRequest.status == "closed")) or 0
+    rated, average = session.execute(select(func.count(HelpRequest.satisfaction), func.avg(HelpRequest.satisfaction))
+                                     .where(*in_month)).one()
+    report.rated = rated or 0
+    report.satisfaction = round(float(average), 2) if average is not None else None
+    report.sla = sla.summary(session, start, end)
+    rows = session.execute(select(SlaClock, HelpRequest)
+                           .outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)
+                           .where(SlaClock.status == "breached", SlaClock.armed_at >= start, SlaClock.armed_at < end)
+                           .order_by(SlaClock.due_at.desc()).limit(500)).all()
+    report.breached = [(c, r) for c, r in rows]
+    return report
+
+
+@dataclass
+class StatisticsRun:
+    instance: Instance
+    period: str | None
+    data: dict  # what the start event and the completed forms recorded, later values winning
+
+
+def statistics_runs(session: Session, limit: int = 24) -> list[StatisticsRun]:
+    """The monthly statistics instances, newest first, with the figures and notes their forms recorded."""
+    instances = list(session.scalars(select(Instance).where(Instance.process_id == STATISTICS_PROCESS)
+                                     .order_by(Instance.started_at.desc()).limit(limit)))
+    if not instances:
+        return []
+    inputs: dict[str, dict] = {i.id: {} for i in instances}
+    events = session.scalars(select(AuditEvent).where(AuditEvent.chain.in_(list(inputs)),
+                                                      AuditEvent.kind.in_(("started", "task_completed")))
+                             .order_by(AuditEvent.chain, AuditEvent.seq))
+    for event in events:
+        data = history.payload_of(event).get("data")
+        if isinstance(data, dict):
+            inputs[event.chain].update(data)
+    return [StatisticsRun(i, inputs[i.id].get("period"), inputs[i.id]) for i in instances]
