@@ -45,6 +45,17 @@ def shown(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+REPLAY_ERRORS = {  # engine.replay.Replay.error prefixes -> what the auditor reads
+    "replayed state differs": "重放得到的状态与实例保存的状态不一致：保存的状态被修改过",
+}
+
+
+def replay_error(text: str | None) -> str | None:
+    if not text:
+        return text
+    return next((zh for key, zh in REPLAY_ERRORS.items() if text.startswith(key)), f"记录的输入无法在该版本上重放（{text}）")
+
+
 def kind_name(kind: str) -> str:
     return KIND_NAMES.get(kind, kind)
 

@@ -67,7 +67,7 @@ def _page(instance_id: str, result=None):
     return render_template("audit/instance.html", instance=instance, version=version, req=req, rows=rows,
                            broken=breaks[0] if breaks else None, reason=audit.break_reason, result=result,
                            steps=steps, names=names, people=people, shown=audit.shown, kind_name=audit.kind_name,
-                           hash_rule=audit.HASH_RULE)
+                           hash_rule=audit.HASH_RULE, replay_error=audit.replay_error)
 
 
 @bp.get("/<instance_id>")
