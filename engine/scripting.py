@@ -110,7 +110,7 @@ def _compile(code: str, mode: str):
         raise ScriptRejected(f"Line {exc.lineno}: {exc.msg}") from None
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            raise ScriptRejected(f"Line {node.lineno}: import is not allowed; use the helpers instead")
+            raise ScriptRejected(f"Line {node.lineno}: 不允许 import，请使用内置辅助函数")
     result = (compile_restricted_eval if mode == "eval" else compile_restricted_exec)(code, "<script>")
     if result.errors:
         raise ScriptRejected("; ".join(result.errors))

@@ -25,13 +25,14 @@ from .identity import ROLE_BY_NAME
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_TIMER_KIND = {"timeDuration": "时长", "timeDate": "时间点", "timeCycle": "周期"}
 SLA_KEYS = {"ack_online": "线上求助确认", "response": "响应", "supervisor_reply": "主管回复",
             "resolve_ordinary": "一般问题解决", "solution_complex": "复杂问题方案"}
 # Elements the parser accepts but this product cannot run (no service registry, no DMN deployment).
-UNSUPPORTED_TAGS = {"serviceTask": "service tasks are not supported (no service registry)",
-                    "businessRuleTask": "business rule tasks are not supported (no DMN deployment)",
-                    "complexGateway": "complex gateways are not supported by SpiffWorkflow",
-                    "sendTask": "send tasks are not supported", "receiveTask": "receive tasks are not supported"}
+UNSUPPORTED_TAGS = {"serviceTask": "不支持服务任务（serviceTask）：本系统没有服务注册",
+                    "businessRuleTask": "不支持业务规则任务（businessRuleTask）：本系统不部署 DMN",
+                    "complexGateway": "不支持复杂网关（complexGateway）：SpiffWorkflow 无法执行",
+                    "sendTask": "不支持发送任务（sendTask）", "receiveTask": "不支持接收任务（receiveTask）"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _parse_file(source: SourceFile, problems: list[Problem]):
     try:
         tree = etree.fromstring(source.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
-        problems.append(Problem(source.path, exc.lineno or 0, "", f"malformed XML: {exc.msg}"))
+        problems.append(Problem(source.path, exc.lineno or 0, "", f"XML 格式错误：{exc.msg}"))
         return None
     index = _FileIndex(source, etree.ElementTree(tree))
     try:
@@ -125,7 +126,7 @@ def _parse_file(source: SourceFile, problems: list[Problem]):
         line = int(exc.line_number) if str(exc.line_number).isdigit() else 0
         element = next((el for el in tree.iter() if getattr(el, "sourceline", None) == line and el.get("id")), None)
         problems.append(Problem(source.path, line, element.get("id") if element is not None else "",
-                                f"not valid BPMN: {exc}"))
+                                f"不符合 BPMN 规范：{exc}"))
         return None
     return index
 
@@ -142,22 +143,22 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
         elif tag == "lane":
             name = (el.get("name") or "").strip()
             if name not in ROLE_BY_NAME:
-                out.append(index.problem(el.get("id"), f"lane {name!r} matches no role (roles: {', '.join(ROLE_BY_NAME)})",
+                out.append(index.problem(el.get("id"), f"泳道「{name}」没有对应的角色（可用角色：{'、'.join(ROLE_BY_NAME)}）",
                                          el.sourceline))
         elif tag == "eventBasedGateway":
             timers = [t for t in _gateway_targets(index, el) if t.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None]
             if len(timers) > 1:
-                out.append(index.problem(el.get("id"), "more than one timer after an event-based gateway is "
-                                         "unsupported (SpiffWorkflow 3.2 uses the first timer's due time for all)",
+                out.append(index.problem(el.get("id"), "事件网关后不能有多个定时器（SpiffWorkflow 3.2 会把"
+                                         "第一个定时器的到期时间用于全部定时器）",
                                          el.sourceline))
         elif tag in ("timeDuration", "timeDate", "timeCycle"):
             out += _check_timer(index, el, tag)
     for element_id, props in index.properties.items():
         sla = props.get("sla")
         if sla is not None and sla not in SLA_KEYS:
-            out.append(index.problem(element_id, f"unknown SLA key {sla!r} (known: {', '.join(SLA_KEYS)})"))
+            out.append(index.problem(element_id, f"未知的 SLA 键 {sla!r}（可用：{', '.join(SLA_KEYS)}）"))
         if "assignee" in props:
-            out += [index.problem(element_id, f"assignee expression rejected: {m}")
+            out += [index.problem(element_id, f"assignee 表达式不被允许：{m}")
                     for m in scripting.check(props["assignee"], "eval")]
     return out
 
@@ -173,21 +174,21 @@ def _check_timer(index: _FileIndex, el, tag: str) -> list[Problem]:
     element_id = owner.get("id") if owner is not None else ""
     expression = (el.text or "").strip()
     if not expression:
-        return [index.problem(element_id, "empty timer expression", el.sourceline)]
+        return [index.problem(element_id, "定时器表达式为空", el.sourceline)]
     rejected = scripting.check(expression, "eval")
     try:
         value = ast.literal_eval(expression)
     except (ValueError, SyntaxError):
         if _parses_as_iso(expression, tag):
-            return [index.problem(element_id, f'timer expression {expression} is evaluated as Python: quote it, '
-                                  f'e.g. "{expression}"', el.sourceline)]
+            return [index.problem(element_id, f'定时器表达式 {expression} 会被当作 Python 求值，请加引号，'
+                                  f'例如 "{expression}"', el.sourceline)]
         if rejected:
-            return [index.problem(element_id, f"timer expression rejected: {rejected[0]}", el.sourceline)]
+            return [index.problem(element_id, f"定时器表达式不被允许：{rejected[0]}", el.sourceline)]
         return []  # an expression over task data: checked when it runs
     if not isinstance(value, str) or not _parses_as_iso(value, tag):
-        return [index.problem(element_id, f"invalid ISO 8601 {tag[4:].lower()} {value!r}", el.sourceline)]
+        return [index.problem(element_id, f"无效的 ISO 8601 {_TIMER_KIND[tag]}：{value!r}", el.sourceline)]
     if tag == "timeDate" and TimerEventDefinition.get_datetime(value).tzinfo is None:
-        return [index.problem(element_id, f"timeDate {value!r} needs an offset or Z", el.sourceline)]
+        return [index.problem(element_id, f"timeDate {value!r} 必须带时区偏移（如 +08:00）或 Z", el.sourceline)]
     return []
 
 
@@ -207,7 +208,7 @@ def _parses_as_iso(text: str, tag: str) -> bool:
 
 def _from_validation(exc: ValidationException, index: _FileIndex) -> Problem:
     message = str(exc).split("\n")[0]
-    return index.problem(getattr(exc, "id", "") or "", message)
+    return index.problem(getattr(exc, "id", "") or "", f"解析失败：{message}")
 
 
 def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) -> list[Problem]:
@@ -218,14 +219,14 @@ def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) ->
             continue
         for cond, _target in getattr(ts, "cond_task_specs", []) or []:
             if cond is not None and getattr(cond, "args", None):
-                out += [index.problem(element_id, f"condition {cond.args[0]!r}: {m}")
+                out += [index.problem(element_id, f"条件 {cond.args[0]!r} 不被允许：{m}")
                         for m in scripting.check(cond.args[0], "eval")]
         for attr, label in (("script", "script"), ("prescript", "preScript"), ("postscript", "postScript")):
             code = getattr(ts, attr, None)
             if code:
-                out += [index.problem(element_id, f"{label}: {m}") for m in scripting.check(code, "exec")]
+                out += [index.problem(element_id, f"{label} 脚本不被允许：{m}") for m in scripting.check(code, "exec")]
         if isinstance(ts, SubWorkflowTask) and ts.spec not in available and ts.spec not in spec.task_specs:
-            out.append(index.problem(element_id, f"called process {ts.spec!r} does not exist"))
+            out.append(index.problem(element_id, f"调用的流程 {ts.spec!r} 不存在"))
         if isinstance(ts, UserTask):
             out += _check_user_task(ts, index, bundle)
         if isinstance(ts, EventBasedGateway):
@@ -242,20 +243,20 @@ def _check_user_task(ts, index: _FileIndex, bundle: Bundle) -> list[Problem]:
         name = props.get(key)
         if not name:
             if required:
-                out.append(index.problem(ts.bpmn_id, "user task has no form (formJsonSchemaFilename)"))
+                out.append(index.problem(ts.bpmn_id, "用户任务没有表单（缺少 formJsonSchemaFilename）"))
             continue
         source = bundle.forms.get(name)
         if source is None:
-            out.append(index.problem(ts.bpmn_id, f"form {name!r} not found"))
+            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不存在"))
             continue
         try:
             schema = json.loads(source.content)
         except (ValueError, UnicodeDecodeError) as exc:
-            out.append(index.problem(ts.bpmn_id, f"form {name!r} is not valid JSON: {exc}"))
+            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
             continue
         if key == "formJsonSchemaFilename":
-            out += [index.problem(ts.bpmn_id, f"form {name!r} is not a valid JSON Schema: {m}")
+            out += [index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
                     for m in check_schema(schema)]
         elif not isinstance(schema, dict):
-            out.append(index.problem(ts.bpmn_id, f"UI schema {name!r} must be a JSON object"))
+            out.append(index.problem(ts.bpmn_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
     return out

@@ -65,12 +65,10 @@ def limiter() -> LoginLimiter:
 
 def home_for(user) -> str:
     """Where a person lands after signing in: their work, not a menu."""
-    if allowed(user, "inbox"):
-        return url_for("inbox.index")
-    if allowed(user, "portal"):
-        return url_for("portal.index")
-    if allowed(user, "requests"):
-        return url_for("requests.index")
+    for area, endpoint in (("inbox", "inbox.index"), ("portal", "portal.index"), ("modeler", "modeler.index"),
+                           ("audit", "audit.index"), ("admin", "admin.index"), ("requests", "requests.index")):
+        if allowed(user, area) and endpoint in current_app.view_functions:
+            return url_for(endpoint)
     return url_for("notifications.index")
 
 

@@ -60,7 +60,7 @@ def test_escapes_are_refused_at_run_time_even_if_validation_was_bypassed(script)
 @pytest.mark.parametrize("script", [f"x = {ESCAPE}", "import os", "x = __import__('os')"])
 def test_escapes_are_refused_at_validation(script):
     problems = _validate(script)
-    assert problems and all(p.startswith("p.bpmn:") and ": script: script:" in p for p in problems), problems
+    assert problems and all(p.startswith("p.bpmn:") and ": script: script 脚本不被允许" in p for p in problems), problems
 
 
 def test_the_subclasses_escape_is_named_in_the_message():

@@ -52,22 +52,22 @@ def test_the_fixtures_are_valid(workdir, capsys):
 
 CASES = {
     # name: (old text, new text, element id expected, text on the expected line, words in the message)
-    "unquoted timer": ('"PT30M"', "PT30M", "record_late", "<bpmn:timeDuration>", "quote it"),
-    "invalid timer": ('"PT30M"', '"PT30X"', "record_late", "<bpmn:timeDuration>", "invalid ISO 8601"),
-    "condition syntax": ("category == 'b'", "category == = 'b'", "type_gw", 'id="type_gw"', "condition"),
+    "unquoted timer": ('"PT30M"', "PT30M", "record_late", "<bpmn:timeDuration>", "请加引号"),
+    "invalid timer": ('"PT30M"', '"PT30X"', "record_late", "<bpmn:timeDuration>", "无效的 ISO 8601"),
+    "condition syntax": ("category == 'b'", "category == = 'b'", "type_gw", 'id="type_gw"', "条件"),
     "restricted condition": ("category == 'b'", "().__class__.__mro__[1].__subclasses__()", "type_gw",
                              'id="type_gw"', "__subclasses__"),
     "missing called process": ('calledElement="mini_repair"', 'calledElement="no_such_process"', "call_repair",
-                               'id="call_repair"', "does not exist"),
+                               'id="call_repair"', "不存在"),
     "user task without form": ('<spiffworkflow:property name="formJsonSchemaFilename" value="mini_note.schema.json"/>',
-                               "", "urge", 'id="urge"', "no form"),
+                               "", "urge", 'id="urge"', "没有表单"),
     "missing form": ('value="mini_note.schema.json"', 'value="gone.schema.json"', "urge", 'id="urge"',
-                     "not found"),
+                     "不存在"),
     "lane without role": ('name="工程部"', 'name="维修组"', "Lane_engineering", 'id="Lane_engineering"',
-                          "matches no role"),
+                          "没有对应的角色"),
     "unsupported element": ('<bpmn:userTask id="confirm" name="回访确认">', '<bpmn:serviceTask id="confirm" name="回访确认">',
-                            "confirm", 'id="confirm"', "not supported"),
-    "unknown sla key": ('value="response"', 'value="fast"', "record_late", 'id="record_late"', "unknown SLA key"),
+                            "confirm", 'id="confirm"', "不支持"),
+    "unknown sla key": ('value="response"', 'value="fast"', "record_late", 'id="record_late"', "未知的 SLA 键"),
 }
 
 
@@ -99,7 +99,7 @@ def test_malformed_xml_names_the_line(workdir, capsys):
     path, text = _break(workdir, '<bpmn:endEvent id="end">', '<bpmn:endEvent id="end"')
     code, lines = _run(capsys, workdir / "bpmn")
     assert code == 1
-    assert any(line.startswith(f"{path}:") and "malformed XML" in line for line in lines), lines
+    assert any(line.startswith(f"{path}:") and "XML 格式错误" in line for line in lines), lines
 
 
 def test_form_that_is_not_json_or_not_a_schema(workdir, capsys):
@@ -111,8 +111,8 @@ def test_form_that_is_not_json_or_not_a_schema(workdir, capsys):
     assert code == 1
     urge = f"{path}:{_line_of(GOOD, 'id=' + chr(34) + 'urge' + chr(34))}: urge: "
     confirm = f"{path}:{_line_of(GOOD, 'id=' + chr(34) + 'confirm' + chr(34))}: confirm: "
-    assert any(line.startswith(urge) and "not valid JSON" in line for line in lines), lines
-    assert any(line.startswith(confirm) and "not a valid JSON Schema" in line for line in lines), lines
+    assert any(line.startswith(urge) and "不是有效的 JSON" in line for line in lines), lines
+    assert any(line.startswith(confirm) and "不是有效的 JSON Schema" in line for line in lines), lines
 
 
 def test_deploy_writes_nothing_when_anything_is_invalid(db_url, workdir, capsys, monkeypatch):

@@ -60,7 +60,7 @@ def test_a_broken_diagram_is_listed_with_element_ids_and_nothing_is_deployed(cli
     assert status == 200 and body["ok"] is False
     by_element = {p["element_id"]: p for p in body["problems"]}
     assert {"repair_late", "Lane_engineering"} <= set(by_element)
-    assert "quote it" in by_element["repair_late"]["message"]
+    assert "请加引号" in by_element["repair_late"]["message"]
     assert by_element["repair_late"]["file"] == "web_help_request.bpmn" and by_element["repair_late"]["line"] > 0
 
     status, body = _deploy(owner, broken)
@@ -69,7 +69,7 @@ def test_a_broken_diagram_is_listed_with_element_ids_and_nothing_is_deployed(cli
     assert _versions() == [1]
 
     status, body = _validate(owner, "<bpmn:definitions")
-    assert status == 200 and body["problems"][0]["message"].startswith("malformed XML")
+    assert status == 200 and body["problems"][0]["message"].startswith("XML 格式错误")
     renamed = SOURCE.replace('processRef="web_help_request"', 'processRef="other_id"').replace(
         'process id="web_help_request"', 'process id="other_id"')
     status, body = _deploy(owner, renamed)
