@@ -34,7 +34,7 @@ from sqlalchemy import and_, bindparam, delete, func, inspect, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from . import clock, config, db, history
+from . import clock, config, db, history, scripting
 from .models import AuditEvent, Incident, Instance, ProcessVersion, SlaClock, Timer
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,25 @@ def waiting(wf, version) -> list[WaitingTimer]:
             guarded = next((c for c in task.parent.children if not isinstance(c.task_spec, BoundaryEvent)), None)
         kind = "boundary" if isinstance(spec, BoundaryEvent) else "start" if isinstance(spec, StartEvent) \
             else "intermediate"
-        out.append(WaitingTimer(str(task.id), spec.bpmn_id, process_id, kind, due, props.get("sla") or None,
+        out.append(WaitingTimer(str(task.id), spec.bpmn_id, process_id, kind, due, _sla_key(props, task),
                                 str(guarded.id) if guarded else None,
                                 guarded.task_spec.bpmn_id if guarded else None))
     return out
+
+
+def _sla_key(props: dict, task) -> str | None:
+    """The timer's SLA key, unless its ``sla_when`` condition says the deadline does not apply to this case
+    (e.g. the 24-hour rule is for ordinary problems: ``sla_when = complexity != 'complex'``). A condition
+    that cannot be evaluated keeps the SLA: a deadline is never dropped by accident."""
+    key = props.get("sla") or None
+    condition = props.get("sla_when")
+    if key is None or not condition:
+        return key
+    try:
+        applies = scripting.RestrictedEnvironment().evaluate(condition, dict(task.data))
+    except Exception:  # noqa: BLE001 - see docstring
+        return key
+    return key if applies else None
 
 
 _ROWS_OF_INSTANCE = select(Timer).where(Timer.instance_id == bindparam("iid"))

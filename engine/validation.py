@@ -157,9 +157,10 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
         sla = props.get("sla")
         if sla is not None and sla not in SLA_KEYS:
             out.append(index.problem(element_id, f"未知的 SLA 键 {sla!r}（可用：{', '.join(SLA_KEYS)}）"))
-        if "assignee" in props:
-            out += [index.problem(element_id, f"assignee 表达式不被允许：{m}")
-                    for m in scripting.check(props["assignee"], "eval")]
+        for key in ("assignee", "sla_when"):
+            if key in props:
+                out += [index.problem(element_id, f"{key} 表达式不被允许：{m}")
+                        for m in scripting.check(props[key], "eval")]
     return out
 
 

@@ -247,15 +247,14 @@ def test_all_deadlines_met_online_request_closes_with_every_clock_met(procedure)
     go_help_directly(iid)
     close_online(iid)
     statuses = {(c.sla_key, c.status) for c in d.clock_rows(iid)}
-    assert statuses == {("ack_online", "met"), ("response", "met"), ("solution_complex", "met"),
-                        ("resolve_ordinary", "met")}
+    # a complex case is held to the 48-hour solution deadline; the 24-hour rule does not apply to it
+    assert statuses == {("ack_online", "met"), ("response", "met"), ("solution_complex", "met")}
     assert escalations(iid) == [] and not any(el.startswith("esc_") for el in d.ready(iid))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "help_request arms the 24 h resolve_ordinary timer (b_res_a..g) on every case; for a complex one it "
-    "fires into end_res_complex, so nothing escalates, but its SLA clock is still recorded as breached"))
 def test_T2_2_the_24_hour_rule_does_not_count_against_complex_problems(procedure):
+    """The 24-hour clock carries sla_when = complexity != 'complex': a complex case is measured by the 48-hour
+    solution deadline instead, so its 24-hour timer escalates nothing and records no breach."""
     iid = d.start_request("hotline", "g")
     d.intake(iid, "g", complexity="complex")
     d.do(iid, "plan", "cs_supervisor")
