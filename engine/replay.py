@@ -19,7 +19,9 @@ from . import clock, history, repository, scripting, serialization
 from .models import Instance, ProcessVersion
 from .runtime import NotFound, all_tasks, state_fingerprint
 
-STATE_CHANGING = {"started", "task_completed", "timer_fired", "incident_retried"}
+# Kinds whose input changed the workflow; the rest (task_reached, escalated, claims, incidents, urges …)
+# record consequences or bookkeeping and carry the fingerprint of the state they left unchanged.
+STATE_CHANGING = {"started", "task_completed", "timer_fired"}
 
 
 @dataclass
