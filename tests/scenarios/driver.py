@@ -29,16 +29,17 @@ CUSTOMER = "customer"  # the demo resident 林业主; online requests are theirs
 # --- starting ---------------------------------------------------------------------------------------------
 
 def start_request(channel: str = "hotline", category: str | None = None, *, process: str = "help_request",
-                  customer: str | None = CUSTOMER, **caller) -> str:
+                  customer: str | None = CUSTOMER, resident: str | None = None, **caller) -> str:
     """Start ``process`` with the start data the intake pages give it (every key present, as there).
 
     Hotline calls are recorded by the 物业助理; online requests are submitted by the resident, who is then
-    the ``customer_username`` that customer tasks are assigned to.
+    the ``customer_username`` that customer tasks are assigned to. A hotline call from a registered
+    resident's phone carries that ``resident``'s account (the hotline page looks it up), else None.
     """
     data = {**HOTLINE_CALLER, **caller}
     start = {"channel": channel, "caller_name": data["caller_name"], "phone": data["phone"],
              "address": data["address"], "description": data["description"], "category": category,
-             "customer_username": customer if channel == "online" else None}
+             "customer_username": customer if channel == "online" else resident}
     actor = customer if channel == "online" else "assistant"
     with db.transaction() as session:
         return runtime.start(session, process, start, actor).id

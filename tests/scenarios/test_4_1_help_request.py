@@ -83,6 +83,24 @@ def test_4_1_1_b_repair_public_area_free_reworked_until_quality_check_passes(pro
     assert "quote_total" not in final and final["repair_area"] == "public"
 
 
+def test_O6_1_registered_residents_hotline_call_is_confirmed_and_rated_in_the_portal(procedure):
+    """A hotline caller whose phone belongs to a resident account confirms and rates in the portal, like an
+    online request; the 物业助理 makes no phone call-back."""
+    iid = d.start_request("hotline", "b", resident=d.CUSTOMER, description="阳台地漏返水")
+    d.intake(iid, "b")
+    d.do(iid, "accept", "engineer")
+    d.do(iid, "survey", "engineer", repair_area="private", chargeable=False)
+    d.do(iid, "temporary", "engineer")
+    d.do(iid, "work", "engineer")
+    d.do(iid, "qc", "engineer", process="repair", qc_passed=True)
+    final = close_online(iid, satisfaction=4)
+    assert final["channel"] == "hotline" and final["customer_username"] == d.CUSTOMER
+    completed = [el for kind, el, _ in d.audit_kinds(iid) if kind == "task_completed"]
+    assert "callback" not in completed and "confirm_customer" in completed
+    req = d.request_row(iid)
+    assert (req.channel, req.customer_username, req.satisfaction) == ("hotline", d.CUSTOMER, 4)
+
+
 def test_4_1_1_c_complaint_online_unhappy_complainant_escalated_to_manager_then_closed(procedure):
     iid = d.start_request("online", "c", description="保洁不及时，垃圾堆放两天")
     d.intake(iid, "c", channel="online", department="cleaning")
