@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,36 @@ def bpmn_js_vendor() -> Path:
     if not (VENDOR_DIR / "bpmn-modeler.production.min.js").is_file():
         unavailable(f"{VENDOR_DIR.relative_to(REPO_ROOT)} is not built: run `make assets`")
     return VENDOR_DIR
+
+
+@pytest.fixture
+def serve_app(tmp_path, monkeypatch) -> Iterator[Callable[..., str]]:
+    """``serve_app(seed, **config)`` → the base URL of the web app over a fresh, migrated SQLite file that
+    ``seed(url)`` filled, running in a thread of this process on a free port with CSRF on — so
+    ``engine.clock.advance`` in the test moves the server's time too."""
+    from werkzeug.serving import make_server
+
+    from engine import clock, db, migrate
+    from tests.web.conftest import make_app
+
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    monkeypatch.setenv("LIYUAN_DATABASE_URL", url)
+    servers = []
+
+    def start(seed: Callable[[str], None], **config) -> str:
+        clock.reset()
+        migrate.upgrade(url)
+        seed(url)
+        app = make_app(WTF_CSRF_ENABLED=True, TESTING=False, **config)
+        httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_port}"
+
+    try:
+        yield start
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+        clock.reset()
+        db._engines.pop(url, None)

@@ -9,37 +9,23 @@ free port with CSRF on (the editor's fetch sends the token in X-CSRFToken).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from engine import bundle, clock, config, db, identity, migrate, repository
+from engine import bundle, config, db, identity, repository
 from engine.models import ProcessVersion
-from tests.web.conftest import PASSWORD, make_app
+from tests.web.conftest import PASSWORD
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch, bpmn_js_vendor) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'modeler.db'}"
-    monkeypatch.setenv("LIYUAN_DATABASE_URL", url)
-    clock.reset()
-    migrate.upgrade(url)
+def _deploy_real_procedure(url: str) -> None:
     with db.transaction(url) as session:
         repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn"]), actor="setup")
         identity.ensure_demo_users(session, PASSWORD)
-    app = make_app(WTF_CSRF_ENABLED=True, TESTING=False, HELP_REQUEST_PROCESS="help_request")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        clock.reset()
-        db._engines.pop(url, None)
+
+
+@pytest.fixture
+def server(serve_app, bpmn_js_vendor) -> str:
+    return serve_app(_deploy_real_procedure, HELP_REQUEST_PROCESS="help_request")
 
 
 def _sign_in(page, base: str) -> None:
