@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import config
@@ -73,10 +73,14 @@ def _session_factory(engine: Engine) -> sessionmaker:
 
 
 @contextmanager
-def transaction(url: str | None = None, *, write: bool = True) -> Iterator[Session]:
-    """Open one transaction. Write transactions take SQLite's write lock up front (BEGIN IMMEDIATE)."""
-    engine = get_engine(url)
-    conn = engine.connect()
+def transaction(url: str | None = None, *, write: bool = True, connection: Connection | None = None) -> Iterator[Session]:
+    """Open one transaction. Write transactions take SQLite's write lock up front (BEGIN IMMEDIATE).
+
+    ``connection``: run it on a connection the caller holds across many short transactions (the timer
+    poller: no pool checkout, and no PostgreSQL pre-ping, per firing); it is left open.
+    """
+    engine = get_engine(url) if connection is None else connection.engine
+    conn = engine.connect() if connection is None else connection
     try:
         if write and is_sqlite(engine):
             conn.info["begin_mode"] = "IMMEDIATE"
@@ -92,7 +96,8 @@ def transaction(url: str | None = None, *, write: bool = True) -> Iterator[Sessi
                 raise
     finally:
         conn.info.pop("begin_mode", None)
-        conn.close()
+        if connection is None:
+            conn.close()
 
 
 def read_session(url: str | None = None) -> Session:

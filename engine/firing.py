@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, func, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -118,6 +118,15 @@ def _sqlite_path(url: str) -> str | None:
 _ROW_BY_ID = select(Timer).where(Timer.id == bindparam("id"))
 _LOCK_ROW = _ROW_BY_ID.with_for_update()
 _LOCK_INSTANCE = select(Instance).where(Instance.id == bindparam("iid")).with_for_update()
+_T = Timer.__table__
+# All timer rows of the instance (the fired one among them): timers.sync reuses them.
+_ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kind, _T.c.sla_key, _T.c.due_at,
+               _T.c.attempts, _T.c.lease_owner).where(_T.c.instance_id == bindparam("iid"))
+_ROWS_LOCKED = _ROWS.with_for_update()
+_DROP = delete(_T).where(_T.c.id == bindparam("id"))
+_RELEASE = update(_T).where(_T.c.id == bindparam("id")).values(lease_owner=None, lease_expires_at=None)
+_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"))
+               .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
 
 
 class Poller:
@@ -184,12 +193,14 @@ class Poller:
             claimed = self.claim()
             if not claimed:
                 break
-            for i, c in enumerate(claimed):
-                if stop is not None and stop.is_set():
-                    self._unlease([x.id for x in claimed[i:]])
-                    return
-                outcome = self.fire(c)
-                setattr(stats, outcome, getattr(stats, outcome) + 1)
+            # One connection per batch; each firing is still its own transaction on it.
+            with db.get_engine(self.url).connect() as conn:
+                for i, c in enumerate(claimed):
+                    if stop is not None and stop.is_set():
+                        self._unlease([x.id for x in claimed[i:]])
+                        return
+                    outcome = self.fire(c, conn)
+                    setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     def _eligible(self, now):
         return and_(or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now),
@@ -238,12 +249,13 @@ class Poller:
 
     # --- firing ---
 
-    def fire(self, c: Claimed) -> str:
-        """Fire one claimed row; returns 'fired', 'stale', 'deferred', 'failed' or 'incidents'."""
+    def fire(self, c: Claimed, connection=None) -> str:
+        """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
+        'stale', 'deferred', 'failed' or 'incidents'."""
         from . import runtime
 
         try:
-            with db.transaction(self.url) as session:
+            with db.transaction(self.url, connection=connection) as session:
                 if c.instance_id is None:
                     return self._fire_start(session, c)
                 return self._fire_instance(session, c)
@@ -276,15 +288,23 @@ class Poller:
                 "lateness_ms": int((now - due).total_seconds() * 1000), "attempt": row.attempts + 1}
 
     def _fire_instance(self, session: Session, c: Claimed) -> str:
+        """The hot path: Core statements only. The instance is loaded (and, on PostgreSQL, locked) first,
+        then the row is re-read under that lock; the firing itself is one ordinary change of the instance
+        (revision check, projections, audit events), which deletes the row."""
         from . import runtime
 
-        row = self._lock(session, c)
-        if row is None:
+        try:
+            loaded = runtime.load(session, c.instance_id, lock=True)
+        except runtime.NotFound:
+            loaded = None
+        rows = session.execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
+        row = next((r for r in rows if r.id == c.id), None)
+        if row is None or row.lease_owner != self.owner:
             return "stale"
-        instance = session.get(Instance, c.instance_id)
-        if instance is None or instance.status != "running":
-            session.delete(row)
+        if loaded is None or loaded.instance.status != "running":
+            session.execute(_DROP, {"id": row.id})
             return "stale"
+        loaded.timer_rows = {r.task_id: r for r in rows}
         now = clock.now()
 
         def before(wf):
@@ -299,19 +319,20 @@ class Poller:
             wf.refresh_timers()
 
         try:
-            runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
-                              before=before, element_id=row.element_id)
+            runtime.run_steps(session, c.instance_id, ACTOR, "timer_fired", self._payload(c, row, now),
+                              before=before, element_id=row.element_id, loaded=loaded)
         except runtime.ScriptFailure as exc:
             if isinstance(exc.__cause__, _Stale):
-                session.delete(row)
+                session.execute(_DROP, {"id": row.id})
                 return "stale"
             if isinstance(exc.__cause__, _NotDue):
-                row.due_at, row.lease_owner, row.lease_expires_at = exc.__cause__.due, None, None
+                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due})
                 return "deferred"
             raise
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
-        if inspect(row).persistent:
-            row.lease_owner, row.lease_expires_at = None, None
+        task = _find_task(loaded.workflow, row.task_id)
+        if task is not None and task.state == TaskState.WAITING:
+            session.execute(_RELEASE, {"id": row.id})
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -58,21 +58,44 @@ def append(session: Session, chain: str, actor: str, kind: str, *, element_id: s
     chain's head here cannot race; the unique (chain, seq) constraint is the backstop. The head is
     remembered in ``session.info`` for the rest of the transaction (cleared on commit and rollback).
     """
+    return append_all(session, chain, [dict(actor=actor, kind=kind, element_id=element_id, payload=payload)],
+                      state_fingerprint=state_fingerprint, at=at)[0]
+
+
+_HEAD = (select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == bindparam("chain"))
+         .order_by(AuditEvent.seq.desc()).limit(1))
+_INSERT = insert(AuditEvent.__table__)
+
+
+def known_head(session: Session, chain: str, head: tuple[int, str] | None) -> None:
+    """Tell this transaction where ``chain`` ends (seq, hash; None: empty), read by the caller under its
+    write (see :func:`engine.store.write`), so the next append need not SELECT it. An append earlier in
+    the transaction wins."""
+    session.info.setdefault("audit_heads", {}).setdefault(chain, head or (0, GENESIS))
+
+
+def append_all(session: Session, chain: str, events: list[dict], *, state_fingerprint: str | None = None,
+               at: dt.datetime | None = None) -> list[dict]:
+    """Append several events (each: actor, kind, element_id, payload) to ``chain`` with one INSERT."""
     heads = session.info.setdefault("audit_heads", {})
     head = heads.get(chain)
     if head is None:
-        head = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == chain)
-                               .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        head = session.execute(_HEAD, {"chain": chain}).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
     moment = (at or clock.now()).astimezone(dt.UTC)
-    row = {"chain": chain, "seq": seq, "at": moment, "actor": actor, "kind": kind, "element_id": element_id,
-           "payload": canonical_json(payload or {}), "state_fingerprint": state_fingerprint, "prev_hash": prev}
-    row["hash"] = row_hash(prev, row)
-    # A Core INSERT, not an ORM object: events are write-once, and this is on every change's hot path.
-    session.execute(insert(AuditEvent.__table__), [row])
+    rows = []
+    for e in events:
+        seq += 1
+        row = {"chain": chain, "seq": seq, "at": moment, "actor": e["actor"], "kind": e["kind"],
+               "element_id": e.get("element_id"), "payload": canonical_json(e.get("payload") or {}),
+               "state_fingerprint": state_fingerprint, "prev_hash": prev}
+        row["hash"] = prev = row_hash(prev, row)
+        rows.append(row)
+    # A Core INSERT, not ORM objects: events are write-once, and this is on every change's hot path.
+    session.execute(_INSERT, rows)
     # Later appends in this transaction continue from here without re-reading the chain's head.
-    heads[chain] = (seq, row["hash"])
-    return row
+    heads[chain] = (seq, prev)
+    return rows
 
 
 @event.listens_for(Session, "after_transaction_end")

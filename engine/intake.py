@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
-from .models import FeeItem, HelpRequest, Instance
+from .models import FeeItem, HelpRequest
 
 CATEGORIES = {
     "a": "急救病人求助", "b": "报修求助", "c": "投诉求助", "d": "咨询求助",
@@ -29,30 +29,42 @@ DEFAULT_FEES = (
 )
 
 
-def sync(session: Session, instance: Instance, data: dict, *, ended: bool) -> None:
-    """Copy the request's fields out of the workflow data (one INSERT or UPDATE, no ORM round trip)."""
-    if "channel" not in data and instance.process_id != "help_request":
-        return
-    table = HelpRequest.__table__
-    now = clock.now()
+def projection(process_id: str, data: dict) -> dict | None:
+    """The request's fields as copied out of the workflow data; ``None`` when the instance is no request."""
+    if "channel" not in data and process_id != "help_request":
+        return None
     address = _str(data.get("address"))
     values = {
         "channel": _str(data.get("channel")), "caller_name": _str(data.get("caller_name")),
         "phone": _str(data.get("phone")), "address": address,
         "building": _str(data.get("building")) or _building(address),
         "description": _str(data.get("description")), "priority": _str(data.get("priority")),
-        "customer_username": _str(data.get("customer_username")), "updated_at": now,
+        "customer_username": _str(data.get("customer_username")),
     }
     if data.get("category") in CATEGORIES:
         values["category"] = data["category"]
     if isinstance(data.get("satisfaction"), int) and not isinstance(data.get("satisfaction"), bool):
         values["satisfaction"] = data["satisfaction"]
+    return values
+
+
+_R = HelpRequest.__table__
+
+
+def sync(session: Session, instance, values: dict, *, ended: bool) -> None:
+    """Write the request's projected fields (one UPDATE, or an INSERT the first time; no ORM round trip).
+
+    The runtime calls this only when the projection changed (or the instance ended), so ``updated_at`` is
+    the time the request's own fields last changed.
+    """
+    now = clock.now()
+    values = {**values, "updated_at": now}
     if ended:
         values.update(status="closed", closed_at=now)
-    changed = session.execute(update(table).where(table.c.instance_id == instance.id).values(**values)).rowcount
+    changed = session.execute(update(_R).where(_R.c.instance_id == instance.id).values(**values)).rowcount
     if not changed:
-        session.execute(insert(table).values(instance_id=instance.id, created_at=instance.started_at,
-                                             status=values.pop("status", "open"), **values))
+        session.execute(insert(_R).values(instance_id=instance.id, created_at=instance.started_at,
+                                          status=values.pop("status", "open"), **values))
 
 
 def _str(value) -> str | None:

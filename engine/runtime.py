@@ -1,9 +1,11 @@
 """Starting instances, completing their tasks and running engine steps, one transaction per change.
 
 Every change follows the same path (:func:`_commit_change`): load the instance row, rebuild the workflow
-from its pinned version, let SpiffWorkflow run, then write the new state with ``revision + 1`` (SQLAlchemy's
-``version_id_col``: the UPDATE carries ``WHERE revision = <read revision>``), rewrite the projections
+from its pinned version, let SpiffWorkflow run, then write the new state with ``revision + 1`` (a Core
+UPDATE carrying ``WHERE revision = <read revision>``, see :mod:`engine.store`), rewrite the projections
 (inbox tasks, timers, SLA clocks, request) and append the audit events — all in the caller's transaction.
+Projections that cannot have changed (same ready tasks and deadlines, same waiting timers, same request
+fields) are not rewritten.
 A change that loses a race, or targets a task that is no longer ready, is a :class:`Conflict`; a script
 that fails rolls the whole transaction back, so nothing is half-written.
 """
@@ -20,11 +22,11 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from . import clock, forms, history, intake, repository, scripting, serialization, tasks, timers
-from .models import Instance, ProcessVersion
+from . import clock, forms, history, intake, repository, scripting, serialization, store, tasks, timers
+from .models import Instance
 from .repository import LoadedVersion
+from .store import InstanceRow
 
 
 class EngineError(Exception):
@@ -64,9 +66,12 @@ class ScriptFailure(EngineError):
 
 @dataclass
 class Loaded:
-    instance: Instance
+    instance: InstanceRow
     workflow: BpmnWorkflow
     version: LoadedVersion
+    # The instance's timer rows (task id -> row), when the caller already read them under the instance's
+    # lock in this transaction (the poller does): timers.sync then need not read them again.
+    timer_rows: dict | None = None
 
 
 @dataclass
@@ -136,9 +141,14 @@ def get_instance(session: Session, instance_id: str) -> Instance:
     return instance
 
 
-def load(session: Session, instance_id: str) -> Loaded:
-    instance = get_instance(session, instance_id)
-    version = repository.load(session, session.get(ProcessVersion, instance.version_id))
+def load(session: Session, instance_id: str, *, lock: bool = False) -> Loaded:
+    """The instance (a plain :class:`~engine.store.InstanceRow`), its workflow and its pinned version.
+    ``lock``: take the row lock now (PostgreSQL ``FOR UPDATE``) rather than at the write."""
+    found = store.load(session, instance_id, lock=lock)
+    if found is None:
+        raise NotFound("找不到该求助记录", instance_id=instance_id)
+    instance, row = found
+    version = repository.load(session, row)
     wf = serialization.loads(instance.state, version.spec, version.subprocess_specs)
     wf.script_engine = scripting.script_engine()
     return Loaded(instance, wf, version)
@@ -146,7 +156,8 @@ def load(session: Session, instance_id: str) -> Loaded:
 
 # --- changes -----------------------------------------------------------------------------------------------
 
-def start(session: Session, process_id: str, data: dict | None, actor: str, *, version: int | None = None) -> Instance:
+def start(session: Session, process_id: str, data: dict | None, actor: str, *,
+          version: int | None = None) -> InstanceRow:
     """Start an instance of the latest (or the given) version and run it to its first wait state."""
     row = (repository.get_version(session, process_id, version) if version
            else repository.latest_version(session, process_id))
@@ -157,9 +168,9 @@ def start(session: Session, process_id: str, data: dict | None, actor: str, *, v
     wf = BpmnWorkflow(loaded_version.spec, loaded_version.subprocess_specs, script_engine=scripting.script_engine())
     wf.task_tree.data.update(data)
     now = clock.now()
-    instance = Instance(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
-                        revision=0, state="", state_fingerprint="", started_by=actor, started_at=now,
-                        updated_at=now)
+    instance = InstanceRow(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
+                           revision=1, state="", state_fingerprint="", started_by=actor, started_at=now,
+                           updated_at=now)
     loaded = Loaded(instance, wf, loaded_version)
     _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
                    payload={"process_id": process_id, "version": row.version, "data": data},
@@ -168,7 +179,7 @@ def start(session: Session, process_id: str, data: dict | None, actor: str, *, v
 
 
 def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
-                  expected_revision: int | None = None) -> Instance:
+                  expected_revision: int | None = None) -> InstanceRow:
     """Validate ``data`` against the task's form, complete the task and run the engine to the next wait."""
     loaded = load(session, instance_id)
     if expected_revision is not None and loaded.instance.revision != expected_revision:
@@ -231,9 +242,10 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
 
 
 def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload: dict, *,
-              before=None, element_id: str | None = None) -> Loaded:
-    """Run a change that is not a task completion (timer firing, retry) through the same commit path."""
-    loaded = load(session, instance_id)
+              before=None, element_id: str | None = None, loaded: Loaded | None = None) -> Loaded:
+    """Run a change that is not a task completion (timer firing, retry) through the same commit path
+    (``loaded``: the instance the caller already loaded in this transaction)."""
+    loaded = loaded or load(session, instance_id)
 
     def run():
         if before is not None:
@@ -244,8 +256,24 @@ def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload
     return loaded
 
 
-def _snapshot(wf: BpmnWorkflow) -> dict:
-    return {t.id: t.state for t in all_tasks(wf)}
+@dataclass
+class _Before:
+    """What the projections were written from at the last commit (the loaded state)."""
+
+    states: dict = field(default_factory=dict)  # task id -> state
+    ready: frozenset = frozenset()  # ids of READY user tasks
+    waiting: list = field(default_factory=list)  # timers.WaitingTimer
+    request: dict | None = None  # intake.projection of the data
+
+
+def _snapshot(wf: BpmnWorkflow, loaded: Loaded) -> _Before:
+    states, ready = {}, set()
+    for t in all_tasks(wf):
+        states[t.id] = t.state
+        if t.state == TaskState.READY and t.task_spec.manual:
+            ready.add(t.id)
+    return _Before(states, frozenset(ready), timers.waiting(wf, loaded.version),
+                   intake.projection(loaded.instance.process_id, current_data(wf)))
 
 
 def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
@@ -265,7 +293,7 @@ def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
 def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, element_id: str | None,
                    payload: dict, run, new: bool = False) -> Effects:
     wf = loaded.workflow
-    before = {} if new else _snapshot(wf)
+    before = _Before() if new else _snapshot(wf, loaded)
     # One instant per change: timers armed, now() in scripts and the audit event's time are all the same
     # moment, so replaying the recorded input at the recorded time reproduces the state exactly.
     now = clock.now()
@@ -294,52 +322,58 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     if consulted:
         payload = {**payload, "fee_schedule": consulted[0]}
     instance = loaded.instance
-    fx = _effects(wf, before)
+    fx = _effects(wf, before.states)
     instance.state = serialization.dumps(wf)
     instance.state_fingerprint = state_fingerprint(wf)
     instance.updated_at = now
     if fx.ended:
         instance.status, instance.completed_at = "completed", now
-    try:
-        if new:
-            session.add(instance)
-        session.flush()
-    except StaleDataError as exc:
-        raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试") from exc
+    if new:
+        store.insert_new(session, instance)
+        history.known_head(session, instance.id, None)  # a new id: its chain starts here
+    else:
+        head = store.write(session, instance)
+        if head is False:
+            raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试")
+        history.known_head(session, instance.id, head)
 
     # The projections and events below are written by one flush at the end (no autoflush per query):
     # a step is a handful of statements, not one per row.
     with session.no_autoflush:
-        _write_projections_and_events(session, loaded, fx, actor=actor, kind=kind, element_id=element_id,
-                                      payload=payload, now=now)
+        _write_projections_and_events(session, loaded, fx, before, actor=actor, kind=kind,
+                                      element_id=element_id, payload=payload, now=now)
     session.flush()
     return fx
 
 
-def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects, *, actor: str, kind: str,
-                                  element_id: str | None, payload: dict, now) -> None:
+def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects, before: _Before, *, actor: str,
+                                  kind: str, element_id: str | None, payload: dict, now) -> None:
     instance, wf = loaded.instance, loaded.workflow
-    data = current_data(wf)
     waiting_now = timers.waiting(wf, loaded.version)
-    tasks.sync(session, instance, wf, loaded.version, waiting_now)
-    fired = timers.sync(session, instance, wf, waiting_now)
-    intake.sync(session, instance, data, ended=fx.ended)
+    ready_now = frozenset(t.id for t in ready_user_tasks(wf))
+    if ready_now != before.ready or tasks.deadlines(waiting_now) != tasks.deadlines(before.waiting):
+        tasks.sync(session, instance, wf, loaded.version, waiting_now, new=not before.states)
+    fired = []
+    if timers.due_times(waiting_now) != timers.due_times(before.waiting):
+        fired = timers.sync(session, instance, wf, waiting_now, new=not before.states, rows=loaded.timer_rows)
+    request = intake.projection(instance.process_id, current_data(wf))
+    if request is not None and (fx.ended or request != before.request):
+        intake.sync(session, instance, request, ended=fx.ended)
 
     fp = instance.state_fingerprint
-    history.append(session, instance.id, actor, kind, element_id=element_id,
-                   payload={**payload, "revision": instance.revision}, state_fingerprint=fp, at=now)
+    events = [dict(actor=actor, kind=kind, element_id=element_id, payload={**payload, "revision": instance.revision})]
     escalating = kind == "timer_fired" or bool(fired)
     for t in fx.cancelled:
-        history.append(session, instance.id, "engine", "task_cancelled", element_id=t.task_spec.bpmn_id,
-                       payload={"task_id": str(t.id)}, state_fingerprint=fp, at=now)
+        events.append(dict(actor="engine", kind="task_cancelled", element_id=t.task_spec.bpmn_id,
+                           payload={"task_id": str(t.id)}))
     for t in fx.reached:
-        history.append(session, instance.id, "engine", "escalated" if escalating else "task_reached",
-                       element_id=t.task_spec.bpmn_id,
-                       payload={"task_id": str(t.id), "lane": t.task_spec.lane, "process_id": t.workflow.spec.name},
-                       state_fingerprint=fp, at=now)
+        events.append(dict(actor="engine", kind="escalated" if escalating else "task_reached",
+                           element_id=t.task_spec.bpmn_id,
+                           payload={"task_id": str(t.id), "lane": t.task_spec.lane,
+                                    "process_id": t.workflow.spec.name}))
     if fx.ended:
-        history.append(session, instance.id, "engine", "instance_completed", element_id=instance.process_id,
-                       payload={}, state_fingerprint=fp, at=now)
+        events.append(dict(actor="engine", kind="instance_completed", element_id=instance.process_id, payload={}))
+    history.append_all(session, instance.id, events, state_fingerprint=fp, at=now)
 
 
 def _short(exc: Exception) -> str:

@@ -8,7 +8,7 @@ narrows it to one person.
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, history, identity, runtime, scripting
@@ -18,31 +18,41 @@ from .models import Instance, TaskRow, User
 DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader"}
 
 
-def sync(session: Session, instance: Instance, wf, version, waiting_now) -> None:
+_T = TaskRow.__table__
+_ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"))
+
+
+def deadlines(waiting) -> dict[str, tuple]:
+    """Task id -> (due, SLA key) of the nearest SLA deadline timer guarding it."""
+    out: dict[str, tuple] = {}
+    for w in waiting:
+        if w.guarded_task_id and w.sla_key:
+            best = out.get(w.guarded_task_id)
+            if best is None or w.due_at < best[0]:
+                out[w.guarded_task_id] = (w.due_at, w.sla_key)
+    return out
+
+
+def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False) -> None:
     """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
 
-    Core statements rather than ORM objects: this runs on every change, and is usually one SELECT, at
+    Core statements rather than ORM objects: this runs on every change that alters the ready tasks or
+    their deadlines (the runtime skips it otherwise), and is one SELECT (none for a new instance), at
     most one DELETE and one INSERT.
     """
     ready = runtime.ready_user_tasks(wf)
     ids = {str(t.id) for t in ready}
-    table = TaskRow.__table__
-    existing = {r.id: r for r in session.execute(
-        select(table.c.id, table.c.due_at, table.c.sla_key).where(table.c.instance_id == instance.id))}
+    table = _T
+    existing = {} if new else {r.id: r for r in session.execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
     stale = [i for i in existing if i not in ids]
     if stale:
         session.execute(delete(table).where(table.c.id.in_(stale)))
-    deadlines: dict[str, tuple] = {}
-    for w in waiting_now:
-        if w.guarded_task_id and w.sla_key:
-            best = deadlines.get(w.guarded_task_id)
-            if best is None or w.due_at < best[0]:
-                deadlines[w.guarded_task_id] = (w.due_at, w.sla_key)
+    due_by_task = deadlines(waiting_now)
     now = clock.now()
     new_rows = []
     for task in ready:
         tid = str(task.id)
-        due, sla = deadlines.get(tid, (None, None))
+        due, sla = due_by_task.get(tid, (None, None))
         row = existing.get(tid)
         if row is not None:
             if (clock.as_utc(row.due_at), row.sla_key) != (due, sla):

@@ -23,11 +23,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, scripting
-from .models import AuditEvent, Instance, SlaClock, Timer
+from .models import AuditEvent, SlaClock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -102,26 +102,39 @@ def _sla_key(props: dict, task) -> str | None:
     return key if applies else None
 
 
-_ROWS_OF_INSTANCE = select(Timer).where(Timer.instance_id == bindparam("iid"))
+_T = Timer.__table__
+_ROWS_OF_INSTANCE = (select(_T.c.task_id, _T.c.due_at, _T.c.sla_key)
+                     .where(_T.c.instance_id == bindparam("iid")))
+_DELETE_GONE = delete(_T).where(_T.c.instance_id == bindparam("iid"),
+                                _T.c.task_id.in_(bindparam("gone", expanding=True)))
+_MOVE = (update(_T).where(_T.c.instance_id == bindparam("iid"), _T.c.task_id == bindparam("tid"))
+         .values(due_at=bindparam("due"), attempts=0, next_attempt_at=None, last_error=None))
 _ARMED_CLOCKS = select(SlaClock).where(SlaClock.instance_id == bindparam("iid"), SlaClock.status == "armed")
 
 
-def sync(session: Session, instance: Instance, wf, waiting_now: list[WaitingTimer]) -> list[SlaClock]:
+def due_times(waiting_now: list[WaitingTimer]) -> dict[str, dt.datetime]:
+    """What the timer rows of an instance are made of: task id -> due time. When it is unchanged by a
+    change, :func:`sync` would write nothing, and the runtime skips it."""
+    return {w.task_id: w.due_at for w in waiting_now}
+
+
+def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new: bool = False,
+         rows: dict | None = None) -> list[SlaClock]:
     """Rewrite the instance's timer rows and settle SLA clocks; returns the clocks breached by this change.
 
-    This runs on every change of every instance, so it issues as few statements as it can: clocks are only
-    read when a timer with an SLA key went away (an armed clock always has its timer row).
+    This runs on every change that arms, moves or removes a timer, so it issues as few statements as it
+    can (Core, compiled once): one SELECT (none for a new instance, or when the caller passes the ``rows`` it
+    read under the instance's lock in this transaction), then only what changed. Clocks are only read when
+    a timer with an SLA key went away (an armed clock always has its timer row).
     """
     now = clock.now()
-    rows = {r.task_id: r for r in session.scalars(_ROWS_OF_INSTANCE, {"iid": instance.id})}
+    if rows is None:
+        rows = {} if new else {r.task_id: r for r in session.execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
     current = {w.task_id: w for w in waiting_now}
     gone = [tid for tid in rows if tid not in current]
     breached = []
     if gone:
-        session.execute(delete(Timer).where(Timer.instance_id == instance.id, Timer.task_id.in_(gone)),
-                        execution_options={"synchronize_session": False})
-        for tid in gone:
-            session.expunge(rows[tid])
+        session.execute(_DELETE_GONE, {"iid": instance.id, "gone": gone})
         settled = [tid for tid in gone if rows[tid].sla_key]
         if settled:
             states = {str(t.id): t.state for t in _tasks_by_id(wf, settled)}
@@ -133,19 +146,24 @@ def sync(session: Session, instance: Instance, wf, waiting_now: list[WaitingTime
                     breached.append(clk)
                 else:
                     clk.status, clk.met_at = "met", now
+    new_rows, new_clocks = [], []
     for w in waiting_now:
         row = rows.get(w.task_id)
         if row is None:
-            session.add(Timer(instance_id=instance.id, task_id=w.task_id, process_id=w.process_id,
-                              element_id=w.element_id, kind=w.kind, guarded_task_id=w.guarded_task_id,
-                              sla_key=w.sla_key, due_at=w.due_at, attempts=0, created_at=now))
+            new_rows.append({"instance_id": instance.id, "task_id": w.task_id, "process_id": w.process_id,
+                             "element_id": w.element_id, "kind": w.kind, "guarded_task_id": w.guarded_task_id,
+                             "sla_key": w.sla_key, "due_at": w.due_at, "attempts": 0, "created_at": now})
             if w.sla_key:
-                session.add(SlaClock(instance_id=instance.id, timer_task_id=w.task_id, sla_key=w.sla_key,
-                                     element_id=w.element_id, guarded_task_id=w.guarded_task_id,
-                                     guarded_element_id=w.guarded_element_id, status="armed", armed_at=now,
-                                     due_at=w.due_at))
+                new_clocks.append({"instance_id": instance.id, "timer_task_id": w.task_id, "sla_key": w.sla_key,
+                                   "element_id": w.element_id, "guarded_task_id": w.guarded_task_id,
+                                   "guarded_element_id": w.guarded_element_id, "status": "armed",
+                                   "armed_at": now, "due_at": w.due_at})
         elif clock.as_utc(row.due_at) != w.due_at:  # a cycle timer moved on to its next occurrence
-            row.due_at, row.attempts, row.next_attempt_at, row.last_error = w.due_at, 0, None, None
+            session.execute(_MOVE, {"iid": instance.id, "tid": w.task_id, "due": w.due_at})
+    if new_rows:
+        session.execute(insert(_T), new_rows)
+    if new_clocks:
+        session.execute(insert(SlaClock.__table__), new_clocks)
     return breached
 
 

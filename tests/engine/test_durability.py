@@ -57,11 +57,11 @@ CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     os.environ["LIYUAN_DATABASE_URL"] = sys.argv[1]
     from engine import db, history, identity, tasks
-    real_append = history.append
+    real_append = history.append_all  # the commit path appends a change's events with one call
     def append_then_die(*args, **kwargs):
         real_append(*args, **kwargs)          # the engine step ran and the events are flushed ...
         os.kill(os.getpid(), signal.SIGKILL)  # ... but the transaction never commits
-    history.append = append_then_die
+    history.append_all = append_then_die
     with db.transaction() as session:
         tasks.complete(session, sys.argv[2], identity.get_user(session, "assistant"),
                        {"category": "g", "summary": "killed before commit"})
