@@ -26,14 +26,17 @@ class Line:
     kind: str
 
 
-def element_names(version) -> dict[str, str]:
-    """bpmn id → name for every element of a loaded version, called processes included."""
-    names: dict[str, str] = {}
-    for spec in [version.spec, *version.subprocess_specs.values()]:
+def element_names(version) -> dict:
+    """Element names of a loaded version, called processes included, keyed by (process id, bpmn id) —
+    ids repeat across processes (help_request and repair both have a ``qc``) — and by bare bpmn id, where
+    the main process's own elements win."""
+    names: dict = {}
+    for spec in [*version.subprocess_specs.values(), version.spec]:
         for ts in spec.task_specs.values():
             bpmn_id = getattr(ts, "bpmn_id", None)
             if bpmn_id:
-                names[bpmn_id] = getattr(ts, "bpmn_name", None) or bpmn_id
+                name = getattr(ts, "bpmn_name", None) or bpmn_id
+                names[(spec.name, bpmn_id)] = names[bpmn_id] = name
     return names
 
 
@@ -80,7 +83,8 @@ def lines(session, instance_id: str, version, *, viewer: str | None = None) -> l
         if for_customer and event.kind not in CUSTOMER_KINDS:
             continue
         payload = history.payload_of(event)
-        element = names.get(event.element_id or "", event.element_id or "")
+        element_id = event.element_id or ""
+        element = names.get((payload.get("process_id"), element_id)) or names.get(element_id, element_id)
         who = _who(event.actor, payload, people, viewer)
         what = _describe(event.kind, element, payload, names, people)
         if for_customer and event.kind in ("task_reached", "escalated"):
