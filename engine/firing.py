@@ -297,12 +297,12 @@ class Poller:
             loaded = runtime.load(session, c.instance_id, lock=True)
         except runtime.NotFound:
             loaded = None
-        rows = session.execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
+        rows = session.connection().execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
         row = next((r for r in rows if r.id == c.id), None)
         if row is None or row.lease_owner != self.owner:
             return "stale"
         if loaded is None or loaded.instance.status != "running":
-            session.execute(_DROP, {"id": row.id})
+            session.connection().execute(_DROP, {"id": row.id})
             return "stale"
         loaded.timer_rows = {r.task_id: r for r in rows}
         now = clock.now()
@@ -332,7 +332,7 @@ class Poller:
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
         task = _find_task(loaded.workflow, row.task_id)
         if task is not None and task.state == TaskState.WAITING:
-            session.execute(_RELEASE, {"id": row.id})
+            session.connection().execute(_RELEASE, {"id": row.id})
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:

@@ -80,7 +80,7 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
     heads = session.info.setdefault("audit_heads", {})
     head = heads.get(chain)
     if head is None:
-        head = session.execute(_HEAD, {"chain": chain}).first()
+        head = session.connection().execute(_HEAD, {"chain": chain}).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
     moment = (at or clock.now()).astimezone(dt.UTC)
     rows = []
@@ -92,7 +92,7 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
         row["hash"] = prev = row_hash(prev, row)
         rows.append(row)
     # A Core INSERT, not ORM objects: events are write-once, and this is on every change's hot path.
-    session.execute(_INSERT, rows)
+    session.connection().execute(_INSERT, rows)
     # Later appends in this transaction continue from here without re-reading the chain's head.
     heads[chain] = (seq, prev)
     return rows

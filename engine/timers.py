@@ -129,12 +129,12 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
     """
     now = clock.now()
     if rows is None:
-        rows = {} if new else {r.task_id: r for r in session.execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
+        rows = {} if new else {r.task_id: r for r in session.connection().execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
     current = {w.task_id: w for w in waiting_now}
     gone = [tid for tid in rows if tid not in current]
     breached = []
     if gone:
-        session.execute(_DELETE_GONE, {"iid": instance.id, "gone": gone})
+        session.connection().execute(_DELETE_GONE, {"iid": instance.id, "gone": gone})
         settled = [tid for tid in gone if rows[tid].sla_key]
         if settled:
             states = {str(t.id): t.state for t in _tasks_by_id(wf, settled)}
@@ -161,7 +161,7 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
         elif clock.as_utc(row.due_at) != w.due_at:  # a cycle timer moved on to its next occurrence
             session.execute(_MOVE, {"iid": instance.id, "tid": w.task_id, "due": w.due_at})
     if new_rows:
-        session.execute(insert(_T), new_rows)
+        session.connection().execute(insert(_T), new_rows)
     if new_clocks:
         session.execute(insert(SlaClock.__table__), new_clocks)
     return breached
