@@ -18,7 +18,7 @@ from functools import cache
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from engine import clock, config, db, history, identity, runtime, tasks, timers
+from engine import clock, config, db, history, identity, replay, runtime, tasks, timers
 from engine.models import HelpRequest, Instance, SlaClock, TaskRow, Timer
 
 HOTLINE_CALLER = {"caller_name": "张三", "phone": "13800000000", "address": "3栋2单元1201",
@@ -242,7 +242,8 @@ def fire_due() -> int:
 
 def assert_finished(iid: str) -> dict:
     """The instance ended: no task or timer left, no SLA clock still armed, the request (if any) closed,
-    and the audit chains verify (the instance's and every other). Returns the final data."""
+    the audit chains verify (the instance's and every other), and replaying the instance's log against its
+    pinned version reproduces every recorded state. Returns the final data."""
     with db.read_session() as session:
         instance = session.get(Instance, iid)
         assert instance.status == "completed", f"{iid} is {instance.status}; waiting on {ready(iid)}"
@@ -258,5 +259,7 @@ def assert_finished(iid: str) -> dict:
         assert breaks == [] and checked > 1
         assert history.verify(session)[1] == []  # the repository's deployment chain too
         final = runtime.current_data(runtime.load(session, iid).workflow)
+        replayed = replay.replay(session, iid)
+        assert replayed.ok, (replayed.error, replayed.first_mismatch)
     assert audit_kinds(iid)[-1][0] == "instance_completed"
     return final
