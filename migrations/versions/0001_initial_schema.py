@@ -1,7 +1,7 @@
 """initial schema: instances, projections, timers, audit log (append-only, enforced by triggers)
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-27
 """
 import sqlalchemy as sa
