@@ -96,8 +96,8 @@ def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list
             session.add(deployment)
             session.flush()
         own = bundle.bpmn[parser.process_parsers[pid].filename]
-        for source in [*(_source_for(bundle, session, n, s) for n, s in files.items()),
-                       *(_source_for(bundle, session, n, s, forms=True) for n, s in forms.items())]:
+        for source in [*(_source_for(bundle, n, s) for n, s in files.items()),
+                       *(_source_for(bundle, n, s, forms=True) for n, s in forms.items())]:
             _store_blob(session, source)
         number = (current.version + 1) if current else 1
         row = ProcessVersion(process_id=pid, version=number, name=parser.process_parsers[pid].get_name() or pid,
@@ -145,7 +145,7 @@ def _fingerprint(files: dict, forms: dict) -> str:
     return hashlib.sha256(json.dumps({"files": files, "forms": forms}, sort_keys=True).encode()).hexdigest()
 
 
-def _source_for(bundle: Bundle, session: Session, name: str, sha: str, *, forms: bool = False) -> SourceFile | None:
+def _source_for(bundle: Bundle, name: str, sha: str, *, forms: bool = False) -> SourceFile | None:
     pool = bundle.forms if forms else bundle.bpmn
     source = pool.get(name)
     if source is not None and source.sha256 == sha:

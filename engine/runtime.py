@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,12 @@ class EngineError(Exception):
 
 class NotFound(EngineError):
     status = 404
+
+
+class Forbidden(EngineError):
+    """The person may not do this (wrong lane, not the claimant, not a dispatcher)."""
+
+    status = 403
 
 
 class Conflict(EngineError):
@@ -380,6 +386,3 @@ def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else exc.__class__.__name__
 
-
-def instances_of(session: Session, ids: Iterable[str]) -> list[Instance]:
-    return [get_instance(session, i) for i in ids]

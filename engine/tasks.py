@@ -121,7 +121,7 @@ def claim(session: Session, task_id: str, user: User) -> TaskRow:
     if row.claimed_by:
         raise runtime.Conflict(f"该任务已由 {row.claimed_by} 领取", claimed_by=row.claimed_by)
     if not may_work_on(user, row):
-        raise runtime.EngineError("您没有处理此任务的权限")
+        raise runtime.Forbidden("您没有处理此任务的权限")
     row.claimed_by = user.username
     history.append(session, row.instance_id, user.username, "task_claimed", element_id=row.element_id,
                    payload={"task_id": row.id})
@@ -131,7 +131,7 @@ def claim(session: Session, task_id: str, user: User) -> TaskRow:
 def release(session: Session, task_id: str, user: User) -> TaskRow:
     row = get(session, task_id)
     if row.claimed_by != user.username and not (user.role_codes & DISPATCHERS):
-        raise runtime.EngineError("只能退回自己领取的任务")
+        raise runtime.Forbidden("只能退回自己领取的任务")
     row.claimed_by = None
     history.append(session, row.instance_id, user.username, "task_released", element_id=row.element_id,
                    payload={"task_id": row.id})
@@ -141,7 +141,7 @@ def release(session: Session, task_id: str, user: User) -> TaskRow:
 def assign(session: Session, task_id: str, dispatcher: User, username: str) -> TaskRow:
     """派单: a supervisor hands the task to a named colleague who holds the lane's role."""
     if not dispatcher.role_codes & DISPATCHERS:
-        raise runtime.EngineError("只有主管可以派单")
+        raise runtime.Forbidden("只有主管可以派单")
     row = get(session, task_id)
     target = identity.get_user(session, username)
     if target is None or not target.is_active:
@@ -159,6 +159,6 @@ def complete(session: Session, task_id: str, user: User, data: dict, *,
     """Complete a task as ``user``: checks the right to do it, then the runtime validates and runs."""
     row = get(session, task_id)
     if not may_work_on(user, row):
-        raise runtime.EngineError("您没有处理此任务的权限")
+        raise runtime.Forbidden("您没有处理此任务的权限")
     return runtime.complete_task(session, row.instance_id, task_id, data, user.username,
                                  expected_revision=expected_revision)

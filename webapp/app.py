@@ -8,7 +8,6 @@ a restart of the embedded server. Cookies are HttpOnly and SameSite=Lax, and Sec
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import secrets
 from pathlib import Path
@@ -80,30 +79,26 @@ def create_app(config: dict | None = None) -> Flask:
     web.register_filters(app)
     app.teardown_appcontext(web.close_read_db)
 
-    from . import auth, inbox, intake_views, notifications, portal, requests_view, taskform
+    from . import (
+        admin_views,
+        api,
+        audit_views,
+        auth,
+        inbox,
+        intake_views,
+        modeler_views,
+        notifications,
+        portal,
+        reports_views,
+        requests_view,
+        taskform,
+    )
 
+    # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
     for blueprint in (auth.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
-                      notifications.bp):
+                      notifications.bp, audit_views.bp, admin_views.bp, reports_views.bp, modeler_views.bp):
         app.register_blueprint(blueprint)
-
-    # The back-office audiences: 审计员 (audit), 管理员 (admin), report readers (reports), 流程负责人 (modeler).
-    for name in ("audit_views", "admin_views", "reports_views", "modeler_views"):
-        try:
-            module = importlib.import_module(f"webapp.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"webapp.{name}":
-                raise
-        else:
-            app.register_blueprint(module.bp)
-
-    # API blueprint: the JSON API (webapp/api, bearer tokens, CSRF-exempt) registers itself when present.
-    try:
-        api = importlib.import_module("webapp.api")
-    except ModuleNotFoundError as exc:
-        if exc.name != "webapp.api":
-            raise
-    else:
-        api.init_app(app)
+    api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 
     _pages(app)
     return app

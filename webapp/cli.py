@@ -207,17 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():
-    """Sub-commands contributed by other modules (timers, clauses …), registered if present."""
-    import importlib
+    """Sub-commands that live in their own modules (timers and SLA, clause matrix)."""
+    from webapp import cli_clauses, cli_timers
 
-    for name in ("webapp.cli_timers", "webapp.cli_clauses"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        yield module.register
+    return (cli_timers.register, cli_clauses.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from engine.models import HelpRequest, TaskRow, User
 
 STAFF = frozenset({"assistant", "cs_supervisor", "security_lead", "guard", "gate_guard", "caregiver",
                    "engineering", "cleaning", "manager", "leader"})
-SUPERVISORS = frozenset({"cs_supervisor", "security_lead", "manager", "leader"})
+SUPERVISORS = frozenset(engine_tasks.DISPATCHERS)  # who may 派单: the engine decides, the pages follow
 
 AREAS: dict[str, frozenset[str]] = {
     "inbox": STAFF,                                   # 待办: complete, claim, release tasks

@@ -20,9 +20,7 @@ def serve(host: str, port: int) -> int:
 
 
 def _start_scheduler():
-    """The embedded default runs the timer poller in-process (engine.scheduler, when available)."""
-    try:
-        from engine import scheduler
-    except ModuleNotFoundError:
-        return None
+    """The embedded default runs the timer poller in-process (off with LIYUAN_SCHEDULER=external)."""
+    from engine import scheduler
+
     return scheduler.start_in_process()
