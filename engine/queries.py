@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import sla
@@ -82,10 +82,8 @@ def display_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
     return dict(session.execute(select(User.username, User.display_name).where(User.username.in_(names))).all())
 
 
-def list_requests(session: Session, *, customer: str | None = None, q: str | None = None,
-                  status: str | None = None, category: str | None = None, building: str | None = None,
-                  limit: int = 100) -> list[HelpRequest]:
-    query = select(HelpRequest)
+def _filtered_requests(query, *, customer: str | None, q: str | None, status: str | None,
+                       category: str | None, building: str | None):
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
     if status:
@@ -98,7 +96,26 @@ def list_requests(session: Session, *, customer: str | None = None, q: str | Non
         like = f"%{q}%"
         query = query.where(or_(HelpRequest.caller_name.like(like), HelpRequest.phone.like(like),
                                 HelpRequest.address.like(like), HelpRequest.description.like(like)))
-    return list(session.scalars(query.order_by(HelpRequest.created_at.desc()).limit(limit)))
+    return query
+
+
+def list_requests(session: Session, *, customer: str | None = None, q: str | None = None,
+                  status: str | None = None, category: str | None = None, building: str | None = None,
+                  limit: int = 100, offset: int = 0) -> list[HelpRequest]:
+    """Newest first; ``offset`` pages through them (ties on the creation time broken by instance id, so a
+    request never shows on two pages or on none)."""
+    query = _filtered_requests(select(HelpRequest), customer=customer, q=q, status=status, category=category,
+                               building=building)
+    query = query.order_by(HelpRequest.created_at.desc(), HelpRequest.instance_id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def count_requests(session: Session, *, customer: str | None = None, q: str | None = None,
+                   status: str | None = None, category: str | None = None, building: str | None = None) -> int:
+    """How many requests :func:`list_requests` pages through with the same filters."""
+    query = _filtered_requests(select(func.count()).select_from(HelpRequest), customer=customer, q=q,
+                               status=status, category=category, building=building)
+    return session.scalar(query) or 0
 
 
 def instance_version(session: Session, instance_id: str) -> tuple[Instance, ProcessVersion] | None:

@@ -20,7 +20,7 @@ bp = Blueprint("requests", __name__)
 
 DATA_LABELS = {"channel": "来源", "caller_name": "来电人/联系人", "phone": "联系电话", "address": "楼栋/单元",
                "description": "求助内容", "category": "求助类型", "customer_username": "住户账号",
-               "priority": "优先级", "satisfaction": "满意度", "comment": "意见"}
+               "priority": "优先级", "satisfaction": "满意度", "comment": "意见", **intake.RATINGS}
 
 
 def _guard(instance_id: str):
@@ -38,13 +38,30 @@ def _guard(instance_id: str):
     return found, req
 
 
+PAGE_SIZE = 50
+
+
 @bp.get("/requests")
 @requires("requests")
 def index():
     args = {k: request.args.get(k, "").strip() for k in ("q", "status", "category", "building")}
-    rows = queries.list_requests(read_db(), **{k: v or None for k, v in args.items()})
+    filters = {k: v or None for k, v in args.items()}
+    session = read_db()
+    total = queries.count_requests(session, **filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(_page_number(request.args.get("page")), pages)  # past the end: the last page, not an empty one
+    rows = queries.list_requests(session, **filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
-                           buildings=queries.buildings(read_db()))
+                           buildings=queries.buildings(session), page=page, pages=pages, total=total,
+                           first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows))
+
+
+def _page_number(raw: str | None) -> int:
+    """``?page=`` as typed or bookmarked: anything that is not a positive number means the first page."""
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
 
 
 def markers(workflow, events) -> dict[str, list[str]]:

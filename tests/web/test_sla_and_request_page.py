@@ -100,3 +100,39 @@ def test_fired_deadline_escalates_notifies_supervisor_and_is_marked_on_the_diagr
     page = supervisor.get(f"/requests/{iid}").get_data(as_text=True)
     assert '"escalated": ["repair_late", "supervise"]' in page or '"repair_late"' in page.split('"escalated"')[1]
     assert "超时升级" in page and "超时 0小时1分" in page
+
+
+def test_the_request_list_pages_through_every_request_once_keeping_the_filters(client_for, monkeypatch):
+    import re
+
+    from webapp import requests_view
+
+    monkeypatch.setattr(requests_view, "PAGE_SIZE", 2)
+    clock.freeze()
+    assistant = client_for("assistant")
+    made = []
+    for i in range(5):
+        made.append(record_call(assistant, caller_name=f"住户{i}", category="b" if i != 2 else "c"))
+        clock.advance(minutes=1)
+    supervisor = client_for("cs_supervisor")
+
+    def ids(html):
+        return re.findall(r'href="/requests/([0-9a-f-]{36})"', html)
+
+    first = supervisor.get("/requests").get_data(as_text=True)
+    assert ids(first) == made[::-1][:2]  # newest first
+    assert "共 5 条，第 1–2 条（第 1/3 页）" in first and "上一页" not in first
+    assert 'rel="next" href="/requests?page=2' in first
+    seen = ids(first) + ids(supervisor.get("/requests?page=2").get_data(as_text=True))
+    last = supervisor.get("/requests?page=3").get_data(as_text=True)
+    seen += ids(last)
+    assert seen == made[::-1]  # every request exactly once
+    assert "下一页" not in last and "第 5–5 条" in last
+    assert ids(supervisor.get("/requests?page=99").get_data(as_text=True)) == ids(last)  # past the end: last page
+    assert ids(supervisor.get("/requests?page=abc").get_data(as_text=True)) == made[::-1][:2]
+
+    filtered = supervisor.get("/requests?category=b").get_data(as_text=True)
+    assert "共 4 条" in filtered and made[2] not in filtered
+    assert re.search(r'rel="next" href="/requests\?[^"]*category=b', filtered)  # the filter survives paging
+    empty = supervisor.get("/requests?q=没有这个人").get_data(as_text=True)
+    assert "没有符合条件的求助" in empty and "共 0 条" not in empty and "下一页" not in empty
