@@ -20,6 +20,9 @@ CATEGORIES = {
     "e": "治安事件求助", "f": "灾害事故求助", "g": "其他生活求助",
 }
 CHANNELS = {"hotline": "24小时热线", "online": "线上平台"}
+# The resident's three 1–5 sub-ratings (the confirmation form's field -> what the report calls it); each is
+# projected to ``requests.rating_<field>`` beside the overall ``satisfaction``.
+RATINGS = {"speed": "响应速度", "quality": "处理质量", "attitude": "服务态度"}
 _BUILDING = re.compile(r"(\d+\s*(?:栋|幢|座|号楼))")
 
 DEFAULT_FEES = (
@@ -43,9 +46,17 @@ def projection(process_id: str, data: dict) -> dict | None:
     }
     if data.get("category") in CATEGORIES:
         values["category"] = data["category"]
-    if isinstance(data.get("satisfaction"), int) and not isinstance(data.get("satisfaction"), bool):
+    if _rating(data.get("satisfaction")) is not None:
         values["satisfaction"] = data["satisfaction"]
+    for key in RATINGS:
+        if _rating(data.get(key)) is not None:
+            values[f"rating_{key}"] = data[key]
     return values
+
+
+def _rating(value) -> int | None:
+    """A 1–5 score as the forms give it; anything else (missing, text, a boolean) is no rating."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5 else None
 
 
 _R = HelpRequest.__table__

@@ -191,6 +191,9 @@ class HelpRequest(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     closed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     satisfaction: Mapped[int | None] = mapped_column(Integer)
+    rating_speed: Mapped[int | None] = mapped_column(Integer)
+    rating_quality: Mapped[int | None] = mapped_column(Integer)
+    rating_attitude: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEvent(Base):

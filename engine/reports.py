@@ -52,6 +52,8 @@ class MonthReport:
     by_channel: list[tuple[str | None, str, int]] = field(default_factory=list)
     rated: int = 0
     satisfaction: float | None = None  # average of the 1–5 ratings given
+    # the sub-ratings (intake.RATINGS): (field, name, average or None, how many gave it)
+    ratings: list[tuple[str, str, float | None, int]] = field(default_factory=list)
     sla: dict[str, sla.KeySummary] = field(default_factory=dict)
     breached: list[tuple[SlaClock, HelpRequest | None]] = field(default_factory=list)
 
@@ -76,6 +78,10 @@ def month_report(session: Session, month: str) -> MonthReport:
                                      .where(*in_month)).one()
     report.rated = rated or 0
     report.satisfaction = round(float(average), 2) if average is not None else None
+    columns = [getattr(HelpRequest, f"rating_{key}") for key in intake.RATINGS]
+    figures = session.execute(select(*(f(c) for c in columns for f in (func.count, func.avg))).where(*in_month)).one()
+    report.ratings = [(key, name, round(float(figures[2 * i + 1]), 2) if figures[2 * i + 1] is not None else None,
+                       figures[2 * i] or 0) for i, (key, name) in enumerate(intake.RATINGS.items())]
     report.sla = sla.summary(session, start, end)
     rows = session.execute(select(SlaClock, HelpRequest)
                            .outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)

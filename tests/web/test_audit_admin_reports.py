@@ -244,7 +244,7 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
                                                     "description": "想问问停车", "category": "g",
                                                     "customer_username": RESIDENT_PHONE}, RESIDENT_PHONE)
     _at(11, 10, 10)
-    _repaired_and_rated(client_for)  # met its 30-minute response clock; rated 5/4/5 -> satisfaction 5
+    rated = _repaired_and_rated(client_for)  # met its 30-minute response clock; rated 5/4/5 -> satisfaction 5
     record_call(client_for("assistant"), category="d", description="物业费怎么交")
     late = record_call(client_for("assistant"), description="阳台漏水")
     assert d.advance(minutes=31) == 1  # the engineer did not respond in time: breached
@@ -254,6 +254,12 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
     assert 'data-testid="month">2026年11月' in html
     assert 'data-testid="total">4<' in html and 'data-testid="closed">1<' in html
     assert 'data-testid="satisfaction">5.00<' in html and "1 条评价" in html
+    assert 'data-testid="rating-speed">5.00<' in html and 'data-testid="rating-quality">4.00<' in html
+    assert 'data-testid="rating-attitude">5.00<' in html and "处理质量（5分制，1 条评价）" in html
+    page = supervisor.get(f"/requests/{rated}").get_data(as_text=True)
+    assert "<dt>处理质量</dt><dd data-testid=\"sub-rating\">4 分</dd>" in page
+    mine = client_for(RESIDENT_PHONE).get(f"/portal/requests/{rated}").get_data(as_text=True)
+    assert "<dt>响应速度</dt><dd data-testid=\"sub-rating\">5 分</dd>" in mine
 
     def row(testid: str) -> str:
         return html.split(f'data-testid="{testid}"')[1].split("</tr>")[0]
@@ -267,6 +273,7 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
 
     october = supervisor.get("/reports?month=2026-10").get_data(as_text=True)
     assert 'data-testid="total">1<' in october and "本月没有超时" in october
+    assert 'data-testid="rating-quality">—<' in october and "处理质量（5分制，0 条评价）" in october
     assert 'data-testid="month">' in supervisor.get("/reports?month=garbage").get_data(as_text=True)
     for reader in ("manager", "leader"):
         assert client_for(reader).get("/reports").status_code == 200
