@@ -1,66 +1,33 @@
 """Signing in and out, and residents signing up with their phone number.
 
-Failed sign-ins are counted per (username, client IP) in memory: five failures within ten minutes lock
-that pair for the rest of the window. In memory is enough for the embedded deployment (one server
-process); it forgets on restart, which only ever errs towards letting a person in.
+Failed sign-ins are counted per (username, client IP) by :mod:`webapp.login_throttle`: five failures
+within ten minutes lock that pair for the rest of the window, across every server process.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import threading
-from collections import defaultdict, deque
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
-from engine import clock, db, identity
+from engine import db, identity
 from engine.models import User
 
+from .login_throttle import LoginThrottle
 from .policy import allowed, current_user, public
 from .web import SessionUser, read_db
 
 bp = Blueprint("auth", __name__)
 
-MAX_FAILURES = 5
-WINDOW = dt.timedelta(minutes=10)
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 LOCKED_MESSAGE = "尝试次数过多，请10分钟后再试"
 WRONG_MESSAGE = "用户名或密码不正确"
 
 
-class LoginLimiter:
-    """Failure timestamps per key; a key with ``MAX_FAILURES`` inside ``WINDOW`` is locked."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window: dt.timedelta = WINDOW):
-        self.max_failures, self.window = max_failures, window
-        self._failures: dict[tuple, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key) -> deque:
-        cutoff = clock.now() - self.window
-        times = self._failures[key]
-        while times and times[0] <= cutoff:
-            times.popleft()
-        return times
-
-    def locked(self, key) -> bool:
-        with self._lock:
-            return len(self._recent(key)) >= self.max_failures
-
-    def fail(self, key) -> None:
-        with self._lock:
-            self._recent(key).append(clock.now())
-
-    def clear(self, key) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
-def limiter() -> LoginLimiter:
-    return current_app.extensions.setdefault("liyuan_login_limiter", LoginLimiter())
+def limiter() -> LoginThrottle:
+    return current_app.extensions.setdefault("liyuan_login_limiter", LoginThrottle())
 
 
 def home_for(user) -> str:

@@ -77,3 +77,20 @@ def test_signup_validates_in_chinese(app):
 def test_next_parameter_cannot_leave_the_site(app):
     res = app.test_client().post("/login?next=//evil.example/x", data={"username": "assistant", "password": PASSWORD})
     assert res.location == "/inbox"
+
+
+def test_the_lockout_holds_across_server_processes_restarts_and_the_api(seeded):
+    """Failures are counted in the database: a second worker (another app), a restarted server and the
+    JSON API's token endpoint all see the same lockout."""
+    worker_a, worker_b = make_app(), make_app()
+    for _ in range(3):
+        assert worker_a.test_client().post("/login", data={"username": "guard1", "password": "bad"}).status_code == 401
+    api = worker_b.test_client()
+    assert api.post("/api/v1/auth/token", json={"username": "guard1", "password": "bad"}).status_code == 401
+    assert worker_b.test_client().post("/login", data={"username": "GUARD1", "password": "bad"}).status_code == 429
+    restarted = make_app()
+    res = restarted.test_client().post("/login", data={"username": "guard1", "password": PASSWORD})
+    assert res.status_code == 429 and "尝试次数过多" in res.get_data(as_text=True)
+    assert api.post("/api/v1/auth/token", json={"username": "guard1", "password": PASSWORD}).status_code == 429
+    clock.advance(minutes=10, seconds=1)
+    assert restarted.test_client().post("/login", data={"username": "guard1", "password": PASSWORD}).status_code == 302

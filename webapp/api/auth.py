@@ -8,10 +8,6 @@ deactivating an account cuts its tokens off at once. Sign-in attempts are rate l
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
-
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -25,7 +21,6 @@ from .errors import ApiError, error_response
 
 SALT = "liyuan-api-token-v1"
 DEFAULT_MAX_AGE = 12 * 3600
-LOGIN_LIMIT = (5, 600)  # fallback: 5 failures per username+IP lock it for 10 minutes, like the page
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -67,39 +62,10 @@ def _authenticate() -> None:
     g.api_user = user_for_token(token.strip())
 
 
-class _OwnLimiter:
-    """Failed sign-ins per key in a sliding window, used only when the pages' limiter is not there."""
-
-    def __init__(self, limit: int, window: float):
-        self.limit, self.window = limit, window
-        self._failures: dict = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key) -> deque:
-        q, now = self._failures[key], time.monotonic()
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
-
-    def locked(self, key) -> bool:
-        with self._lock:
-            return len(self._recent(key)) >= self.limit
-
-    def fail(self, key) -> None:
-        with self._lock:
-            self._recent(key).append(time.monotonic())
-
-    def clear(self, key) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
 def limiter():
-    """The sign-in page's limiter when present, so the API is no side door around its lockout."""
-    try:
-        from webapp.auth import limiter as page_limiter
-    except ImportError:
-        return current_app.extensions.setdefault("liyuan_api_login_limiter", _OwnLimiter(*LOGIN_LIMIT))
+    """The sign-in page's throttle: the API is no side door around its lockout."""
+    from webapp.auth import limiter as page_limiter
+
     return page_limiter()
 
 
