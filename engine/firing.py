@@ -350,7 +350,7 @@ class Poller:
             session.delete(row)
             return "stale"
         now = clock.now()
-        instance = runtime.start(session, row.process_id, start_data(occurrence), ACTOR)
+        instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), ACTOR)
         runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
                           before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
         following = spec.next_occurrence(after=occurrence, armed_at=occurrence)

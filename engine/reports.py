@@ -18,6 +18,7 @@ from . import clock, history, intake, sla
 from .models import AuditEvent, HelpRequest, Instance, SlaClock
 
 STATISTICS_PROCESS = "monthly_statistics"
+SATISFIED_FROM = 3  # a 1–5 rating that counts as satisfied
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -52,10 +53,16 @@ class MonthReport:
     by_channel: list[tuple[str | None, str, int]] = field(default_factory=list)
     rated: int = 0
     satisfaction: float | None = None  # average of the 1–5 ratings given
+    satisfied: int = 0  # ratings of 3 or more (the forms: "3 分及以上视为满意")
     # the sub-ratings (intake.RATINGS): (field, name, average or None, how many gave it)
     ratings: list[tuple[str, str, float | None, int]] = field(default_factory=list)
     sla: dict[str, sla.KeySummary] = field(default_factory=dict)
     breached: list[tuple[SlaClock, HelpRequest | None]] = field(default_factory=list)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """满意率: satisfied ratings as a percentage of the ratings given; ``None`` with none given."""
+        return round(100.0 * self.satisfied / self.rated, 1) if self.rated else None
 
 
 def month_report(session: Session, month: str) -> MonthReport:
@@ -78,6 +85,8 @@ def month_report(session: Session, month: str) -> MonthReport:
                                      .where(*in_month)).one()
     report.rated = rated or 0
     report.satisfaction = round(float(average), 2) if average is not None else None
+    report.satisfied = session.scalar(select(func.count()).select_from(HelpRequest)
+                                      .where(*in_month, HelpRequest.satisfaction >= SATISFIED_FROM)) or 0
     columns = [getattr(HelpRequest, f"rating_{key}") for key in intake.RATINGS]
     figures = session.execute(select(*(f(c) for c in columns for f in (func.count, func.avg))).where(*in_month)).one()
     report.ratings = [(key, name, round(float(figures[2 * i + 1]), 2) if figures[2 * i + 1] is not None else None,
@@ -89,6 +98,22 @@ def month_report(session: Session, month: str) -> MonthReport:
                            .order_by(SlaClock.due_at.desc()).limit(500)).all()
     report.breached = [(c, r) for c, r in rows]
     return report
+
+
+# The 整理当月求助数据 form's figures (forms/monthly_compile.schema.json) and where each comes from.
+_PREFILL_SLA = {"ack_online_rate": "ack_online", "response_rate": "response", "resolve_24h_rate": "resolve_ordinary"}
+
+
+def statistics_prefill(session: Session, month: str) -> dict:
+    """The month's figures for the statistics form, computed from the projections: the assistant checks
+    and corrects them instead of counting by hand. A figure with nothing to base it on is left out, so
+    the form asks for it."""
+    report = month_report(session, month)
+    values = {"total_requests": report.total, "closed_requests": report.closed,
+              "satisfaction_rate": report.satisfaction_rate}
+    for field_name, key in _PREFILL_SLA.items():
+        values[field_name] = report.sla[key].compliance if key in report.sla else None
+    return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass

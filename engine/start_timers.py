@@ -172,10 +172,19 @@ def start_timer_specs(version) -> list[StartTimerSpec]:
     return out
 
 
-def start_data(occurrence: dt.datetime) -> dict:
+def start_data(occurrence: dt.datetime, session: Session | None = None, process_id: str | None = None) -> dict:
+    """What a timer-started instance begins with: the period it covers (the month before the occurrence,
+    in Shanghai) and, for the monthly statistics, the month's figures computed from the projections so the
+    first form arrives filled in (see :func:`engine.reports.statistics_prefill`). The runtime records this
+    data in the instance's ``started`` event, so a replay starts from the same figures."""
     local = occurrence.astimezone(clock.SHANGHAI)
-    return {"period": (local - dt.timedelta(microseconds=1)).strftime("%Y-%m"),
-            "scheduled_at": local.isoformat()}
+    data = {"period": (local - dt.timedelta(microseconds=1)).strftime("%Y-%m"), "scheduled_at": local.isoformat()}
+    if session is not None:
+        from . import reports
+
+        if process_id == reports.STATISTICS_PROCESS:
+            data.update(reports.statistics_prefill(session, data["period"]))
+    return data
 
 
 def _force_start(wf, element_id: str, now: dt.datetime) -> None:

@@ -154,13 +154,18 @@ def test_the_real_monthly_statistics_start_on_the_first_for_the_month_just_ended
     clock.freeze(h.shanghai("2026-11-30T23:59:00"))
     poller = h.poller(db_url)
     assert poller.run_due().fired == 0
+    _start_online()  # one request in November, still open
     clock.freeze(h.shanghai("2026-12-01T00:00:00.500000"))
     assert poller.run_due().fired == 1
     [inst] = h.instances_of("monthly_statistics")
     from engine import runtime
 
     with db.read_session() as session:
-        assert runtime.current_data(runtime.load(session, inst.id).workflow)["period"] == "2026-11"
+        data = runtime.current_data(runtime.load(session, inst.id).workflow)
+    assert data["period"] == "2026-11"
+    # the compile form arrives with the month's figures; those with nothing to go on are left to ask
+    assert (data["total_requests"], data["closed_requests"]) == (1, 0)
+    assert "satisfaction_rate" not in data and "response_rate" not in data
     assert h.ready(inst.id)
     [following] = [r for r in h.start_rows() if r.process_id == "monthly_statistics"]
     assert clock.as_utc(following.due_at) == h.shanghai("2027-01-01T00:00:00")

@@ -254,6 +254,7 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
     assert 'data-testid="month">2026年11月' in html
     assert 'data-testid="total">4<' in html and 'data-testid="closed">1<' in html
     assert 'data-testid="satisfaction">5.00<' in html and "1 条评价" in html
+    assert 'data-testid="satisfaction-rate">100.0%<' in html
     assert 'data-testid="rating-speed">5.00<' in html and 'data-testid="rating-quality">4.00<' in html
     assert 'data-testid="rating-attitude">5.00<' in html and "处理质量（5分制，1 条评价）" in html
     page = supervisor.get(f"/requests/{rated}").get_data(as_text=True)
@@ -273,6 +274,7 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
 
     october = supervisor.get("/reports?month=2026-10").get_data(as_text=True)
     assert 'data-testid="total">1<' in october and "本月没有超时" in october
+    assert 'data-testid="satisfaction-rate">—<' in october
     assert 'data-testid="rating-quality">—<' in october and "处理质量（5分制，0 条评价）" in october
     assert 'data-testid="month">' in supervisor.get("/reports?month=garbage").get_data(as_text=True)
     for reader in ("manager", "leader"):
