@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, scripting
@@ -195,6 +195,38 @@ def lateness(session: Session, recent: int = 1000) -> Lateness:
     return summarize(values)
 
 
+OVERDUE_GRACE = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Timers that should have fired and have not: the missed-timer alarm."""
+
+    count: int
+    oldest_due: dt.datetime | None
+
+    def minutes(self, now: dt.datetime | None = None) -> int:
+        """How long the oldest one has been waiting, in whole minutes."""
+        return int(((now or clock.now()) - self.oldest_due).total_seconds() // 60) if self.oldest_due else 0
+
+
+def overdue(session: Session, grace: dt.timedelta = OVERDUE_GRACE) -> Overdue:
+    """Timers due more than ``grace`` ago that a poller could fire but nobody has: no scheduler is running,
+    or it is stuck. A running poller fires within milliseconds and a backlog at hundreds per second, so a
+    minute is far past normal; timers waiting for a retry or held by an incident are not counted (they
+    are late on purpose and shown elsewhere). Leases are ignored: a stuck poller's rows count too."""
+    from .models import Instance
+
+    cutoff = clock.now() - grace
+    query = (select(func.count(), func.min(Timer.due_at)).select_from(Timer)
+             .outerjoin(Instance, Instance.id == Timer.instance_id)
+             .where(Timer.due_at <= cutoff, Timer.attempts < MAX_ATTEMPTS,
+                    or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= cutoff),
+                    or_(Timer.instance_id.is_(None), Instance.status == "running")))
+    count, oldest = session.execute(query).one()
+    return Overdue(count or 0, clock.as_utc(oldest))
+
+
 def summarize(values: list[float]) -> Lateness:
     if not values:
         return Lateness(0, None, None, None)
@@ -211,6 +243,6 @@ from .firing import MAX_ATTEMPTS, Claimed, Poller, TickStats  # noqa: E402
 from .incidents import list_incidents, retry_incident  # noqa: E402
 from .start_timers import StartTimerSpec, start_data, start_timer_specs, sync_start_timers  # noqa: E402
 
-__all__ = ["MAX_ATTEMPTS", "Claimed", "Lateness", "Poller", "StartTimerSpec", "TickStats", "WaitingTimer",
-           "lateness", "list_incidents", "retry_incident", "start_data", "start_timer_specs", "summarize",
-           "sync", "sync_start_timers", "upcoming", "waiting"]
+__all__ = ["MAX_ATTEMPTS", "OVERDUE_GRACE", "Claimed", "Lateness", "Overdue", "Poller", "StartTimerSpec", "TickStats",
+           "WaitingTimer", "lateness", "list_incidents", "overdue", "retry_incident", "start_data",
+           "start_timer_specs", "summarize", "sync", "sync_start_timers", "upcoming", "waiting"]

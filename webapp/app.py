@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine import config as engine_config
@@ -115,11 +115,27 @@ def _pages(app: Flask) -> None:
             return redirect(home_for(user))
         return render_template("landing.html")
 
+    @app.get("/healthz")
+    @policy.public
+    def healthz():
+        """For a load balancer or a monitor: 200 when the database answers and no timer is overdue, 503
+        otherwise (the missed-timer alarm means no scheduler is firing deadlines)."""
+        from engine import timers
+
+        try:
+            missed = timers.overdue(web.read_db())
+        except Exception:  # any database failure: say so without details
+            app.logger.exception("health check: database unavailable")
+            return jsonify(status="down", database="error"), 503
+        body = {"status": "degraded" if missed.count else "ok", "database": "ok", "timers_overdue": missed.count,
+                "oldest_overdue_due_at": missed.oldest_due.isoformat() if missed.oldest_due else None}
+        return jsonify(body), 503 if missed.count else 200
+
     @app.context_processor
     def furniture():
         user = policy.current_user()
         if user is None:
-            return {"nav": [], "me": None, "unread": 0}
+            return {"nav": [], "me": None, "unread": 0, "missed_timers": None}
         items = [(url_for(ep), label, ep) for ep, label, area in NAV
                  if ep in app.view_functions and policy.allowed(user, area)]
         unread = 0
@@ -128,7 +144,13 @@ def _pages(app: Flask) -> None:
 
             unread = unread_count(web.read_db(), user)
         roles = "、".join(web.role_name(c) for c in sorted(user.role_codes))
-        return {"nav": items, "me": user, "my_roles": roles, "unread": unread}
+        missed = None
+        if policy.allowed(user, "timer_alarm") and request.endpoint != "inbox.fragment":
+            from engine import timers
+
+            missed = timers.overdue(web.read_db())
+        return {"nav": items, "me": user, "my_roles": roles, "unread": unread,
+                "missed_timers": missed if missed is not None and missed.count else None}
 
     @app.errorhandler(CSRFError)
     def csrf_refused(_exc):

@@ -22,11 +22,24 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value / 1000:.3f}s"
 
 
+def _alarm(missed: timers.Overdue, now) -> str:
+    return (f"ALARM: {missed.count} timer(s) overdue by more than {timers.OVERDUE_GRACE.seconds} s, the oldest "
+            f"due {_t(missed.oldest_due)} ({missed.minutes(now)} min ago): is a scheduler running "
+            f"(`liyuan serve` or `liyuan scheduler`)?")
+
+
 def cmd_timers(args) -> int:
     with db.read_session() as session:
-        rows = timers.upcoming(session, args.limit)
-        late = timers.lateness(session, args.recent)
+        missed = timers.overdue(session)
+        rows = [] if args.check else timers.upcoming(session, args.limit)
+        late = None if args.check else timers.lateness(session, args.recent)
     now = clock.now()
+    if args.check:  # for monitoring: one line, exit 1 on the missed-timer alarm
+        print(_alarm(missed, now) if missed.count else "ok: no timer is overdue")
+        return 1 if missed.count else 0
+    if missed.count:
+        print(_alarm(missed, now))
+        print()
     print(f"upcoming timers ({len(rows)} shown, times Asia/Shanghai)")
     print(f"{'due':<19}  {'in':>9}  {'instance':<36}  {'element':<24} {'sla':<16} {'attempts':>8}  lease")
     for r in rows:
@@ -100,6 +113,8 @@ def register(sub) -> None:
     p = sub.add_parser("timers", help="upcoming timers and the lateness of recent firings")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--recent", type=int, default=1000, help="firings the lateness figures cover")
+    p.add_argument("--check", action="store_true",
+                   help="only the missed-timer alarm: exit 1 when a timer is more than a minute overdue")
     p.set_defaults(func=cmd_timers)
 
     p = sub.add_parser("scheduler", help="run the timer poller alone, in the foreground (SIGTERM stops it)")
