@@ -100,6 +100,44 @@ def month_report(session: Session, month: str) -> MonthReport:
     return report
 
 
+# Age buckets of the open backlog (the procedure's 24 h / 48 h limits, then a week): (label, upper bound).
+BACKLOG_BUCKETS = (("24小时内", dt.timedelta(hours=24)), ("24–48小时", dt.timedelta(hours=48)),
+                   ("48小时–7天", dt.timedelta(days=7)), ("7天以上", None))
+
+
+@dataclass
+class Backlog:
+    """Requests not yet closed, as of ``at``: counts per age bucket and the oldest ones."""
+
+    at: dt.datetime
+    buckets: list[tuple[str, int]]
+    oldest: list[HelpRequest]
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.buckets)
+
+    def age(self, request: HelpRequest) -> dt.timedelta:
+        return self.at - clock.as_utc(request.created_at)
+
+
+def open_backlog(session: Session, limit: int = 20) -> Backlog:
+    """The requests still open now, by how long ago they came in; a supervisor's "what is dragging on"."""
+    now = clock.now()
+    counts, lower = [], None
+    for label, upper in BACKLOG_BUCKETS:
+        query = select(func.count()).select_from(HelpRequest).where(HelpRequest.status == "open")
+        if upper is not None:
+            query = query.where(HelpRequest.created_at > now - upper)
+        if lower is not None:
+            query = query.where(HelpRequest.created_at <= now - lower)
+        counts.append((label, session.scalar(query) or 0))
+        lower = upper
+    oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open")
+                                  .order_by(HelpRequest.created_at, HelpRequest.instance_id).limit(limit)))
+    return Backlog(now, counts, oldest)
+
+
 # The 整理当月求助数据 form's figures (forms/monthly_compile.schema.json) and where each comes from.
 _PREFILL_SLA = {"ack_online_rate": "ack_online", "response_rate": "response", "resolve_24h_rate": "resolve_ordinary"}
 

@@ -28,4 +28,5 @@ def index():
     report = reports.month_report(session, month)
     return render_template("reports/index.html", r=report, month=month, sla_names=SLA_NAMES,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
-                           runs=reports.statistics_runs(session), stat_labels=STAT_LABELS)
+                           runs=reports.statistics_runs(session), stat_labels=STAT_LABELS,
+                           backlog=reports.open_backlog(session))

@@ -303,3 +303,26 @@ def test_reports_list_the_monthly_statistics_instances_with_what_was_recorded(cl
     assert "2026-11 月度统计" in html and "已办结" in html
     assert "<dt>求助总数</dt><dd class=\"pre\">42</dd>" in html and "下水道堵塞、门禁卡失效" in html
     assert "夜间热线增加一名接听人员；门禁卡批量检测" in html
+
+
+def test_reports_show_the_open_backlog_by_age_oldest_first(client_for):
+    from engine import clock
+
+    clock.freeze()
+    done = _repaired_and_rated(client_for)  # closed: not in the backlog
+    assistant = client_for("assistant")
+    old = record_call(assistant, caller_name="老王", description="三天前的漏水")
+    clock.advance(days=2)
+    middle = record_call(assistant, caller_name="小李", description="前天的门禁")
+    clock.advance(hours=20)
+    fresh = record_call(assistant, caller_name="小张", description="刚报的灯")
+    clock.advance(hours=6)  # ages: 74 h, 26 h, 6 h
+
+    html = client_for("cs_supervisor").get("/reports").get_data(as_text=True)
+    counts = [html.split(f'data-testid="backlog-{i}">')[1].split("<")[0] for i in range(1, 5)]
+    assert counts == ["1", "1", "1", "0"]  # < 24 h, 24–48 h, 48 h–7 d, > 7 d
+    assert "共 3 件" in html
+    rows = html.split('data-testid="backlog-row"')[1:]
+    assert [old in rows[0], middle in rows[1], fresh in rows[2]] == [True, True, True]
+    assert "3天2小时" in rows[0] and "6小时0分" in rows[2]
+    assert done not in "".join(rows)
