@@ -176,8 +176,12 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
 _FORMAT_CHECKER = FormatChecker(formats=())
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_PHONE = re.compile(r"\+?[0-9][0-9\- ()]{4,19}")
+_PHONE = re.compile(r"\+?[0-9][0-9\- ()]{3,18}[0-9]")  # 5–20 characters, a digit first and last
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# The custom formats as standard, anchored JSON Schema patterns: for documents read by other tools (the
+# OpenAPI description), which know no "phone" format.
+# The servers trim what people type before checking, so the patterns allow white space around the value.
+FORMAT_PATTERNS = {"phone": rf"^\s*(?:{_PHONE.pattern})\s*$", "email": rf"^\s*(?:{_EMAIL.pattern})\s*$"}
 
 
 @_FORMAT_CHECKER.checks("date", raises=ValueError)

@@ -29,6 +29,9 @@ def test_wrong_password_is_401_in_chinese(client):
 def test_missing_credentials_are_422_per_field(client):
     status, body = client.post("/auth/token", json={"username": "assistant"})
     assert status == 422 and body["fields"] == {"password": "请填写此项"}
+    for not_an_object in ([None, None], ["assistant", "pw"], 42, "text"):  # found by schemathesis: was a 500
+        status, body = client.post("/auth/token", json=not_an_object)
+        assert status == 422 and body["fields"] == {"username": "请填写此项", "password": "请填写此项"}, not_an_object
 
 
 def test_sign_in_attempts_are_rate_limited(client):

@@ -36,3 +36,17 @@ def test_openapi_document_is_valid_and_complete(client):
             if op.get("security") != []:
                 assert "401" in codes, (method, path)
             assert any(c.startswith("2") for c in codes), (method, path)
+
+
+def test_the_documented_request_schema_accepts_exactly_the_phones_the_server_does(client):
+    """Found by schemathesis: the document said only "format: phone", which other tools cannot check."""
+    from engine import forms
+    from webapp.api.routes_requests import REQUEST_SCHEMA
+
+    pattern = client.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["NewRequest"][
+        "properties"]["phone"]["pattern"]
+    for phone in ("13800000001", " 13800000001 ", "+86 755-1234 5678", "0755-8888", "(0755)", "237) ", "1    ",
+                  "0" * 31, "12", "abc", "1380000000x", "138-"):
+        server_ok = "phone" not in forms.validate({"type": "object", "properties": {
+            "phone": REQUEST_SCHEMA["properties"]["phone"]}}, {"phone": phone.strip()})  # the API trims
+        assert bool(re.search(pattern, phone)) == server_ok, phone

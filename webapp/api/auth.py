@@ -84,8 +84,9 @@ def token():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
+        given = body if isinstance(body, dict) else {}  # a list, a number or no JSON at all: nothing given
         raise ApiError(422, "请填写用户名和密码", fields={
-            k: "请填写此项" for k in ("username", "password") if not isinstance((body or {}).get(k), str)})
+            k: "请填写此项" for k in ("username", "password") if not isinstance(given.get(k), str)})
     username = body["username"].strip()
     key = (username.lower(), request.remote_addr or "")  # the same key as the sign-in page
     if limiter().locked(key):

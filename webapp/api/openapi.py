@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import request
 
+from engine import forms
 from webapp import policy
 
 from . import bp
@@ -15,6 +16,15 @@ from .routes_requests import REQUEST_SCHEMA
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _portable(schema: dict) -> dict:
+    """A validation schema as other tools read it: no ``$schema``, and our custom formats (``phone``)
+    spelled as the standard ``pattern`` they stand for, so a client checks what the server checks."""
+    props = {name: ({**field, "pattern": forms.FORMAT_PATTERNS[field["format"]]}
+                    if field.get("format") in forms.FORMAT_PATTERNS else field)
+             for name, field in schema.get("properties", {}).items()}
+    return {**{k: v for k, v in schema.items() if k != "$schema"}, "properties": props}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -41,7 +51,7 @@ SCHEMAS: dict = {
     "Token": {"type": "object", "required": ["token"], "properties": {
         "token": {"type": "string"}, "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer", "description": "有效秒数"}}},
-    "NewRequest": {k: v for k, v in REQUEST_SCHEMA.items() if k != "$schema"},
+    "NewRequest": _portable(REQUEST_SCHEMA),
     "Created": {"type": "object", "required": ["instance_id"], "properties": {
         "instance_id": {"type": "string", "format": "uuid"}}},
     "TaskSummary": {"type": "object", "required": ["id", "instance_id", "element_id", "name", "lane", "due_at", "form"],

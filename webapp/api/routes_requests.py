@@ -21,10 +21,12 @@ REQUEST_SCHEMA: dict = {
     "properties": {
         "channel": {"type": "string", "title": "渠道", "enum": list(intake.CHANNELS),
                     "x-enumNames": list(intake.CHANNELS.values())},
-        "caller_name": {"type": "string", "title": "求助人", "minLength": 1, "maxLength": 100},
+        # Strings are trimmed before they are checked: "pattern": "\\S" tells clients a blank one is no value.
+        "caller_name": {"type": "string", "title": "求助人", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
         "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 32},
-        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 255},
-        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000},
+        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 255, "pattern": r"\S"},
+        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000,
+                        "pattern": r"\S"},
         "category": {"type": "string", "title": "求助类型（初判）", "enum": list(intake.CATEGORIES),
                      "x-enumNames": list(intake.CATEGORIES.values())},
     },
