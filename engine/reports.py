@@ -89,8 +89,9 @@ def month_report(session: Session, month: str) -> MonthReport:
                                       .where(*in_month, HelpRequest.satisfaction >= SATISFIED_FROM)) or 0
     columns = [getattr(HelpRequest, f"rating_{key}") for key in intake.RATINGS]
     figures = session.execute(select(*(f(c) for c in columns for f in (func.count, func.avg))).where(*in_month)).one()
-    report.ratings = [(key, name, round(float(figures[2 * i + 1]), 2) if figures[2 * i + 1] is not None else None,
-                       figures[2 * i] or 0) for i, (key, name) in enumerate(intake.RATINGS.items())]
+    for i, (key, name) in enumerate(intake.RATINGS.items()):
+        given, average = figures[2 * i], figures[2 * i + 1]
+        report.ratings.append((key, name, round(float(average), 2) if average is not None else None, given or 0))
     report.sla = sla.summary(session, start, end)
     rows = session.execute(select(SlaClock, HelpRequest)
                            .outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)
