@@ -29,4 +29,4 @@ def index():
     return render_template("reports/index.html", r=report, month=month, sla_names=SLA_NAMES,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=STAT_LABELS,
-                           backlog=reports.open_backlog(session))
+                           backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))

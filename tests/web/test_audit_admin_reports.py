@@ -326,3 +326,36 @@ def test_reports_show_the_open_backlog_by_age_oldest_first(client_for):
     assert [old in rows[0], middle in rows[1], fresh in rows[2]] == [True, True, True]
     assert "3天2小时" in rows[0] and "6小时0分" in rows[2]
     assert done not in "".join(rows)
+
+
+def test_reports_show_each_staff_members_month_for_the_appraisal(client_for):
+    from tests.scenarios import driver as d
+
+    _at(11, 10, 10)
+    _repaired_and_rated(client_for)  # engineer: on time, rated 5
+    late = record_call(client_for("assistant"), description="阳台漏水")
+    assert d.advance(minutes=31) == 1  # the response deadline on the repair fires
+    engineer2 = client_for("engineer2")
+    [tid] = task_ids(engineer2.get("/inbox").get_data(as_text=True))
+    res = engineer2.post(f"/tasks/{tid}", data={"result": "补胶", "minutes": "40", "fixed": "true", "action": "submit"})
+    assert res.status_code == 302
+    _at(12, 2, 9)  # December: November's figures stay November's
+
+    html = client_for("manager").get("/reports?month=2026-11").get_data(as_text=True)
+
+    def cells(username: str) -> list[str]:
+        row = html.split(f'data-testid="staff-{username}"')[1].split("</tr>")[0]
+        return [c.split(">", 1)[1].split("<")[0] for c in row.split("<td")[1:]]
+
+    assert cells("engineer")[1:] == ["1", "1", "0", "1", "5.00"]  # completed, requests, late, rated, average
+    assert cells("engineer2")[1:] == ["1", "1", "1", "0", "—"]
+    assert f"staff-{RESIDENT_PHONE}" not in html  # residents rate; they are not appraised
+    with db.read_session() as session:  # engineer2's one task was the late request's repair
+        from sqlalchemy import select
+
+        from engine.models import AuditEvent
+
+        assert session.scalars(select(AuditEvent.chain).where(AuditEvent.actor == "engineer2",
+                                                              AuditEvent.kind == "task_completed")).all() == [late]
+    december = client_for("manager").get("/reports?month=2026-12").get_data(as_text=True)
+    assert "本月没有员工完成任务" in december
