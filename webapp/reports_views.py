@@ -3,13 +3,16 @@ monthly statistics (4.10) the team compiled. Figures come from ``engine.reports`
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import csv
+import io
 
-from engine import reports
+from flask import Blueprint, Response, render_template, request
+
+from engine import intake, reports
 
 from .policy import requires
 from .sla_view import SLA_NAMES
-from .web import read_db
+from .web import local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -30,3 +33,52 @@ def index():
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=STAT_LABELS,
                            backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))
+
+
+@bp.get("/export.csv")
+@requires("reports")
+def export_csv():
+    """The month's report as one CSV (UTF-8 with a BOM, so Excel shows the Chinese), section by section."""
+    month = reports.parse_month(request.args.get("month"))
+    session = read_db()
+    r = reports.month_report(session, month)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow([f"荔园物业 月度报表 {month}"])
+    w.writerow([])
+    w.writerow(["指标", "数值"])
+    w.writerows([["求助总数", r.total], ["已办结", r.closed], ["评价数", r.rated],
+                 ["平均满意度（5分制）", _num(r.satisfaction)], ["满意率（%）", _num(r.satisfaction_rate)],
+                 *[[f"{name}（5分制）", _num(average)] for _key, name, average, _n in r.ratings],
+                 ["超时次数", len(r.breached)]])
+    w.writerow([])
+    w.writerow(["求助类型", "数量"])
+    w.writerows([[f"{code}. {name}" if code else name, n] for code, name, n in r.by_category])
+    w.writerow([])
+    w.writerow(["来源渠道", "数量"])
+    w.writerows([[name, n] for _code, name, n in r.by_channel])
+    w.writerow([])
+    w.writerow(["时限", "计时", "按时", "超时", "进行中", "达成率（%）"])
+    w.writerows([[SLA_NAMES.get(key, key), s.total, s.met, s.breached, s.open, _num(s.compliance)]
+                 for key, s in r.sla.items()])
+    w.writerow([])
+    w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"])
+    w.writerows([[_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, _num(s.satisfaction)]
+                 for s in reports.staff_performance(session, month)])
+    w.writerow([])
+    w.writerow(["超时时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"])
+    w.writerows([[SLA_NAMES.get(c.sla_key, c.sla_key), local_time(c.due_at), local_time(c.breached_at),
+                  intake.CATEGORIES.get(req.category or "", "未分类") if req else "", _text(req.caller_name if req else ""),
+                  _text(req.address if req else ""), c.instance_id] for c, req in r.breached])
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})
+
+
+def _num(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _text(value: str | None) -> str:
+    """Text people typed, made inert for spreadsheets: a leading = + - @ would start a formula in Excel."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -359,3 +359,29 @@ def test_reports_show_each_staff_members_month_for_the_appraisal(client_for):
                                                               AuditEvent.kind == "task_completed")).all() == [late]
     december = client_for("manager").get("/reports?month=2026-12").get_data(as_text=True)
     assert "本月没有员工完成任务" in december
+
+
+def test_the_monthly_report_exports_as_csv_that_excel_opens_and_cannot_run(client_for):
+    import csv
+    import io
+
+    from tests.scenarios import driver as d
+
+    _at(11, 10, 10)
+    _repaired_and_rated(client_for)
+    late = record_call(client_for("assistant"), caller_name="=HYPERLINK(\"http://x\")", address="-3栋")
+    assert d.advance(minutes=31) == 1
+    res = client_for("cs_supervisor").get("/reports/export.csv?month=2026-11")
+    assert res.status_code == 200 and res.mimetype == "text/csv"
+    assert res.headers["Content-Disposition"] == "attachment; filename=liyuan-report-2026-11.csv"
+    text = res.get_data(as_text=True)
+    assert text.startswith("\ufeff")  # Excel reads the Chinese as UTF-8
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0] == ["荔园物业 月度报表 2026-11"]
+    assert ["求助总数", "2"] in rows and ["满意率（%）", "100.0"] in rows and ["处理质量（5分制）", "4.0"] in rows
+    assert ["b. 报修求助", "2"] in rows and ["24小时热线", "2"] in rows
+    assert ["响应（30分钟）", "2", "1", "1", "0", "50.0"] in rows
+    assert ["郑工程师", "engineer", "1", "1", "0", "1", "5.0"] in rows
+    [breach] = [r for r in rows if r and r[-1] == late]
+    assert breach[4:6] == ["'=HYPERLINK(\"http://x\")", "'-3栋"]  # typed text stays text
+    assert client_for("engineer").get("/reports/export.csv").status_code == 403
