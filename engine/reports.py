@@ -59,6 +59,7 @@ class MonthReport:
     ratings: list[tuple[str, str, float | None, int]] = field(default_factory=list)
     sla: dict[str, sla.KeySummary] = field(default_factory=dict)
     breached: list[tuple[SlaClock, HelpRequest | None]] = field(default_factory=list)
+    breached_count: int = 0
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -66,7 +67,9 @@ class MonthReport:
         return round(100.0 * self.satisfied / self.rated, 1) if self.rated else None
 
 
-def month_report(session: Session, month: str) -> MonthReport:
+def month_report(session: Session, month: str, *, breached_limit: int | None = 500) -> MonthReport:
+    """The month's figures; ``breached`` lists at most ``breached_limit`` breaches, newest deadline first
+    (``None``: all of them), while ``breached_count`` always counts them all."""
     start, end = month_bounds(month)
     in_month = (HelpRequest.created_at >= start, HelpRequest.created_at < end)
     report = MonthReport(month)
@@ -94,10 +97,11 @@ def month_report(session: Session, month: str) -> MonthReport:
         given, average = figures[2 * i], figures[2 * i + 1]
         report.ratings.append((key, name, round(float(average), 2) if average is not None else None, given or 0))
     report.sla = sla.summary(session, start, end)
-    rows = session.execute(select(SlaClock, HelpRequest)
-                           .outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)
-                           .where(SlaClock.status == "breached", SlaClock.armed_at >= start, SlaClock.armed_at < end)
-                           .order_by(SlaClock.due_at.desc()).limit(500)).all()
+    in_breach = (SlaClock.status == "breached", SlaClock.armed_at >= start, SlaClock.armed_at < end)
+    report.breached_count = session.scalar(select(func.count()).select_from(SlaClock).where(*in_breach)) or 0
+    query = (select(SlaClock, HelpRequest).outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)
+             .where(*in_breach).order_by(SlaClock.due_at.desc(), SlaClock.id.desc()))
+    rows = session.execute(query if breached_limit is None else query.limit(breached_limit)).all()
     report.breached = [(c, r) for c, r in rows]
     return report
 

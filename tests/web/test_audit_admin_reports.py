@@ -361,16 +361,22 @@ def test_reports_show_each_staff_members_month_for_the_appraisal(client_for):
     assert "本月没有员工完成任务" in december
 
 
-def test_the_monthly_report_exports_as_csv_that_excel_opens_and_cannot_run(client_for):
+def test_the_monthly_report_exports_as_csv_that_excel_opens_and_cannot_run(client_for, monkeypatch):
     import csv
     import io
 
     from tests.scenarios import driver as d
+    from webapp import reports_views
 
+    monkeypatch.setattr(reports_views, "BREACHES_SHOWN", 1)
     _at(11, 10, 10)
     _repaired_and_rated(client_for)
     late = record_call(client_for("assistant"), caller_name="=HYPERLINK(\"http://x\")", address="-3栋")
-    assert d.advance(minutes=31) == 1
+    other = record_call(client_for("assistant"), caller_name="周女士", description="门铃坏了")
+    assert d.advance(minutes=31) == 2
+    page = client_for("cs_supervisor").get("/reports?month=2026-11").get_data(as_text=True)
+    assert 'data-testid="breached-count">2<' in page and page.count('data-testid="breached"') == 1
+    assert "以上为最近的 1 条，共 2 条" in page and "/reports/export.csv?month=2026-11" in page
     res = client_for("cs_supervisor").get("/reports/export.csv?month=2026-11")
     assert res.status_code == 200 and res.mimetype == "text/csv"
     assert res.headers["Content-Disposition"] == "attachment; filename=liyuan-report-2026-11.csv"
@@ -378,9 +384,10 @@ def test_the_monthly_report_exports_as_csv_that_excel_opens_and_cannot_run(clien
     assert text.startswith("\ufeff")  # Excel reads the Chinese as UTF-8
     rows = list(csv.reader(io.StringIO(text[1:])))
     assert rows[0] == ["荔园物业 月度报表 2026-11"]
-    assert ["求助总数", "2"] in rows and ["满意率（%）", "100.0"] in rows and ["处理质量（5分制）", "4.0"] in rows
-    assert ["b. 报修求助", "2"] in rows and ["24小时热线", "2"] in rows
-    assert ["响应（30分钟）", "2", "1", "1", "0", "50.0"] in rows
+    assert ["求助总数", "3"] in rows and ["满意率（%）", "100.0"] in rows and ["处理质量（5分制）", "4.0"] in rows
+    assert ["b. 报修求助", "3"] in rows and ["24小时热线", "3"] in rows and ["超时次数", "2"] in rows
+    assert ["响应（30分钟）", "3", "1", "2", "0", "33.3"] in rows
+    assert sorted(r[-1] for r in rows if r and r[-1] in (late, other)) == sorted([late, other])  # all, not 1
     assert ["郑工程师", "engineer", "1", "1", "0", "1", "5.0"] in rows
     [breach] = [r for r in rows if r and r[-1] == late]
     assert breach[4:6] == ["'=HYPERLINK(\"http://x\")", "'-3栋"]  # typed text stays text
