@@ -58,7 +58,17 @@ def _items(session, user, args) -> list[Item]:
                                             for u in queries.users_with_role(session, role.code)]
                 item.candidates = candidates[row.lane]
         items.append(item)
+    # Deadline first, as the query ordered them; among tasks with the same deadline (most often none) the
+    # more urgent request comes first, so a P1 without a deadline does not wait behind routine work.
+    items.sort(key=lambda i: (i.task.due_at is None, clock.as_utc(i.task.due_at) if i.task.due_at else 0,
+                              _urgency(i.request)))
     return items
+
+
+def _urgency(req: HelpRequest | None) -> int:
+    """P1 → 0 … P4 → 3; unknown priority after all of them."""
+    order = list(intake.PRIORITIES)
+    return order.index(req.priority) if req is not None and req.priority in order else len(order)
 
 
 def _matches(item: Item, args) -> bool:

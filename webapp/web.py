@@ -101,6 +101,7 @@ def register_filters(app) -> None:
         local_time=local_time, duration=duration_text, role_name=role_name,
         category_name=lambda c: intake.CATEGORIES.get(c or "", "未分类"),
         channel_name=lambda c: intake.CHANNELS.get(c or "", c or ""),
+        priority_name=lambda p: intake.PRIORITIES.get(p or "", ""),
         status_name=lambda s: STATUS_NAMES.get(s or "", s or ""),
         sub_ratings=sub_ratings,
     )

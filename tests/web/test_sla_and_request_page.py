@@ -136,3 +136,24 @@ def test_the_request_list_pages_through_every_request_once_keeping_the_filters(c
     assert re.search(r'rel="next" href="/requests\?[^"]*category=b', filtered)  # the filter survives paging
     empty = supervisor.get("/requests?q=没有这个人").get_data(as_text=True)
     assert "没有符合条件的求助" in empty and "共 0 条" not in empty and "下一页" not in empty
+
+
+def test_the_inbox_shows_the_priority_and_puts_the_urgent_first_among_equal_deadlines(client_for):
+    import re
+
+    from engine import db, runtime
+
+    clock.freeze()
+    started = {}
+    for priority, who in (("P3", "甲"), (None, "乙"), ("P1", "丙")):  # same instant: the same 30-minute deadline
+        data = {"channel": "hotline", "caller_name": who, "phone": "13800000009", "address": "1栋101",
+                "description": f"{who}的求助", "category": "b", "customer_username": None}
+        if priority:
+            data["priority"] = priority
+        with db.transaction() as session:
+            started[who] = runtime.start(session, "web_help_request", data, "assistant").id
+    html = client_for("engineer").get("/inbox").get_data(as_text=True)
+    order = [iid for iid in re.findall(r'href="/requests/([0-9a-f-]{36})"', html)]
+    assert order == [started["丙"], started["甲"], started["乙"]]  # P1, P3, then no priority
+    assert 'data-testid="priority">P1 紧急<' in html and 'data-testid="priority">P3 一般<' in html
+    assert html.count('data-testid="priority"') == 2
