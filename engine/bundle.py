@@ -40,7 +40,7 @@ def read_paths(paths: Iterable[str | Path], *, default_forms: bool = True) -> Bu
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            raise FileNotFoundError(f"{raw}: no such file or directory")
+            raise FileNotFoundError(f"{raw}：找不到该文件或目录")
         files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
         for f in files:
             if f.suffix == ".bpmn":

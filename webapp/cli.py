@@ -239,8 +239,30 @@ def _extensions():
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Expected failures (no such instance, a missing file, the database not reachable)
+    end with one line on stderr and exit status 1, never a traceback."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from engine.runtime import EngineError
+
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except EngineError as exc:
+        print(exc.message, file=sys.stderr)
+    except FileNotFoundError as exc:
+        print(exc.args[0] if len(exc.args) == 1 else f"{exc.filename}：找不到该文件或目录", file=sys.stderr)
+    except (OperationalError, ProgrammingError) as exc:
+        from sqlalchemy.engine import make_url
+
+        from engine import config
+
+        shown = make_url(config.database_url()).render_as_string(hide_password=True)
+        if "no such table" in str(exc.orig) or "does not exist" in str(exc.orig):
+            print(f"数据库（{shown}）尚未初始化：请先运行 liyuan init（或 liyuan db upgrade）", file=sys.stderr)
+        else:
+            print(f"无法连接或读写数据库（{shown}）：{exc.orig}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
