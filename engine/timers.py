@@ -187,12 +187,26 @@ class Lateness:
     max_ms: float | None
 
 
-def lateness(session: Session, recent: int = 1000) -> Lateness:
+def recent_lateness_ms(session: Session, recent: int = 1000) -> list[int]:
     """Lateness of the most recent firings, read back from their audit events (the payload keeps it)."""
     payloads = session.scalars(select(AuditEvent.payload).where(AuditEvent.kind == "timer_fired")
                                .order_by(AuditEvent.id.desc()).limit(recent))
-    values = sorted(json.loads(p).get("lateness_ms", 0) for p in payloads)
-    return summarize(values)
+    return [json.loads(p).get("lateness_ms", 0) for p in payloads]
+
+
+def lateness(session: Session, recent: int = 1000) -> Lateness:
+    return summarize(recent_lateness_ms(session, recent))
+
+
+LATENESS_BOUNDS_MS = (100, 1_000, 10_000, 60_000)  # histogram buckets: ≤0.1 s, ≤1 s, ≤10 s, ≤1 min, more
+
+
+def lateness_histogram(values: list[float]) -> list[int]:
+    """How many firings fell into each bucket of ``LATENESS_BOUNDS_MS`` (the last: later than a minute)."""
+    counts = [0] * (len(LATENESS_BOUNDS_MS) + 1)
+    for v in values:
+        counts[next((i for i, bound in enumerate(LATENESS_BOUNDS_MS) if v <= bound), len(LATENESS_BOUNDS_MS))] += 1
+    return counts
 
 
 OVERDUE_GRACE = dt.timedelta(seconds=60)
@@ -243,6 +257,7 @@ from .firing import MAX_ATTEMPTS, Claimed, Poller, TickStats  # noqa: E402
 from .incidents import list_incidents, retry_incident  # noqa: E402
 from .start_timers import StartTimerSpec, start_data, start_timer_specs, sync_start_timers  # noqa: E402
 
-__all__ = ["MAX_ATTEMPTS", "OVERDUE_GRACE", "Claimed", "Lateness", "Overdue", "Poller", "StartTimerSpec", "TickStats",
-           "WaitingTimer", "lateness", "list_incidents", "overdue", "retry_incident", "start_data",
-           "start_timer_specs", "summarize", "sync", "sync_start_timers", "upcoming", "waiting"]
+__all__ = ["LATENESS_BOUNDS_MS", "MAX_ATTEMPTS", "OVERDUE_GRACE", "Claimed", "Lateness", "Overdue", "Poller",
+           "StartTimerSpec", "TickStats", "WaitingTimer", "lateness", "lateness_histogram", "list_incidents",
+           "overdue", "recent_lateness_ms", "retry_incident", "start_data", "start_timer_specs", "summarize",
+           "sync", "sync_start_timers", "upcoming", "waiting"]

@@ -1,4 +1,4 @@
-"""The administrator's pages: accounts, the fee schedule《有偿服务收费标准》, and timer incidents.
+"""The administrator's pages: accounts, the fee schedule《有偿服务收费标准》, the timers and their incidents.
 
 Each change is one ``db.transaction``; a rejected form is shown again with the Chinese messages beside
 the fields and what was typed kept.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from engine import db, identity, management, runtime, timers
+from engine import clock, db, identity, management, runtime, timers
 
 from .policy import current_user, requires
+from .sla_view import SLA_NAMES
 from .web import read_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -131,6 +132,26 @@ def edit_fee(code):
         return _fees_page(edit_errors={code: exc.fields}, status=422)
     flash(f"已更新收费项目：{label}", "success")
     return redirect(url_for("admin.fees"))
+
+
+# --- timers ---------------------------------------------------------------------------------------------------
+
+LATENESS_LABELS = ("0.1秒内", "0.1–1秒", "1–10秒", "10秒–1分钟", "1分钟以上")  # timers.LATENESS_BOUNDS_MS
+
+
+@bp.get("/timers")
+@requires("admin")
+def timer_overview():
+    """What `liyuan timers` prints, for an admin without a shell: is anything overdue, how late the recent
+    firings were, and what comes next."""
+    session = read_db()
+    now = clock.now()
+    values = timers.recent_lateness_ms(session)
+    histogram = list(zip(LATENESS_LABELS, timers.lateness_histogram(values), strict=True))
+    return render_template("admin/timers.html", tab="timers", missed=timers.overdue(session),
+                           late=timers.summarize(values), histogram=histogram, top=max([n for _, n in histogram] + [1]),
+                           upcoming=[(row, clock.as_utc(row.due_at) - now) for row in timers.upcoming(session, 50)],
+                           sla_names=SLA_NAMES)
 
 
 # --- incidents --------------------------------------------------------------------------------------------

@@ -53,3 +53,9 @@ def test_timers_late_on_purpose_do_not_raise_the_alarm(deployed, db_url):
     assert h.instance(broken).status == "incident"
     clock.advance(hours=2)
     assert _overdue().count == 0
+
+
+def test_lateness_histogram_buckets_include_their_upper_bound():
+    values = [0, 100, 101, 1000, 1001, 10_000, 60_000, 60_001]
+    assert timers.lateness_histogram(values) == [2, 2, 2, 1, 1]  # ≤0.1 s, ≤1 s, ≤10 s, ≤1 min, later
+    assert timers.lateness_histogram([]) == [0, 0, 0, 0, 0]

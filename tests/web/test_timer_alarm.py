@@ -33,3 +33,31 @@ def test_supervisors_and_admins_see_the_alarm_and_the_health_check_fails_while_t
         poller.release()
     assert 'data-testid="timer-alarm"' not in supervisor.get("/inbox").get_data(as_text=True)
     assert anonymous.get("/healthz").status_code == 200
+
+
+def test_the_admin_timer_page_shows_overdue_lateness_and_what_comes_next(client_for, seeded):
+    clock.freeze()
+    first = record_call(client_for("assistant"))
+    clock.advance(minutes=5)
+    record_call(client_for("assistant"))
+    admin = client_for("admin")
+    html = admin.get("/admin/timers").get_data(as_text=True)
+    assert 'data-testid="overdue">0<' in html and "漏触发：无" in html
+    assert html.count('data-testid="upcoming"') == 2 and "25分" in html and first[:8] in html
+    assert 'data-testid="lateness-1">—<' in html
+
+    clock.advance(minutes=27)  # the first came due 2 minutes ago, the second is still ahead
+    html = admin.get("/admin/timers").get_data(as_text=True)
+    assert 'data-testid="overdue">1<' in html and "已过 2分" in html and "3分" in html
+
+    poller = Poller(seeded, owner="test")
+    try:
+        assert poller.run_due().fired == 1
+    finally:
+        poller.release()
+    html = admin.get("/admin/timers").get_data(as_text=True)
+    assert 'data-testid="overdue">0<' in html and 'data-testid="fired">1<' in html
+    assert 'data-testid="lateness-1">120.000秒<' in html
+    counts = [html.split(f'data-testid="bucket-{i}">')[1].split('<td class="num">')[1].split("<")[0] for i in range(1, 6)]
+    assert counts == ["0", "0", "0", "0", "1"]  # two minutes late: the "more than a minute" bucket
+    assert client_for("cs_supervisor").get("/admin/timers").status_code == 403
