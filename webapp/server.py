@@ -1,22 +1,42 @@
-"""Serving: the Flask app on a threaded WSGI server (plus, when present, the in-process scheduler)."""
+"""Serving: the Flask app on waitress, a production WSGI server (plus, by default, the in-process scheduler).
+
+Werkzeug's own server is for development and says so; waitress is pure Python, runs the same on every
+platform, and serves the embedded deployment with a pool of threads. SIGTERM (a service manager's stop)
+and Ctrl-C both end it cleanly: the scheduler gives back its timer leases before the process exits.
+For several workers behind a proxy on PostgreSQL, run ``create_app()`` under any WSGI server with
+``LIYUAN_SCHEDULER=external`` and ``liyuan scheduler`` beside it.
+"""
 
 from __future__ import annotations
 
-from werkzeug.serving import run_simple
+import signal
+
+THREADS = 8
 
 
 def serve(host: str, port: int) -> int:
+    from waitress import serve as waitress_serve
+
     from webapp.app import create_app
 
     app = create_app()
     stop = _start_scheduler()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print(f"serving on http://{host}:{port}", flush=True)
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        waitress_serve(app, host=host, port=port, threads=THREADS, ident="liyuan")
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if stop:
             stop()
+        print("server stopped", flush=True)
     return 0
+
+
+def _raise_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
 
 
 def _start_scheduler():

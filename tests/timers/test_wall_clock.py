@@ -63,6 +63,35 @@ def test_a_scheduler_started_after_a_timer_came_due_fires_it_within_two_seconds(
     assert "timer scheduler stopped" in output
 
 
+def test_liyuan_serve_fires_what_came_due_while_it_was_down_and_stops_cleanly(deployed, db_url):
+    """The same, through the real server command: web app and in-process scheduler; SIGTERM stops both."""
+    import socket
+    import urllib.request
+
+    [iid] = h.tick_instances(1, clock.now() + dt.timedelta(seconds=0.5))
+    time.sleep(1.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LIYUAN_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        fired = _wait_for(lambda: h.firings(iid), 10, step=0.02)
+        elapsed = time.monotonic() - started
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as res:
+            assert res.status == 200 and res.headers["Server"] == "liyuan"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    assert fired, output
+    assert elapsed <= 2.0, f"fired {elapsed:.2f}s after start"
+    assert proc.returncode == 0 and "server stopped" in output, output
+    assert "development server" not in output
+    assert [r for r in h.timer_rows() if r.lease_owner] == []  # the scheduler gave its leases back
+
+
 # --- Done when: help_request with a 3-second acknowledgement deadline ----------------------------------
 
 ONLINE = {"channel": "online", "caller_name": "李四", "phone": "13900000000", "address": "5栋302",
