@@ -12,6 +12,11 @@ scheduler is the real APScheduler tick.
             scheduler starts): time to drain, timers/s.
   two-procs (PostgreSQL) N past-due timers drained by two ``liyuan scheduler`` processes at once:
             timers/s and double firings (must be 0).
+  floor     the same firing in SpiffWorkflow alone, with the stock serialize/deserialize round trip and no
+            database (deserialize, refresh timers, run, serialize): what any durable SpiffWorkflow
+            deployment pays per firing. Measured just before and just after each drain and averaged, so
+            the drain rates are also printed as a ratio to it ("vs floor"), comparable across runs on a
+            busier or quieter machine.
 
     python bench/timers.py                      # SQLite, and PostgreSQL when LIYUAN_BENCH_PG is reachable
     python bench/timers.py -n 2000 --only sqlite
@@ -133,24 +138,60 @@ def wait_drained_window(url: str, remaining: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def backlog(kind: str, n: int) -> None:
+def floor_rate(n: int = 2000) -> float:
+    """Firings/s of SpiffWorkflow alone: mini_tick instances whose timer is past due, each taken through
+    deserialize → refresh_timers → do_engine_steps → serialize with the stock serializer, no database."""
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+    from engine import scripting, serialization
+
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(ROOT / "tests" / "fixtures" / "bpmn" / "mini_tick.bpmn"))
+    spec, subs = parser.get_spec("mini_tick"), parser.get_subprocess_specs("mini_tick")
+    ser = serialization.full_serializer()
+    due = (clock.now() - dt.timedelta(minutes=10)).isoformat()
+    states = []
+    for _ in range(n):
+        wf = BpmnWorkflow(spec, subs, script_engine=scripting.script_engine())
+        wf.task_tree.data["wake_at"] = due
+        wf.do_engine_steps()  # arms the timer (already past due) and waits
+        states.append(ser.serialize_json(wf))
+    started = time.perf_counter()
+    for state in states:
+        wf = ser.deserialize_json(state)
+        wf.script_engine = scripting.script_engine()
+        wf.refresh_timers()
+        wf.do_engine_steps()
+        assert wf.is_completed()
+        ser.serialize_json(wf)
+    return n / (time.perf_counter() - started)
+
+
+def backlog(kind: str, n: int) -> float:
     url = fresh_database(kind)
     create_before_outage(url, n)
+    before = floor_rate()
     service = scheduler.TimerScheduler(url).start()
     try:
         elapsed = wait_drained(url, timeout=3600)
     finally:
         service.stop()
+    floor = (before + floor_rate()) / 2
     once, doubles = exactly_once(url, n)
     fired = sorted(firings(url), key=lambda f: f["fired_at"])
     in_order = all(a["due_at"] <= b["due_at"] for a, b in zip(fired, fired[1:], strict=False))
     print(f"[{kind}] backlog after a 10-minute outage: {n} timers drained in {elapsed:.1f}s = {n / elapsed:.0f} timers/s "
           f"(one scheduler); exactly once {once}, double firings {doubles}, oldest first: {in_order}")
+    print(f"[{kind}]   floor (SpiffWorkflow + serializer round trip, no database) {floor:.0f} firings/s; "
+          f"drain vs floor {n / elapsed / floor:.2f}")
+    return floor
 
 
 def two_processes(n: int) -> None:
     url = fresh_database("postgresql")
     create_before_outage(url, n)
+    before = floor_rate()
     env = {**os.environ, "LIYUAN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
@@ -161,9 +202,11 @@ def two_processes(n: int) -> None:
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
+    floor = (before + floor_rate()) / 2
     once, doubles = exactly_once(url, n)
     print(f"[postgresql] two scheduler processes: {n} past-due timers drained in {elapsed:.1f}s "
           f"(including start-up) = {n / elapsed:.0f} timers/s; exactly once {once}, double firings {doubles}")
+    print(f"[postgresql]   floor {floor:.0f} firings/s (one core); drain vs floor {n / elapsed / floor:.2f}")
 
 
 def main() -> int:
