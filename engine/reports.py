@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from . import clock, history, identity, intake, sla
@@ -83,19 +83,19 @@ def month_report(session: Session, month: str, *, breached_limit: int | None = 5
     report.by_channel = [(code, name, channels.pop(code, 0)) for code, name in intake.CHANNELS.items()]
     report.by_channel += [(code, code or "未知", n) for code, n in channels.items()]
     report.total = sum(cats.values())
-    report.closed = session.scalar(select(func.count()).select_from(HelpRequest)
-                                   .where(*in_month, HelpRequest.status == "closed")) or 0
-    rated, average = session.execute(select(func.count(HelpRequest.satisfaction), func.avg(HelpRequest.satisfaction))
-                                     .where(*in_month)).one()
-    report.rated = rated or 0
-    report.satisfaction = round(float(average), 2) if average is not None else None
-    report.satisfied = session.scalar(select(func.count()).select_from(HelpRequest)
-                                      .where(*in_month, HelpRequest.satisfaction >= SATISFIED_FROM)) or 0
-    columns = [getattr(HelpRequest, f"rating_{key}") for key in intake.RATINGS]
-    figures = session.execute(select(*(f(c) for c in columns for f in (func.count, func.avg))).where(*in_month)).one()
+    # Everything else about the month's requests in one pass: closed, ratings given, their average, how many
+    # satisfied, and per sub-rating how many gave it and its average.
+    ratings = [getattr(HelpRequest, f"rating_{key}") for key in intake.RATINGS]
+    figures = session.execute(select(
+        func.count(case((HelpRequest.status == "closed", 1))),
+        func.count(HelpRequest.satisfaction), func.avg(HelpRequest.satisfaction),
+        func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))),
+        *(f(c) for c in ratings for f in (func.count, func.avg))).where(*in_month)).one()
+    report.closed, report.rated, average, report.satisfied = figures[0] or 0, figures[1] or 0, figures[2], figures[3] or 0
+    report.satisfaction = _rounded(average)
     for i, (key, name) in enumerate(intake.RATINGS.items()):
-        given, average = figures[2 * i], figures[2 * i + 1]
-        report.ratings.append((key, name, round(float(average), 2) if average is not None else None, given or 0))
+        given, average = figures[4 + 2 * i], figures[5 + 2 * i]
+        report.ratings.append((key, name, _rounded(average), given or 0))
     report.sla = sla.summary(session, start, end)
     in_breach = (SlaClock.status == "breached", SlaClock.armed_at >= start, SlaClock.armed_at < end)
     report.breached_count = session.scalar(select(func.count()).select_from(SlaClock).where(*in_breach)) or 0
@@ -104,6 +104,11 @@ def month_report(session: Session, month: str, *, breached_limit: int | None = 5
     rows = session.execute(query if breached_limit is None else query.limit(breached_limit)).all()
     report.breached = [(c, r) for c, r in rows]
     return report
+
+
+def _rounded(average) -> float | None:
+    """An SQL average (Decimal on PostgreSQL, float on SQLite, None over no rows) to two places."""
+    return round(float(average), 2) if average is not None else None
 
 
 # Age buckets of the open backlog (the procedure's 24 h / 48 h limits, then a week): (label, upper bound).
@@ -130,15 +135,11 @@ class Backlog:
 def open_backlog(session: Session, limit: int = 20) -> Backlog:
     """The requests still open now, by how long ago they came in; a supervisor's "what is dragging on"."""
     now = clock.now()
-    counts, lower = [], None
-    for label, upper in BACKLOG_BUCKETS:
-        query = select(func.count()).select_from(HelpRequest).where(HelpRequest.status == "open")
-        if upper is not None:
-            query = query.where(HelpRequest.created_at > now - upper)
-        if lower is not None:
-            query = query.where(HelpRequest.created_at <= now - lower)
-        counts.append((label, session.scalar(query) or 0))
-        lower = upper
+    bucket = case(*((HelpRequest.created_at > now - upper, i) for i, (_, upper) in enumerate(BACKLOG_BUCKETS)
+                    if upper is not None), else_=len(BACKLOG_BUCKETS) - 1)
+    found = dict(session.execute(select(bucket, func.count()).where(HelpRequest.status == "open")
+                                 .group_by(bucket)).all())
+    counts = [(label, found.get(i, 0)) for i, (label, _) in enumerate(BACKLOG_BUCKETS)]
     oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open")
                                   .order_by(HelpRequest.created_at, HelpRequest.instance_id).limit(limit)))
     return Backlog(now, counts, oldest)
@@ -209,7 +210,7 @@ def statistics_prefill(session: Session, month: str) -> dict:
     """The month's figures for the statistics form, computed from the projections: the assistant checks
     and corrects them instead of counting by hand. A figure with nothing to base it on is left out, so
     the form asks for it."""
-    report = month_report(session, month)
+    report = month_report(session, month, breached_limit=0)  # figures only: no breach rows
     values = {"total_requests": report.total, "closed_requests": report.closed,
               "satisfaction_rate": report.satisfaction_rate}
     for field_name, key in _PREFILL_SLA.items():

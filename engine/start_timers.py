@@ -18,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, reports
 from .models import ProcessVersion, Timer
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,8 @@ def start_data(occurrence: dt.datetime, session: Session | None = None, process_
     data in the instance's ``started`` event, so a replay starts from the same figures."""
     local = occurrence.astimezone(clock.SHANGHAI)
     data = {"period": (local - dt.timedelta(microseconds=1)).strftime("%Y-%m"), "scheduled_at": local.isoformat()}
-    if session is not None:
-        from . import reports
-
-        if process_id == reports.STATISTICS_PROCESS:
-            data.update(reports.statistics_prefill(session, data["period"]))
+    if session is not None and process_id == reports.STATISTICS_PROCESS:
+        data.update(reports.statistics_prefill(session, data["period"]))
     return data
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, scripting
-from .models import AuditEvent, SlaClock, Timer
+from .models import AuditEvent, Instance, SlaClock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,6 @@ def overdue(session: Session, grace: dt.timedelta = OVERDUE_GRACE) -> Overdue:
     or it is stuck. A running poller fires within milliseconds and a backlog at hundreds per second, so a
     minute is far past normal; timers waiting for a retry or held by an incident are not counted (they
     are late on purpose and shown elsewhere). Leases are ignored: a stuck poller's rows count too."""
-    from .models import Instance
-
     cutoff = clock.now() - grace
     query = (select(func.count(), func.min(Timer.due_at)).select_from(Timer)
              .outerjoin(Instance, Instance.id == Timer.instance_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine import db, forms, intake, queries, runtime
+from engine import db, forms, help_requests, intake, queries, runtime
 
 from .policy import can_work_on, current_user, requires
 
@@ -49,14 +49,9 @@ def process_id() -> str:
     return current_app.config.get("HELP_REQUEST_PROCESS", "help_request")
 
 
-def start_request(channel: str, data: dict, actor: str, customer_username: str | None) -> str:
-    """Start the process; every start key is present (``None`` when unknown) so gateways can test it."""
-    start = {"channel": channel, "caller_name": data.get("caller_name"), "phone": data.get("phone"),
-             "address": data.get("address"), "description": data.get("description"),
-             "category": data.get("category"), "customer_username": customer_username}
+def start_request(channel: str, data: dict, actor) -> help_requests.Started:
     with db.transaction() as session:
-        instance = runtime.start(session, process_id(), start, actor)
-    return instance.id
+        return help_requests.start(session, process_id(), channel, data, actor)
 
 
 def parse(schema: dict) -> tuple[dict, dict]:
@@ -72,17 +67,14 @@ def hotline():
     if request.method == "POST":
         values, errors = parse(HOTLINE_SCHEMA)
         if not errors:
-            with db.read_session() as session:
-                resident = queries.customer_by_phone(session, values["phone"])
             try:
-                instance_id = start_request("hotline", values, current_user().username,
-                                            resident.username if resident else None)
+                started = start_request("hotline", values, current_user())
             except runtime.EngineError as exc:
                 flash(exc.message, "error")
             else:
-                linked = f"，已关联住户账号 {resident.display_name}" if resident else ""
+                linked = f"，已关联住户账号 {started.resident.display_name}" if started.resident else ""
                 flash(f"已登记 {values['caller_name']} 的来电{linked}", "success")
-                return redirect(_next_page(instance_id))
+                return redirect(_next_page(started.instance_id))
     return render_template("intake/hotline.html", schema=HOTLINE_SCHEMA, ui_schema=HOTLINE_UI, values=values,
                            errors=errors), (422 if errors else 200)
 

@@ -45,12 +45,12 @@ def new():
             values.setdefault("caller_name", user.display_name)
             values.setdefault("phone", user.phone)
             try:
-                instance_id = start_request("online", values, user.username, user.username)
+                started = start_request("online", values, user)
             except runtime.EngineError as exc:
                 flash(exc.message, "error")
             else:
                 flash("您的求助已提交，我们会尽快处理", "success")
-                return redirect(url_for("portal.show", instance_id=instance_id))
+                return redirect(url_for("portal.show", instance_id=started.instance_id))
     return render_template("portal/new.html", schema=ONLINE_SCHEMA, ui_schema=ONLINE_UI, values=values,
                            errors=errors), (422 if errors else 200)
 

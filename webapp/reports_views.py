@@ -8,11 +8,11 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine import intake, reports
+from engine import reports
 
 from .policy import requires
 from .sla_view import SLA_NAMES
-from .web import local_time, read_db
+from .web import category_name, local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -71,7 +71,7 @@ def export_csv():
     w.writerow([])
     w.writerow(["超时时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"])
     w.writerows([[SLA_NAMES.get(c.sla_key, c.sla_key), local_time(c.due_at), local_time(c.breached_at),
-                  intake.CATEGORIES.get(req.category or "", "未分类") if req else "", _text(req.caller_name if req else ""),
+                  category_name(req.category) if req else "", _text(req.caller_name if req else ""),
                   _text(req.address if req else ""), c.instance_id] for c, req in r.breached])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})

@@ -90,6 +90,10 @@ STATUS_NAMES = {"open": "处理中", "closed": "已办结", "running": "处理�
                 "cancelled": "已取消", "incident": "异常待处理"}
 
 
+def category_name(code: str | None) -> str:
+    return intake.CATEGORIES.get(code or "", "未分类")
+
+
 def sub_ratings(req) -> list[tuple[str, int]]:
     """The resident's sub-ratings of a request that were given: [(name, score)], in the form's order."""
     return [(name, getattr(req, f"rating_{key}")) for key, name in intake.RATINGS.items()
@@ -99,7 +103,7 @@ def sub_ratings(req) -> list[tuple[str, int]]:
 def register_filters(app) -> None:
     app.jinja_env.filters.update(
         local_time=local_time, duration=duration_text, role_name=role_name,
-        category_name=lambda c: intake.CATEGORIES.get(c or "", "未分类"),
+        category_name=category_name,
         channel_name=lambda c: intake.CHANNELS.get(c or "", c or ""),
         priority_name=lambda p: intake.PRIORITIES.get(p or "", ""),
         status_name=lambda s: STATUS_NAMES.get(s or "", s or ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from engine import db, forms, intake, queries, runtime
+from engine import db, forms, help_requests, intake
 from webapp import policy
 
 from . import bp
@@ -50,19 +50,10 @@ def create_request():
     if errors:
         raise ApiError(422, "提交的内容有误，请按提示修改", fields=errors)
     user = policy.current_user()
-    # every start key present (None when unknown), as the intake pages give them: gateways test them
-    data = {"category": None, **body}
-    if body["channel"] == "hotline":
-        if not policy.allowed(user, "intake"):
-            raise ApiError(403, "热线求助只能由物业助理或客服部主管登记", fields={"channel": "您只能提交线上求助"})
-        data["recorded_by"] = user.username
-        with db.read_session() as session:  # a registered resident's call shows up (and is rated) in their portal
-            resident = queries.customer_by_phone(session, body["phone"])
-        data["customer_username"] = resident.username if resident else None
-    else:
-        if not policy.allowed(user, "portal"):
-            raise ApiError(403, "线上求助只能由业主/住户本人提交", fields={"channel": "请选择热线渠道"})
-        data["customer_username"] = user.username
+    if body["channel"] == "hotline" and not policy.allowed(user, "intake"):
+        raise ApiError(403, "热线求助只能由物业助理或客服部主管登记", fields={"channel": "您只能提交线上求助"})
+    if body["channel"] == "online" and not policy.allowed(user, "portal"):
+        raise ApiError(403, "线上求助只能由业主/住户本人提交", fields={"channel": "请选择热线渠道"})
     with db.transaction() as session:
-        instance = runtime.start(session, process_id(), data, actor=user.username)
-    return {"instance_id": instance.id}, 201
+        started = help_requests.start(session, process_id(), body["channel"], body, user)
+    return {"instance_id": started.instance_id}, 201
