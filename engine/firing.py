@@ -15,10 +15,10 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from . import clock, config, db, history
+from . import clock, config, db, history, repository, runtime
 from .models import Incident, Instance, Timer
 from .start_timers import _force_start, _versions_marker, start_data, start_timer_specs, sync_start_timers
-from .timers import _due
+from .timers import MAX_ATTEMPTS, due_at
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # the moment the active process dies (even SIGKILL), and the rows that process had claimed become
 # claimable when their leases expire.
 
-MAX_ATTEMPTS = 5
 ACTOR = "scheduler"
 
 
@@ -252,8 +251,6 @@ class Poller:
     def fire(self, c: Claimed, connection=None) -> str:
         """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
         'stale', 'deferred', 'failed' or 'incidents'."""
-        from . import runtime
-
         try:
             with db.transaction(self.url, connection=connection) as session:
                 if c.instance_id is None:
@@ -291,8 +288,6 @@ class Poller:
         """The hot path: Core statements only. The instance is loaded (and, on PostgreSQL, locked) first,
         then the row is re-read under that lock; the firing itself is one ordinary change of the instance
         (revision check, projections, audit events), which deletes the row."""
-        from . import runtime
-
         try:
             loaded = runtime.load(session, c.instance_id, lock=True)
         except runtime.NotFound:
@@ -311,7 +306,7 @@ class Poller:
             task = _find_task(wf, row.task_id)
             if task is None or task.state != TaskState.WAITING:
                 raise _Stale()
-            due = _due(task)
+            due = due_at(task)
             if due is None:
                 raise _Stale()
             if due > now:
@@ -337,8 +332,6 @@ class Poller:
 
     def _fire_start(self, session: Session, c: Claimed) -> str:
         """A timer start event: start an instance, let its start event proceed at once, arm the next one."""
-        from . import repository, runtime
-
         row = self._lock(session, c)
         if row is None:
             return "stale"
@@ -417,6 +410,4 @@ def _failed_element(exc) -> str | None:
 
 
 def _find_task(wf, task_id: str | None):
-    from .runtime import find_task
-
-    return find_task(wf, task_id) if task_id else None
+    return runtime.find_task(wf, task_id) if task_id else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import clock, history
+from . import clock, history, runtime
 from .models import Incident, Instance, Timer
 
 
@@ -18,13 +18,11 @@ def list_incidents(session: Session, *, open_only: bool = True) -> list[Incident
 
 def retry_incident(session: Session, incident_id: int, actor: str) -> Incident:
     """Resolve the incident and re-arm its timer for the next poll (the admin fixed the cause)."""
-    from .runtime import Conflict, NotFound
-
     incident = session.get(Incident, incident_id)
     if incident is None:
-        raise NotFound("找不到该异常记录", incident_id=incident_id)
+        raise runtime.NotFound("找不到该异常记录", incident_id=incident_id)
     if incident.resolved_at is not None:
-        raise Conflict("该异常已处理", incident_id=incident_id)
+        raise runtime.Conflict("该异常已处理", incident_id=incident_id)
     now = clock.now()
     incident.resolved_at, incident.resolved_by = now, actor
     if incident.timer_id is not None:

@@ -21,7 +21,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import clock, timers
+from . import clock, firing
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 0.5
@@ -39,8 +39,8 @@ logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlaps())
 
 class TimerScheduler:
     def __init__(self, url: str | None = None, *, interval: float = DEFAULT_INTERVAL,
-                 poller: timers.Poller | None = None):
-        self.poller = poller or timers.Poller(url)
+                 poller: firing.Poller | None = None):
+        self.poller = poller or firing.Poller(url)
         self.interval = interval
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None

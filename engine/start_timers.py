@@ -18,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from . import clock, reports
+from . import clock, reports, repository
 from .models import ProcessVersion, Timer
 
 log = logging.getLogger(__name__)
@@ -200,8 +200,6 @@ def _force_start(wf, element_id: str, now: dt.datetime) -> None:
 
 def sync_start_timers(session: Session) -> int:
     """Keep one armed row per timer start event of every process's latest version. Returns rows armed."""
-    from . import repository
-
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(4242001)"))  # one syncer at a time
     now = clock.now()

@@ -6,8 +6,8 @@ timer into the ``timers`` table in the same transaction that arms or cancels it,
 due work with one indexed query instead of deserializing instances, and a crash can never leave a
 timer armed in the blob but missing from the table (or the reverse).
 
-Firing lives in :mod:`engine.firing`, timer start events in :mod:`engine.start_timers` and incidents in
-:mod:`engine.incidents`; their public names are re-exported here (``timers.Poller`` …).
+Firing lives in :mod:`engine.firing` (the ``Poller``), timer start events in :mod:`engine.start_timers`
+and incidents in :mod:`engine.incidents`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, scripting
+from . import clock, runtime, scripting
 from .models import AuditEvent, Instance, SlaClock, Timer
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # failed firings of a row before it becomes an incident
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def _is_timer(event_definition) -> bool:
         isinstance(e, TimerEventDefinition) for e in event_definition.event_definitions)
 
 
-def _due(task) -> dt.datetime | None:
+def due_at(task) -> dt.datetime | None:
     value = task.internal_data.get("event_value")
     if isinstance(value, dict):  # cycle: {'cycles': remaining, 'next': iso, 'duration': seconds}
         if value.get("cycles") == 0:
@@ -71,7 +73,7 @@ def waiting(wf, version) -> list[WaitingTimer]:
         spec = task.task_spec
         if task.state != TaskState.WAITING or not _is_timer(getattr(spec, "event_definition", None)):
             continue
-        due = _due(task)
+        due = due_at(task)
         if due is None:
             continue
         process_id = task.workflow.spec.name
@@ -169,9 +171,8 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
 
 def _tasks_by_id(wf, ids):
     wanted = set(ids)
-    from .runtime import all_tasks  # local: runtime imports this module
+    return [t for t in runtime.all_tasks(wf) if str(t.id) in wanted]
 
-    return [t for t in all_tasks(wf) if str(t.id) in wanted]
 
 # --- observability -----------------------------------------------------------------------------------------
 
@@ -248,14 +249,3 @@ def summarize(values: list[float]) -> Lateness:
         return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
 
     return Lateness(len(values), pct(50), pct(99), values[-1])
-
-
-# Re-exports: the firing, start-timer and incident modules import this one, so they come last.
-from .firing import MAX_ATTEMPTS, Claimed, Poller, TickStats  # noqa: E402
-from .incidents import list_incidents, retry_incident  # noqa: E402
-from .start_timers import StartTimerSpec, start_data, start_timer_specs, sync_start_timers  # noqa: E402
-
-__all__ = ["LATENESS_BOUNDS_MS", "MAX_ATTEMPTS", "OVERDUE_GRACE", "Claimed", "Lateness", "Overdue", "Poller",
-           "StartTimerSpec", "TickStats", "WaitingTimer", "lateness", "lateness_histogram", "list_incidents",
-           "overdue", "recent_lateness_ms", "retry_incident", "start_data", "start_timer_specs", "summarize",
-           "sync", "sync_start_timers", "upcoming", "waiting"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from engine import clock, db, identity, management, runtime, timers
+from engine import incidents as timer_incidents
 
 from .policy import current_user, requires
 from .sla_view import SLA_NAMES
@@ -161,7 +162,7 @@ def timer_overview():
 def incidents():
     session = read_db()
     show_all = request.args.get("all") == "1"
-    rows = timers.list_incidents(session, open_only=not show_all)
+    rows = timer_incidents.list_incidents(session, open_only=not show_all)
     return render_template("admin/incidents.html", rows=rows, show_all=show_all, tab="incidents")
 
 
@@ -174,7 +175,7 @@ def retry(incident_id):
         abort(404)
     try:
         with db.transaction() as session:
-            timers.retry_incident(session, number, current_user().username)
+            timer_incidents.retry_incident(session, number, current_user().username)
     except runtime.NotFound:
         abort(404)
     except runtime.Conflict as exc:

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from engine import clock, db, sla, timers
+from engine import clock, db, incidents, sla, timers
 
 
 def _t(value) -> str:
@@ -65,7 +65,7 @@ def cmd_scheduler(args) -> int:
 
 def cmd_incidents(args) -> int:
     with db.read_session() as session:
-        rows = timers.list_incidents(session, open_only=not args.all)
+        rows = incidents.list_incidents(session, open_only=not args.all)
     if not rows:
         print("no open incidents" if not args.all else "no incidents")
         return 0
@@ -83,7 +83,7 @@ def cmd_incidents_retry(args) -> int:
 
     try:
         with db.transaction() as session:
-            incident = timers.retry_incident(session, args.id, args.actor)
+            incident = incidents.retry_incident(session, args.id, args.actor)
     except EngineError as exc:
         print(exc.message, file=sys.stderr)
         return 1

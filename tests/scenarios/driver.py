@@ -18,7 +18,7 @@ from functools import cache
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from engine import clock, config, db, history, identity, replay, runtime, tasks, timers
+from engine import clock, config, db, firing, history, identity, replay, runtime, tasks
 from engine.models import HelpRequest, Instance, SlaClock, TaskRow, Timer
 
 HOTLINE_CALLER = {"caller_name": "张三", "phone": "13800000000", "address": "3栋2单元1201",
@@ -231,7 +231,7 @@ def advance(**delta: float) -> int:
 
 
 def fire_due() -> int:
-    poller = timers.Poller(config.database_url(), owner="scenario-poller")
+    poller = firing.Poller(config.database_url(), owner="scenario-poller")
     try:
         return poller.run_due().fired
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine import clock, db, runtime, timers
+from engine import clock, db, firing, runtime
 from engine.models import AuditEvent, Instance, SlaClock, TaskRow, Timer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -81,9 +81,9 @@ def count_events(kind: str) -> int:
         return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == kind))
 
 
-def poller(url: str, **kw) -> timers.Poller:
+def poller(url: str, **kw) -> firing.Poller:
     kw.setdefault("owner", "test-poller")
-    return timers.Poller(url, **kw)
+    return firing.Poller(url, **kw)
 
 
 def shanghai(text: str) -> dt.datetime:

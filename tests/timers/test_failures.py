@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine import clock, db, intake, timers
+from engine import clock, db, firing, incidents, intake
 from tests.timers import helpers as h
 
 
@@ -35,7 +35,7 @@ def test_a_failing_timer_is_retried_then_becomes_an_incident_and_others_keep_fir
 
     assert h.instance(broken).status == "incident"
     with db.read_session() as session:
-        [incident] = timers.list_incidents(session)
+        [incident] = incidents.list_incidents(session)
     assert (incident.instance_id, incident.element_id, incident.resolved_at) == (broken, "b_price", None)
     assert "IndexError" in incident.error or "index" in incident.error
     clock.advance(hours=1)
@@ -53,13 +53,13 @@ def test_a_failing_timer_is_retried_then_becomes_an_incident_and_others_keep_fir
     assert poller.run_due().fired == 1
     assert set(h.ready(broken)) == {"b_quote"}
     with db.read_session() as session:
-        assert timers.list_incidents(session) == []
-        [resolved] = timers.list_incidents(session, open_only=False)
+        assert incidents.list_incidents(session) == []
+        [resolved] = incidents.list_incidents(session, open_only=False)
     assert resolved.resolved_by == "admin"
     assert main(["incidents", "retry", str(incident.id)]) == 1  # already resolved
     assert h.count_events("incident_raised") == 1 and h.count_events("incident_retried") == 1
 
 
 def test_backoff_doubles_and_is_capped():
-    p = timers.Poller("sqlite:///:memory:", backoff_seconds=2, backoff_cap_seconds=10)
+    p = firing.Poller("sqlite:///:memory:", backoff_seconds=2, backoff_cap_seconds=10)
     assert [p.backoff(n).total_seconds() for n in range(1, 6)] == [2, 4, 8, 10, 10]

@@ -18,9 +18,9 @@ ROOT = h.FIXTURES.parent.parent
 
 CLAIM_AND_HANG = """
 import sys, time, datetime as dt
-from engine import clock, timers
+from engine import clock, firing
 clock.freeze(dt.datetime.fromisoformat(sys.argv[2]))
-poller = timers.Poller(sys.argv[1], owner="doomed", lease_seconds=30)
+poller = firing.Poller(sys.argv[1], owner="doomed", lease_seconds=30)
 assert poller.is_active()
 print(len(poller.claim()), flush=True)
 time.sleep(600)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from engine import clock, timers
+from engine import clock, start_timers
 from tests.timers import helpers as h
 
 
@@ -106,7 +106,7 @@ def test_a_new_version_keeps_one_start_row_and_the_next_occurrence(deployed, db_
     ("R/P1M/2027-01-01T00:00:00+08:00", "2026-11-15T00:00:00", "2026-12-01T00:00:00"),
 ])
 def test_next_occurrence_of_a_cycle_in_shanghai(expression, after, expected):
-    spec = timers.StartTimerSpec("s", "cycle", expression)
+    spec = start_timers.StartTimerSpec("s", "cycle", expression)
     got = spec.next_occurrence(after=h.shanghai(after), armed_at=h.shanghai(after))
     assert got == (h.shanghai(expected) if expected else None)
     if got is not None:
@@ -114,5 +114,5 @@ def test_next_occurrence_of_a_cycle_in_shanghai(expression, after, expected):
 
 
 def test_period_is_the_month_before_the_occurrence():
-    assert timers.start_data(h.shanghai("2027-01-01T00:00:00"))["period"] == "2026-12"
-    assert timers.start_data(h.shanghai("2026-12-01T00:00:00"))["period"] == "2026-11"
+    assert start_timers.start_data(h.shanghai("2027-01-01T00:00:00"))["period"] == "2026-12"
+    assert start_timers.start_data(h.shanghai("2026-12-01T00:00:00"))["period"] == "2026-11"

@@ -82,7 +82,7 @@ def test_script_typed_into_fields_is_shown_as_text_everywhere(client_for):
 
 
 def test_fired_deadline_escalates_notifies_supervisor_and_is_marked_on_the_diagram(client_for, seeded):
-    from engine.timers import Poller
+    from engine.firing import Poller
 
     iid = record_call(client_for("assistant"))
     clock.advance(minutes=31)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import clock
-from engine.timers import Poller
+from engine.firing import Poller
 from tests.web.conftest import record_call
 
 
