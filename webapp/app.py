@@ -16,7 +16,7 @@ from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine import config as engine_config
-from engine import runtime
+from engine import runtime, timers
 
 from . import form_filters, policy, web
 
@@ -120,8 +120,6 @@ def _pages(app: Flask) -> None:
     def healthz():
         """For a load balancer or a monitor: 200 when the database answers and no timer is overdue, 503
         otherwise (the missed-timer alarm means no scheduler is firing deadlines)."""
-        from engine import timers
-
         try:
             missed = timers.overdue(web.read_db())
         except Exception:  # any database failure: say so without details
@@ -146,8 +144,6 @@ def _pages(app: Flask) -> None:
         roles = "、".join(web.role_name(c) for c in sorted(user.role_codes))
         missed = None
         if policy.allowed(user, "timer_alarm") and request.endpoint != "inbox.fragment":
-            from engine import timers
-
             missed = timers.overdue(web.read_db())
         return {"nav": items, "me": user, "my_roles": roles, "unread": unread,
                 "missed_timers": missed if missed is not None and missed.count else None}

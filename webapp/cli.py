@@ -11,7 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from engine import bundle, db, history, identity, intake, repository
+from engine import config as engine_config
+from engine.runtime import EngineError
 from engine.validation import InvalidBundle
 
 
@@ -239,12 +244,8 @@ def _extensions():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Expected failures (no such instance, a missing file, the database not reachable)
-    end with one line on stderr and exit status 1, never a traceback."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from engine.runtime import EngineError
-
+    """Run one command. Expected failures (no such instance, a missing file, the database not reachable or
+    not set up) end with one line on stderr and exit status 1, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
@@ -253,16 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(exc.args[0] if len(exc.args) == 1 else f"{exc.filename}：找不到该文件或目录", file=sys.stderr)
     except (OperationalError, ProgrammingError) as exc:
-        from sqlalchemy.engine import make_url
-
-        from engine import config
-
-        shown = make_url(config.database_url()).render_as_string(hide_password=True)
-        if "no such table" in str(exc.orig) or "does not exist" in str(exc.orig):
+        shown = make_url(engine_config.database_url()).render_as_string(hide_password=True)
+        if _no_such_table(exc.orig):
             print(f"数据库（{shown}）尚未初始化：请先运行 liyuan init（或 liyuan db upgrade）", file=sys.stderr)
         else:
             print(f"无法连接或读写数据库（{shown}）：{exc.orig}", file=sys.stderr)
     return 1
+
+
+def _no_such_table(error) -> bool:
+    """SQLite's "no such table", or PostgreSQL's undefined_table (SQLSTATE 42P01); not a missing database."""
+    return "no such table" in str(error) or getattr(error, "sqlstate", None) == "42P01"
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ def test_an_unreachable_or_empty_database_says_so_without_the_password(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("无法连接或读写数据库（postgresql+psycopg://postgres:***@127.0.0.1:1/nodb）")
     assert "s3cret" not in err and "Traceback" not in err
+    monkeypatch.setenv("LIYUAN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/liyuan_no_such_db")
+    assert main(["timers"]) == 1  # a missing database is not an empty one: `liyuan init` would not help
+    err = capsys.readouterr().err
+    assert err.startswith("无法连接或读写数据库") and "尚未初始化" not in err
     empty = tmp_path / "empty.db"
     empty.touch()
     monkeypatch.setenv("LIYUAN_DATABASE_URL", f"sqlite:///{empty}")
