@@ -32,8 +32,14 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from engine import bundle, db, migrate, repository, runtime, scripting, serialization  # noqa: E402
-from engine.models import TaskRow  # noqa: E402
+import engine.helpdesk  # noqa: E402
+from engine import repository, runtime, scripting  # noqa: E402
+from engine.core import db, migrate  # noqa: E402
+from engine.core.tables import TaskRow  # noqa: E402
+from engine.repository import bundle  # noqa: E402
+from engine.runtime import serialization  # noqa: E402
+
+engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
 
 HERE = Path(__file__).resolve().parent
 PROCESS = "bench_lifecycle"

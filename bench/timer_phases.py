@@ -22,8 +22,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import timers as bench_timers  # noqa: E402  (bench/timers.py: database set-up and the outage backlog)
 
-from engine import firing, serialization, store  # noqa: E402
+import engine.helpdesk  # noqa: E402
 from engine import runtime as engine_runtime  # noqa: E402
+from engine.runtime import serialization, store  # noqa: E402
+from engine.timers import firing  # noqa: E402
+
+engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
 
 PHASES = [(firing.Poller, "fire", "fire (whole firing)"), (firing.Poller, "claim", "claim (per firing)"),
           (store, "load", "load the instance row"), (store, "write", "revision-checked UPDATE"),

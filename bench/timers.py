@@ -41,8 +41,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from engine import bundle, clock, db, migrate, repository, runtime, scheduler, timers  # noqa: E402
-from engine.models import AuditEvent, Timer  # noqa: E402
+import engine.helpdesk  # noqa: E402
+from engine import repository, runtime, timers  # noqa: E402
+from engine.core import clock, db, migrate  # noqa: E402
+from engine.core.tables import AuditEvent, Timer  # noqa: E402
+from engine.repository import bundle  # noqa: E402
+from engine.timers import scheduler  # noqa: E402
+
+engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
 
 PG_ADMIN = os.environ.get("LIYUAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -144,7 +150,8 @@ def floor_rate(n: int = 2000) -> float:
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
     from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-    from engine import scripting, serialization
+    from engine import scripting
+    from engine.runtime import serialization
 
     parser = SpiffBpmnParser()
     parser.add_bpmn_file(str(ROOT / "tests" / "fixtures" / "bpmn" / "mini_tick.bpmn"))

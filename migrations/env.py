@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from engine import models_web  # noqa: F401 - registers the web app's tables on Base.metadata
-from engine.models import Base
+from engine.core.tables import Base
+from webapp import tables as models_web  # noqa: F401 - registers the web app's tables on Base.metadata
 
 target_metadata = Base.metadata
 config = context.config

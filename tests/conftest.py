@@ -17,8 +17,14 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from engine import bundle, clock, db, migrate, repository
+import engine.helpdesk
+from engine import repository
+from engine.core import clock, db, migrate
+from engine.repository import bundle
 from tests import postgres_status
+
+# The test run is an entry point like the web app and the CLI: the help desk plugs into the runtime once.
+engine.helpdesk.install()
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from engine import clock, db, identity, management, runtime, timers
-from engine import incidents as timer_incidents
+from engine import identity, timers
+from engine.core import clock, db, errors
+from engine.helpdesk import management
+from engine.timers import incidents as timer_incidents
 
 from .policy import current_user, requires
 from .sla_view import SLA_NAMES
@@ -176,9 +178,9 @@ def retry(incident_id):
     try:
         with db.transaction() as session:
             timer_incidents.retry_incident(session, number, current_user().username)
-    except runtime.NotFound:
+    except errors.NotFound:
         abort(404)
-    except runtime.Conflict as exc:
+    except errors.Conflict as exc:
         flash(exc.message, "warning")
     else:
         flash(f"异常 #{number} 已标记处理，计时器将在下一轮重新触发", "success")

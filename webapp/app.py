@@ -15,8 +15,10 @@ from pathlib import Path
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from engine import config as engine_config
-from engine import runtime, timers
+import engine.helpdesk
+from engine import timers
+from engine.core import config as engine_config
+from engine.core import errors
 
 from . import form_filters, policy, web
 
@@ -54,6 +56,7 @@ def _secret_key() -> str:
 
 
 def create_app(config: dict | None = None) -> Flask:
+    engine.helpdesk.install()
     app = Flask(__name__)
     secure = os.environ.get("LIYUAN_SECURE_COOKIES") == "1"
     app.config.update(
@@ -152,7 +155,7 @@ def _pages(app: Flask) -> None:
     def csrf_refused(_exc):
         return web.friendly_error("页面已过期或来源不明，请刷新页面后重新提交。", 400, title="请求被拒绝")
 
-    @app.errorhandler(runtime.EngineError)
+    @app.errorhandler(errors.EngineError)
     def engine_error(exc):
         return web.friendly_error(exc.message, exc.status if exc.status in (403, 404, 409, 422) else 400)
 

@@ -11,7 +11,10 @@ import json
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from engine import audit, history, queries, replay, repository
+from engine import audit, repository
+from engine.audit import history
+from engine.helpdesk import queries
+from engine.runtime import replay
 
 from .policy import requires
 from .timeline import element_names
@@ -25,7 +28,7 @@ SYSTEM_ACTORS = ("engine", "scheduler", "timer")
 @requires("audit")
 def index():
     q = request.args.get("q", "").strip()
-    rows = audit.search_instances(read_db(), q or None)
+    rows = queries.search_instances(read_db(), q or None)
     return render_template("audit/index.html", rows=rows, q=q, verified=None)
 
 
@@ -34,7 +37,7 @@ def index():
 def verify_all():
     session = read_db()
     count, breaks = history.verify(session)
-    rows = audit.search_instances(session, None)
+    rows = queries.search_instances(session, None)
     return render_template("audit/index.html", rows=rows, q="", verified={"count": count, "breaks": breaks},
                            reason=audit.break_reason)
 

@@ -12,8 +12,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
-from engine import db, identity
-from engine.models import User
+from engine import identity
+from engine.core import db
+from engine.core.tables import User
 
 from .login_throttle import LoginThrottle
 from .policy import allowed, current_user, public

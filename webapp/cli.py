@@ -14,20 +14,25 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from engine import bundle, db, history, identity, intake, repository
-from engine import config as engine_config
-from engine.runtime import EngineError
-from engine.validation import InvalidBundle
+import engine.helpdesk
+from engine import identity, repository
+from engine.audit import history
+from engine.core import config as engine_config
+from engine.core import db
+from engine.core.errors import EngineError
+from engine.helpdesk import intake
+from engine.repository import bundle
+from engine.repository.validation import InvalidBundle
 
 
 def _paths_or_default(paths: list[str]) -> list[str]:
-    from engine import config
+    from engine.core import config
 
     return paths or [str(config.bpmn_dir())]
 
 
 def cmd_validate(args) -> int:
-    from engine.validation import validate
+    from engine.repository.validation import validate
 
     try:
         src = bundle.read_paths(args.paths)
@@ -72,7 +77,7 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_db_upgrade(_args) -> int:
-    from engine import migrate  # Alembic is slow to import; only these two commands need it
+    from engine.core import migrate  # Alembic is slow to import; only these two commands need it
 
     migrate.upgrade()
     print(f"database at revision {migrate.current()}")
@@ -80,7 +85,7 @@ def cmd_db_upgrade(_args) -> int:
 
 
 def cmd_db_backup(args) -> int:
-    from engine import backup
+    from engine.audit import backup
 
     try:
         result = backup.backup_sqlite(Path(args.target), overwrite=args.force)
@@ -100,10 +105,10 @@ def cmd_db_backup(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from engine import migrate
+    from engine.core import migrate
 
     migrate.upgrade()
-    from engine import config
+    from engine.core import config
 
     bpmn_files = list(config.bpmn_dir().glob("*.bpmn"))
     with db.transaction() as session:
@@ -160,7 +165,7 @@ def cmd_audit_verify(args) -> int:
 
 
 def cmd_audit_replay(args) -> int:
-    from engine import replay
+    from engine.runtime import replay
 
     with db.read_session() as session:
         result = replay.replay(session, args.instance_id)
@@ -247,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Expected failures (no such instance, a missing file, the database not reachable or
     not set up) end with one line on stderr and exit status 1, never a traceback."""
     args = build_parser().parse_args(argv)
+    engine.helpdesk.install()
     try:
         return args.func(args) or 0
     except EngineError as exc:

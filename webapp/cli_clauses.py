@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from engine import clauses, config
+from engine.core import config
+from engine.helpdesk import clauses
 
 
 def cmd_clauses(args) -> int:

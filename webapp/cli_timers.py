@@ -10,7 +10,10 @@ import logging
 import os
 import sys
 
-from engine import clock, db, incidents, sla, timers
+from engine import timers
+from engine.core import clock, db
+from engine.helpdesk import sla
+from engine.timers import incidents
 
 
 def _t(value) -> str:
@@ -55,7 +58,7 @@ def cmd_timers(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from engine import scheduler
+    from engine.timers import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)  # a line per task state change is noise here
@@ -79,7 +82,7 @@ def cmd_incidents(args) -> int:
 
 
 def cmd_incidents_retry(args) -> int:
-    from engine.runtime import EngineError
+    from engine.core.errors import EngineError
 
     try:
         with db.transaction() as session:

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine import clock, db, identity, intake, queries, runtime, tasks
-from engine.models import HelpRequest, TaskRow
+from engine import identity, tasks
+from engine.core import clock, db, errors
+from engine.core.tables import TaskRow
+from engine.helpdesk import intake, queries
+from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
 from .policy import allowed, can_work_on, current_user, requires
@@ -121,9 +124,9 @@ def _change(action, task_id: str, *args, done: str):
     try:
         with db.transaction() as session:
             action(session, task_id, user, *args)
-    except runtime.Conflict as exc:
+    except errors.Conflict as exc:
         flash(exc.message, "warning")
-    except runtime.EngineError as exc:
+    except errors.EngineError as exc:
         flash(exc.message, "error")
     else:
         flash(done, "success")

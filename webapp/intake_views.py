@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine import db, forms, help_requests, intake, queries, runtime
+from engine import forms
+from engine.core import db
+from engine.helpdesk import help_requests, intake, queries
 
 from .policy import can_work_on, current_user, requires
 
@@ -69,7 +71,7 @@ def hotline():
         if not errors:
             try:
                 started = start_request("hotline", values, current_user())
-            except runtime.EngineError as exc:
+            except errors.EngineError as exc:
                 flash(exc.message, "error")
             else:
                 linked = f"，已关联住户账号 {started.resident.display_name}" if started.resident else ""

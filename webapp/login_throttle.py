@@ -14,8 +14,8 @@ import datetime as dt
 
 from sqlalchemy import delete, func, select
 
-from engine import clock, db
-from engine.models_web import LoginFailure
+from engine.core import clock, db
+from webapp.tables import LoginFailure
 
 MAX_FAILURES = 5
 WINDOW = dt.timedelta(minutes=10)

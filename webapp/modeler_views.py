@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
-from engine import db, editing, queries, repository
-from engine.validation import InvalidBundle
+from engine import repository
+from engine.core import db
+from engine.helpdesk import queries
+from engine.repository import editing
+from engine.repository.validation import InvalidBundle
 
 from .policy import current_user, requires
 from .web import read_db

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from engine import clock, db, identity, queries, repository
-from engine.models_web import ReadMarker
+from engine import identity, repository
+from engine.core import clock, db
+from engine.helpdesk import queries
+from webapp.tables import ReadMarker
 
 from . import timeline
 from .policy import SUPERVISORS, current_user, requires

@@ -9,7 +9,8 @@ cannot disagree.
 from __future__ import annotations
 
 from engine import tasks as engine_tasks
-from engine.models import HelpRequest, TaskRow, User
+from engine.core.tables import TaskRow, User
+from engine.helpdesk.tables import HelpRequest
 
 STAFF = frozenset({"assistant", "cs_supervisor", "security_lead", "guard", "gate_guard", "caregiver",
                    "engineering", "cleaning", "manager", "leader"})

@@ -12,7 +12,10 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from engine import clock, db, history, queries, runtime
+from engine import runtime
+from engine.audit import history
+from engine.core import clock, db
+from engine.helpdesk import queries
 
 from . import sla_view, timeline
 from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
@@ -46,7 +49,7 @@ def new():
             values.setdefault("phone", user.phone)
             try:
                 started = start_request("online", values, user)
-            except runtime.EngineError as exc:
+            except errors.EngineError as exc:
                 flash(exc.message, "error")
             else:
                 flash("您的求助已提交，我们会尽快处理", "success")

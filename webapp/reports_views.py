@@ -8,7 +8,7 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine import reports
+from engine.helpdesk import reports
 
 from .policy import requires
 from .sla_view import SLA_NAMES

@@ -10,7 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, history, intake, queries, repository, runtime
+from engine import repository, runtime
+from engine.audit import history
+from engine.core import clock
+from engine.helpdesk import intake, queries
 
 from . import sla_view, timeline
 from .policy import allowed, can_view_request, current_user, requires, visible_data

@@ -41,6 +41,6 @@ def _raise_interrupt(_signum, _frame):
 
 def _start_scheduler():
     """The embedded default runs the timer poller in-process (off with LIYUAN_SCHEDULER=external)."""
-    from engine import scheduler
+    from engine.timers import scheduler
 
     return scheduler.start_in_process()

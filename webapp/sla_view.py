@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from engine import clock
+from engine.core import clock
 
 from .web import duration_text
 

@@ -13,9 +13,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import delete
 
-from engine import clock, db, forms, queries, runtime, tasks
-from engine.models import TaskRow
-from engine.models_web import Draft
+from engine import forms, runtime, tasks
+from engine.core import clock, db, errors
+from engine.core.tables import TaskRow
+from engine.helpdesk import queries
+from webapp.tables import Draft
 
 from .policy import allowed, can_work_on, current_user, requires
 from .web import friendly_error, local_time, read_db
@@ -132,11 +134,11 @@ def submit(task_id):
         with db.transaction() as write:
             tasks.complete(write, task_id, user, data)
             write.execute(delete(Draft).where(Draft.task_id == task_id))
-    except runtime.InvalidData as exc:
+    except errors.InvalidData as exc:
         return _render(row, task, schema, ui, data, exc.errors, 422)
-    except runtime.Conflict as exc:
+    except errors.Conflict as exc:
         return conflict_page(exc.message, instance_id, task_id)
-    except runtime.EngineError as exc:
+    except errors.EngineError as exc:
         return friendly_error(exc.message, exc.status if exc.status in (403, 404) else 400)
     flash(f"已提交「{row.name}」", "success")
     if allowed(user, "inbox"):

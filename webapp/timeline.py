@@ -10,7 +10,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from engine import history, queries
+from engine.audit import history
+from engine.helpdesk import queries
 
 from .sla_view import SLA_NAMES
 

@@ -13,8 +13,10 @@ import datetime as dt
 from flask import g, render_template
 from flask_login import LoginManager, UserMixin
 
-from engine import clock, db, identity, intake
-from engine.models import User
+from engine import identity
+from engine.core import clock, db
+from engine.core.tables import User
+from engine.helpdesk import intake
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"

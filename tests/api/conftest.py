@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import bundle, db, identity, repository
+from engine import identity, repository
+from engine.core import db
+from engine.repository import bundle
 from webapp import api
 from webapp.app import create_app
 
@@ -43,7 +45,7 @@ def password_hash() -> str:
 @pytest.fixture
 def users(db_url, password_hash, monkeypatch) -> dict:
     """username -> User for every demo user and the extras; all share ``PASSWORD``."""
-    monkeypatch.setattr(identity, "hash_password", lambda _pw: password_hash)  # argon2 once, not 18x per test
+    monkeypatch.setattr(identity.users, "hash_password", lambda _pw: password_hash)  # argon2 once, not 18x per test
     with db.transaction() as session:
         identity.ensure_demo_users(session, PASSWORD)
         for username, name, role in EXTRA_USERS:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
-from engine import db
-from engine.models import User
+from engine.core import db
+from engine.core.tables import User
 from webapp import api
 
 from .conftest import PASSWORD, make_app

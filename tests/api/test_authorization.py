@@ -20,7 +20,8 @@ import uuid
 
 import pytest
 
-from engine import db, identity, runtime
+from engine import identity, runtime
+from engine.core import db
 from webapp import policy
 
 from .conftest import ONLINE, ready_task

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from engine import db, runtime
+from engine import runtime
+from engine.core import db
 
 from .conftest import ready_task
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine import clock, db, runtime
-from engine.models import HelpRequest
+from engine import runtime
+from engine.core import clock, db
+from engine.helpdesk.tables import HelpRequest
 
 from .conftest import HOTLINE, ONLINE, ready_task
 

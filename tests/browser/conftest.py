@@ -146,7 +146,7 @@ def serve_app(tmp_path, monkeypatch) -> Iterator[Callable[..., str]]:
     ``engine.clock.advance`` in the test moves the server's time too."""
     from werkzeug.serving import make_server
 
-    from engine import clock, db, migrate
+    from engine.core import clock, db, migrate
     from tests.web.conftest import make_app
 
     url = f"sqlite:///{tmp_path / 'web.db'}"

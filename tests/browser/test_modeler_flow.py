@@ -12,8 +12,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import bundle, config, db, identity, repository
-from engine.models import ProcessVersion
+from engine import identity, repository
+from engine.core import config, db
+from engine.core.tables import ProcessVersion
+from engine.repository import bundle
 from tests.web.conftest import PASSWORD
 
 

@@ -8,7 +8,10 @@ server's time too. Every text typed carries a ``<script>``: it must come back as
 
 from __future__ import annotations
 
-from engine import bundle, clock, config, db, identity, intake, repository
+from engine import identity, repository
+from engine.core import clock, config, db
+from engine.helpdesk import intake
+from engine.repository import bundle
 from tests.web.conftest import PASSWORD
 
 EVIL = "<script>window.__xss = 1; alert(1)</script>"

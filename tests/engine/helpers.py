@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from engine import db, identity, runtime, tasks
-from engine.models import Instance
+from engine import identity, runtime, tasks
+from engine.core import db
+from engine.core.tables import Instance
 
 CALL = {"channel": "hotline", "caller_name": "张三", "phone": "13800000000", "address": "3栋1201",
         "description": "厨房水管漏水"}

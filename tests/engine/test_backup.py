@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from engine import backup, db, history
-from engine.models import Instance
+from engine.audit import backup, history
+from engine.core import db
+from engine.core.tables import Instance
 from tests.engine.helpers import complete, start
 from webapp.cli import main
 

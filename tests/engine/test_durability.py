@@ -10,7 +10,8 @@ import textwrap
 
 from sqlalchemy import text
 
-from engine import db, history
+from engine.audit import history
+from engine.core import db, errors
 from tests.conftest import ROOT
 from tests.engine.helpers import complete, ensure_user, ready, revision, start
 from webapp.cli import main
@@ -19,8 +20,8 @@ from webapp.cli import main
 def _complete_in_child(url: str, task_id: str, barrier, results) -> None:
     """Runs in a separate process: wait for the other one, then complete the same task."""
     os.environ["LIYUAN_DATABASE_URL"] = url
-    from engine import db as child_db
-    from engine import identity, runtime, tasks
+    from engine import identity, tasks
+    from engine.core import db as child_db
 
     barrier.wait()
     try:
@@ -28,7 +29,7 @@ def _complete_in_child(url: str, task_id: str, barrier, results) -> None:
             tasks.complete(session, task_id, identity.get_user(session, "assistant"),
                            {"category": "g", "summary": f"pid {os.getpid()}"})
         results.put("ok")
-    except runtime.Conflict as exc:
+    except errors.Conflict as exc:
         results.put("conflict: " + exc.message)
     except Exception as exc:  # reported to the parent, which fails the test
         results.put(f"error: {exc!r}")
@@ -56,7 +57,9 @@ def test_two_processes_completing_the_same_task_one_wins(deployed, db_url):
 CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     os.environ["LIYUAN_DATABASE_URL"] = sys.argv[1]
-    from engine import db, history, identity, tasks
+    from engine.core import db
+    from engine.audit import history
+    from engine import identity, tasks
     real_append = history.append_all  # the commit path appends a change's events with one call
     def append_then_die(*args, **kwargs):
         real_append(*args, **kwargs)          # the engine step ran and the events are flushed ...

@@ -6,7 +6,8 @@ import json
 
 from sqlalchemy import text
 
-from engine import clock, db, replay
+from engine.core import clock, db
+from engine.runtime import replay
 from tests.engine.helpers import complete, start
 from webapp.cli import main
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine import clock, db, reports
+from engine.core import clock, db
+from engine.helpdesk import reports
 from tests.engine.helpers import complete, start
 
 

@@ -7,8 +7,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from engine import bundle, db, history, identity, repository, runtime, tasks
-from engine.models import AuditEvent, HelpRequest, Instance, SlaClock, TaskRow
+from engine import identity, repository, runtime, tasks
+from engine.audit import history
+from engine.core import db, errors
+from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
+from engine.helpdesk.tables import HelpRequest
+from engine.repository import bundle
 from tests.conftest import FIXTURES
 from tests.engine.helpers import CALL, complete, ensure_user, ready, revision, start
 
@@ -49,7 +53,7 @@ def test_the_stored_blob_holds_no_spec(deployed):
 def test_invalid_form_data_gives_per_field_messages_and_changes_nothing(deployed):
     iid = start()
     before = (revision(iid), _audit_count(iid))
-    with pytest.raises(runtime.InvalidData) as err:
+    with pytest.raises(errors.InvalidData) as err:
         complete(iid, "record", {"category": "z"})
     assert err.value.errors == {"category": "请从选项中选择", "summary": "请填写此项"}
     assert err.value.status == 422
@@ -69,7 +73,7 @@ def test_completing_a_task_that_is_not_ready_is_a_conflict(deployed):
     iid = start()
     record_id = ready(iid)["record"]
     complete(iid, "record", {"category": "g", "summary": "借梯子"})
-    with db.transaction() as session, pytest.raises(runtime.Conflict) as err:
+    with db.transaction() as session, pytest.raises(errors.Conflict) as err:
         runtime.complete_task(session, iid, record_id, {"category": "g", "summary": "again"}, "assistant")
     assert "已由他人完成" in err.value.message and err.value.status == 409
     assert revision(iid) == 2
@@ -77,14 +81,14 @@ def test_completing_a_task_that_is_not_ready_is_a_conflict(deployed):
 
 def test_a_task_of_another_instance_is_a_conflict(deployed):
     first, second = start(), start()
-    with db.transaction() as session, pytest.raises(runtime.Conflict):
+    with db.transaction() as session, pytest.raises(errors.Conflict):
         runtime.complete_task(session, first, ready(second)["record"], {"category": "g", "summary": "x"}, "a")
     assert revision(first) == 1 and revision(second) == 1
 
 
 def test_a_stale_revision_is_a_conflict_not_an_overwrite(deployed):
     iid = start()
-    with db.transaction() as session, pytest.raises(runtime.Conflict):
+    with db.transaction() as session, pytest.raises(errors.Conflict):
         runtime.complete_task(session, iid, ready(iid)["record"], {"category": "g", "summary": "xx"}, "assistant",
                               expected_revision=0)
     assert revision(iid) == 1
@@ -99,7 +103,7 @@ def test_a_task_is_only_offered_to_its_lane(deployed):
         assistant = identity.get_user(session, "assistant")
         assert tasks.inbox(session, engineer) == []
         assert [t.element_id for t in tasks.inbox(session, assistant)] == ["record"]
-        with pytest.raises(runtime.EngineError, match="没有处理此任务的权限"):
+        with pytest.raises(errors.EngineError, match="没有处理此任务的权限"):
             tasks.complete(session, ready(iid)["record"], engineer, {"category": "g", "summary": "xx"})
 
 
@@ -130,12 +134,12 @@ def test_a_failing_script_rolls_everything_back(deployed, monkeypatch):
     iid = start()
     complete(iid, "record", {"category": "b", "summary": "漏水"})
     before = (revision(iid), _audit_count(iid))
-    with pytest.raises(runtime.ScriptFailure) as err:
+    with pytest.raises(errors.ScriptFailure) as err:
         # the script after `fix` reads len(fix_note): a number makes it raise TypeError
         with db.transaction() as session:
             loaded = runtime.load(session, iid)
             task = runtime.find_task(loaded.workflow, ready(iid)["fix"])
-            monkeypatch.setattr(runtime, "validate_task_data", lambda version, t, data: data)
+            monkeypatch.setattr(runtime.instances, "validate_task_data", lambda version, t, data: data)
             runtime.complete_task(session, iid, str(task.id), {"fix_note": 42, "fixed": True}, "engineer")
     assert "流程脚本执行出错" in err.value.message
     assert (revision(iid), _audit_count(iid)) == before

@@ -9,8 +9,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from engine import db, migrate, models_web  # noqa: F401 - models_web registers the web tables
-from engine.models import Base, HelpRequest
+from engine.core import db, migrate  # noqa: F401 - models_web registers the web tables
+from engine.core.tables import Base
+from engine.helpdesk.tables import HelpRequest
 from tests.engine.helpers import complete, start
 
 

@@ -9,7 +9,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import bundle, scripting, validation
+from engine import scripting
+from engine.repository import bundle, validation
 
 ESCAPE = "().__class__.__mro__[1].__subclasses__()"
 

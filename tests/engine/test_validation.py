@@ -120,7 +120,8 @@ def test_deploy_writes_nothing_when_anything_is_invalid(db_url, workdir, capsys,
     _break(workdir, '"PT30M"', "PT30M")
     assert main(["deploy", str(workdir / "bpmn")]) == 1
     assert "nothing deployed" in capsys.readouterr().err
-    from engine import db, repository
+    from engine import repository
+    from engine.core import db
 
     with db.read_session() as session:
         assert repository.version_count(session) == 0

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, select, text
 
-from engine import bundle, clock, config, db, forms, identity, intake, repository
+from engine import forms, identity, repository
+from engine.core import clock, config, db
+from engine.helpdesk import intake
+from engine.repository import bundle
 
 # Friday 2026-11-27 09:00 Asia/Shanghai: a normal office morning.
 MORNING = dt.datetime(2026, 11, 27, 9, 0, tzinfo=clock.SHANGHAI)
@@ -56,7 +59,7 @@ def procedure(db_url, monkeypatch, tmp_path_factory):
         return _password_hashes[password]
 
     monkeypatch.setattr(forms, "check_schema", check_schema)
-    monkeypatch.setattr(identity, "hash_password", hash_password)
+    monkeypatch.setattr(identity.users, "hash_password", hash_password)
     with db.transaction() as session:
         results = repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
         identity.ensure_demo_users(session, PASSWORD)

@@ -18,8 +18,13 @@ from functools import cache
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from engine import clock, config, db, firing, history, identity, replay, runtime, tasks
-from engine.models import HelpRequest, Instance, SlaClock, TaskRow, Timer
+from engine import identity, runtime, tasks
+from engine.audit import history
+from engine.core import clock, config, db, errors
+from engine.core.tables import Instance, SlaClock, TaskRow, Timer
+from engine.helpdesk.tables import HelpRequest
+from engine.runtime import replay
+from engine.timers import firing
 
 HOTLINE_CALLER = {"caller_name": "张三", "phone": "13800000000", "address": "3栋2单元1201",
                   "description": "厨房水管漏水"}
@@ -105,7 +110,7 @@ def attempt(iid: str, element_id: str, username: str, data: dict | None = None, 
     try:
         with db.transaction() as session:
             tasks.complete(session, row.id, identity.get_user(session, username), payload)
-    except runtime.InvalidData as exc:
+    except errors.InvalidData as exc:
         assert element_id in ready(iid), "a refused form must leave the task ready"
         return exc.errors
     raise AssertionError(f"{element_id} accepted {payload}")

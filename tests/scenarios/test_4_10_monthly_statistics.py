@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from engine import clock
+from engine.core import clock
 from tests.scenarios import driver as d
 
 

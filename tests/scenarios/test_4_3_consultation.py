@@ -4,7 +4,8 @@ matters kept from the customer."""
 
 from __future__ import annotations
 
-from engine import db, identity
+from engine import identity
+from engine.core import db
 from tests.scenarios import driver as d
 from webapp import policy
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from engine import db
-from engine.models import FeeItem
+from engine.core import db
+from engine.helpdesk.tables import FeeItem
 from tests.scenarios import driver as d
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 
 import pytest
 
-from engine import clock
+from engine.core import clock
 from tests.scenarios import driver as d
 from tests.scenarios.conftest import MORNING
 from tests.scenarios.test_4_1_help_request import close_by_phone, close_online

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine import clock, db, firing, runtime
-from engine.models import AuditEvent, Instance, SlaClock, TaskRow, Timer
+from engine import runtime
+from engine.core import clock, db
+from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow, Timer
+from engine.timers import firing
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

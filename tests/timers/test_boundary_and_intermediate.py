@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import clock
+from engine.core import clock
 from tests.timers import helpers as h
 
 
@@ -77,8 +77,8 @@ def test_intermediate_timers_wait_also_inside_a_called_process(deployed, db_url)
 
 
 def test_a_row_whose_timer_no_longer_waits_is_dropped_without_effect(deployed, db_url):
-    from engine import db
-    from engine.models import Timer
+    from engine.core import db
+    from engine.core.tables import Timer
 
     clock.freeze()
     iid = h.start()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine import clock, db, firing, incidents, intake
+from engine.core import clock, db
+from engine.helpdesk import intake
+from engine.timers import firing, incidents
 from tests.timers import helpers as h
 
 

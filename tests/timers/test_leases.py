@@ -11,14 +11,15 @@ from collections import Counter
 
 import pytest
 
-from engine import clock
+from engine.core import clock
 from tests.timers import helpers as h
 
 ROOT = h.FIXTURES.parent.parent
 
 CLAIM_AND_HANG = """
 import sys, time, datetime as dt
-from engine import clock, firing
+from engine.core import clock
+from engine.timers import firing
 clock.freeze(dt.datetime.fromisoformat(sys.argv[2]))
 poller = firing.Poller(sys.argv[1], owner="doomed", lease_seconds=30)
 assert poller.is_active()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine import clock, db, timers
+from engine import timers
+from engine.core import clock, db
 from tests.timers import helpers as h
 
 

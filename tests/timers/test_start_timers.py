@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from engine import clock, start_timers
+from engine.core import clock
+from engine.timers import start_timers
 from tests.timers import helpers as h
 
 
@@ -28,7 +29,8 @@ def test_the_monthly_statistics_start_at_midnight_on_the_first_for_the_month_jus
     assert h.lanes(inst.id) == {"m_review": "流程负责人"}
     [fired] = h.firings(inst.id)
     assert fired["timer_kind"] == "start" and fired["lateness_ms"] == 1
-    from engine import db, runtime
+    from engine import runtime
+    from engine.core import db
 
     with db.read_session() as session:
         data = runtime.current_data(runtime.load(session, inst.id).workflow)
@@ -48,7 +50,8 @@ def test_missed_months_are_caught_up_oldest_first_after_downtime(deployed, db_ur
     poller.run_due()
     clock.freeze(h.shanghai("2026-12-05T08:00:00"))  # nothing ran from September to December
     assert poller.run_due().fired == 3
-    from engine import db, runtime
+    from engine import runtime
+    from engine.core import db
 
     periods = []
     for inst in h.instances_of("mini_monthly"):
@@ -71,7 +74,9 @@ def test_a_start_row_fired_twice_starts_one_instance(deployed, db_url):
 
 
 def test_a_new_version_keeps_one_start_row_and_the_next_occurrence(deployed, db_url):
-    from engine import bundle, db, repository
+    from engine import repository
+    from engine.core import db
+    from engine.repository import bundle
 
     clock.freeze(h.shanghai("2026-11-10T12:00:00"))
     poller = h.poller(db_url)

@@ -13,7 +13,10 @@ import time
 
 import pytest
 
-from engine import bundle, clock, config, db, repository, scheduler
+from engine import repository
+from engine.core import clock, config, db
+from engine.repository import bundle
+from engine.timers import scheduler
 from tests.timers import helpers as h
 
 ROOT = h.FIXTURES.parent.parent
@@ -166,7 +169,7 @@ def test_done_when_an_online_request_acknowledged_in_time_meets_its_clock_and_no
 
 
 def _form_of(iid: str, element_id: str) -> dict:
-    from engine.models import TaskRow
+    from engine.core.tables import TaskRow
 
     with db.read_session() as session:
         row = next(r for r in session.query(TaskRow).filter_by(instance_id=iid, element_id=element_id))

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import bundle, db, identity, intake, repository
+from engine import identity, repository
+from engine.core import db
+from engine.helpdesk import intake
+from engine.repository import bundle
 
 WEB_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROCESS = "web_help_request"
@@ -97,7 +100,7 @@ def record_call(client, **overrides) -> str:
     with db.read_session() as session:
         from sqlalchemy import select
 
-        from engine.models import HelpRequest
+        from engine.helpdesk.tables import HelpRequest
 
         return session.scalar(select(HelpRequest.instance_id).order_by(HelpRequest.created_at.desc()).limit(1))
 

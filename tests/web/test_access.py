@@ -6,7 +6,8 @@ a view that declares neither ``@requires`` nor ``@public`` fails here.
 
 from __future__ import annotations
 
-from engine import db, identity
+from engine import identity
+from engine.core import db
 from tests.web.conftest import PASSWORD, record_call, task_ids
 from webapp import policy
 

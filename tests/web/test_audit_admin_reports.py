@@ -7,7 +7,10 @@ import json
 
 from sqlalchemy import text
 
-from engine import audit, db, history, intake
+from engine import audit
+from engine.audit import history
+from engine.core import db
+from engine.helpdesk import intake
 from tests.web.conftest import PASSWORD, RESIDENT_PHONE, record_call, task_ids
 
 
@@ -21,7 +24,7 @@ def _repaired_and_rated(client_for) -> str:
     assert res.status_code == 302
     resident = client_for(RESIDENT_PHONE)
     with db.read_session() as session:
-        from engine import queries
+        from engine.helpdesk import queries
 
         [task] = queries.open_tasks(session, iid)
     res = resident.post(f"/tasks/{task.id}", data={"resolved": "true", "speed": "5", "quality": "4",
@@ -199,8 +202,8 @@ def test_admin_changes_a_fee_and_the_next_quote_uses_it(client_for):
 def test_admin_sees_and_retries_an_incident(client_for):
     import datetime as dt
 
-    from engine import clock
-    from engine.models import Incident, Instance
+    from engine.core import clock
+    from engine.core.tables import Incident, Instance
 
     iid = record_call(client_for("assistant"))
     with db.transaction() as session:
@@ -226,7 +229,7 @@ def test_admin_sees_and_retries_an_incident(client_for):
 def _at(month: int, day: int, hour: int, minute: int = 0):
     import datetime as dt
 
-    from engine import clock
+    from engine.core import clock
 
     return clock.freeze(dt.datetime(2026, month, day, hour, minute, tzinfo=clock.SHANGHAI))
 
@@ -284,7 +287,9 @@ def test_reports_count_a_months_requests_by_type_channel_satisfaction_and_deadli
 
 
 def test_reports_list_the_monthly_statistics_instances_with_what_was_recorded(client_for):
-    from engine import bundle, config, repository
+    from engine import repository
+    from engine.core import config
+    from engine.repository import bundle
     from tests.scenarios import driver as d
 
     with db.transaction() as session:
@@ -306,7 +311,7 @@ def test_reports_list_the_monthly_statistics_instances_with_what_was_recorded(cl
 
 
 def test_reports_show_the_open_backlog_by_age_oldest_first(client_for):
-    from engine import clock
+    from engine.core import clock
 
     clock.freeze()
     done = _repaired_and_rated(client_for)  # closed: not in the backlog
@@ -353,7 +358,7 @@ def test_reports_show_each_staff_members_month_for_the_appraisal(client_for):
     with db.read_session() as session:  # engineer2's one task was the late request's repair
         from sqlalchemy import select
 
-        from engine.models import AuditEvent
+        from engine.core.tables import AuditEvent
 
         assert session.scalars(select(AuditEvent.chain).where(AuditEvent.actor == "engineer2",
                                                               AuditEvent.kind == "task_completed")).all() == [late]

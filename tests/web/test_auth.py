@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import clock
+from engine.core import clock
 from tests.web.conftest import PASSWORD, csrf_token, make_app
 
 

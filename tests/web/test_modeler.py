@@ -8,8 +8,9 @@ import re
 
 from sqlalchemy import select
 
-from engine import clock, db, repository
-from engine.models import Instance, ProcessVersion, Timer
+from engine import repository
+from engine.core import clock, db
+from engine.core.tables import Instance, ProcessVersion, Timer
 from tests.web.conftest import PASSWORD, WEB_FIXTURES, make_app, record_call
 
 SOURCE = (WEB_FIXTURES / "bpmn" / "web_help_request.bpmn").read_text(encoding="utf-8")
@@ -97,7 +98,7 @@ def test_publishing_a_changed_timer_makes_a_new_version_and_running_instances_ke
                     for i in session.scalars(select(Instance).where(Instance.id.in_([before, after])))}
         due = {t.instance_id: t.due_at for t in session.scalars(select(Timer).where(Timer.element_id == "repair_late"))}
         deployment = repository.latest_version(session, PID)
-        from engine.models import Deployment
+        from engine.core.tables import Deployment
 
         actor = session.get(Deployment, deployment.deployment_id).actor
     assert versions == {before: 1, after: 2}

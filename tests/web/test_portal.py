@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from engine import clock, db, history
+from engine.audit import history
+from engine.core import clock, db
 from tests.web.conftest import OTHER_PHONE, RESIDENT_PHONE, record_call, task_ids
 
 

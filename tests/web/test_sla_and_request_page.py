@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine import clock
+from engine.core import clock
 from tests.web.conftest import record_call, task_ids
 from webapp import sla_view
 
@@ -82,7 +82,7 @@ def test_script_typed_into_fields_is_shown_as_text_everywhere(client_for):
 
 
 def test_fired_deadline_escalates_notifies_supervisor_and_is_marked_on_the_diagram(client_for, seeded):
-    from engine.firing import Poller
+    from engine.timers.firing import Poller
 
     iid = record_call(client_for("assistant"))
     clock.advance(minutes=31)
@@ -141,7 +141,8 @@ def test_the_request_list_pages_through_every_request_once_keeping_the_filters(c
 def test_the_inbox_shows_the_priority_and_puts_the_urgent_first_among_equal_deadlines(client_for):
     import re
 
-    from engine import db, runtime
+    from engine import runtime
+    from engine.core import db
 
     clock.freeze()
     started = {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine import clock
-from engine.firing import Poller
+from engine.core import clock
+from engine.timers.firing import Poller
 from tests.web.conftest import record_call
 
 

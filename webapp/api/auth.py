@@ -12,8 +12,9 @@ from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from engine import db, identity
-from engine.models import User
+from engine import identity
+from engine.core import db
+from engine.core.tables import User
 from webapp import policy
 
 from . import bp

@@ -13,7 +13,7 @@ import logging
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine.runtime import EngineError, InvalidData
+from engine.core.errors import EngineError, InvalidData
 
 from . import bp
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import db, history, runtime
-from engine.models import HelpRequest, ProcessVersion, TaskRow
+from engine import runtime
+from engine.audit import history
+from engine.core import db, errors
+from engine.core.tables import ProcessVersion, TaskRow
+from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
 from . import bp
@@ -22,7 +25,7 @@ def _visible_instance(session, instance_id: str):
         return user, instance, req
     if req is None or not policy.can_view_request(user, req):
         # Not 403: a resident must not learn that someone else's request id exists.
-        raise runtime.NotFound("找不到该求助记录", instance_id=instance_id)
+        raise errors.NotFound("找不到该求助记录", instance_id=instance_id)
     return user, instance, req
 
 

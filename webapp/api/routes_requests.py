@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from engine import db, forms, help_requests, intake
+from engine import forms
+from engine.core import db
+from engine.helpdesk import help_requests, intake
 from webapp import policy
 
 from . import bp

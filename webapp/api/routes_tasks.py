@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import request
 
-from engine import db, forms, runtime, tasks
-from engine.models import HelpRequest, TaskRow
+from engine import forms, runtime, tasks
+from engine.core import db, errors
+from engine.core.tables import TaskRow
+from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
 from . import bp
@@ -23,8 +25,8 @@ def _row(session, task_id: str, *, for_change: bool) -> TaskRow:
     row = session.get(TaskRow, task_id)
     if row is None:
         if for_change:
-            raise runtime.Conflict(GONE, task_id=task_id)
-        raise runtime.NotFound("找不到该任务（可能已完成或已取消）", task_id=task_id)
+            raise errors.Conflict(GONE, task_id=task_id)
+        raise errors.NotFound("找不到该任务（可能已完成或已取消）", task_id=task_id)
     return row
 
 
@@ -49,7 +51,7 @@ def get_task(task_id: str):
         loaded = runtime.load(session, row.instance_id)
         task = runtime.find_task(loaded.workflow, task_id)
         if task is None:
-            raise runtime.NotFound("找不到该任务", task_id=task_id)
+            raise errors.NotFound("找不到该任务", task_id=task_id)
         schema, ui_schema = runtime.task_form(loaded.version, task)
         resolved = forms.resolve_options(schema, ui_schema, task.data) if schema else None
         out = task_summary(row, internal=policy.allowed(user, "inbox"))

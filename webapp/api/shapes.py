@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.models import AuditEvent, HelpRequest, SlaClock, TaskRow, User
+from engine.core import clock
+from engine.core.tables import AuditEvent, SlaClock, TaskRow, User
+from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
 
@@ -37,7 +38,7 @@ def task_summary(row: TaskRow, *, internal: bool = True) -> dict:
 def sla_clocks(session: Session, instance_id: str) -> list[dict]:
     """The instance's SLA clocks (engine.sla when it exists, else the projection table directly)."""
     try:
-        from engine import sla  # built alongside; its richer view wins once it exists
+        from engine.helpdesk import sla  # built alongside; its richer view wins once it exists
     except ImportError:
         sla = None
     if sla is not None and hasattr(sla, "for_instance"):

@@ -1,0 +1,25 @@
+"""The append-only audit log and what an auditor does with it.
+
+``history``: appending events to per-instance hash chains and verifying them (every room that changes
+state writes here, so this room stands low, just above core). ``auditor``: what an auditor reads (kind
+names, replay steps told in Chinese, the self-checking bundle). ``backup``: a consistent, verified copy of
+the embedded database. Replaying an instance re-applies its steps, so it lives with the runtime
+(:mod:`engine.runtime.replay`).
+"""
+
+from engine.audit import backup, history
+from engine.audit.auditor import (
+           BUNDLE_FORMAT,
+           HASH_RULE,
+           KIND_NAMES,
+           break_reason,
+           check_bundle,
+           export_bundle,
+           kind_name,
+           replay_error,
+           shown,
+           step_views,
+)
+
+__all__ = ["BUNDLE_FORMAT", "HASH_RULE", "KIND_NAMES", "backup", "break_reason", "check_bundle",
+           "export_bundle", "history", "kind_name", "replay_error", "shown", "step_views"]

@@ -1,0 +1,155 @@
+"""The append-only audit log and its per-chain hash chain.
+
+Each row's ``hash = sha256(prev_hash + canonical row)``, where the canonical row is a fixed JSON rendering
+of every column but the hash. Changing, inserting or deleting any row breaks the chain from that row on,
+and :func:`verify` names the first broken row. Rows are only ever inserted (the migration also installs
+triggers that refuse UPDATE and DELETE); the chain is what catches someone who drops the triggers.
+
+The payload keeps the *input* that caused the event (form data, start data, fire time) so that an instance
+can be re-run from its pinned version and compared, event by event, with the recorded state fingerprints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.orm import Session
+
+from engine.core import clock
+from engine.core.tables import AuditEvent
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _at(value: dt.datetime) -> str:
+    return clock.as_utc(value).isoformat(timespec="microseconds")
+
+
+_HASHED = ("chain", "seq", "at", "actor", "kind", "element_id", "payload", "state_fingerprint")
+
+
+def canonical_row(row: AuditEvent | dict) -> str:
+    """Every column but ``id``, ``prev_hash`` and ``hash``, in a fixed JSON rendering."""
+    values = {k: (row[k] if isinstance(row, dict) else getattr(row, k)) for k in _HASHED}
+    values["at"] = _at(values["at"])
+    return canonical_json(values)
+
+
+def row_hash(prev_hash: str, row: AuditEvent | dict) -> str:
+    return hashlib.sha256((prev_hash + canonical_row(row)).encode()).hexdigest()
+
+
+def append(session: Session, chain: str, actor: str, kind: str, *, element_id: str | None = None,
+           payload: dict | None = None, state_fingerprint: str | None = None,
+           at: dt.datetime | None = None) -> dict:
+    """Append one event to ``chain`` inside the caller's transaction.
+
+    The caller already holds the instance's write (revision check) for instance chains, so reading the
+    chain's head here cannot race; the unique (chain, seq) constraint is the backstop. The head is
+    remembered in ``session.info`` for the rest of the transaction (cleared on commit and rollback).
+    """
+    return append_all(session, chain, [dict(actor=actor, kind=kind, element_id=element_id, payload=payload)],
+                      state_fingerprint=state_fingerprint, at=at)[0]
+
+
+_HEAD = (select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == bindparam("chain"))
+         .order_by(AuditEvent.seq.desc()).limit(1))
+_INSERT = insert(AuditEvent.__table__)
+
+
+def known_head(session: Session, chain: str, head: tuple[int, str] | None) -> None:
+    """Tell this transaction where ``chain`` ends (seq, hash; None: empty), read by the caller under its
+    write (see :func:`engine.store.write`), so the next append need not SELECT it. An append earlier in
+    the transaction wins."""
+    session.info.setdefault("audit_heads", {}).setdefault(chain, head or (0, GENESIS))
+
+
+def append_all(session: Session, chain: str, events: list[dict], *, state_fingerprint: str | None = None,
+               at: dt.datetime | None = None) -> list[dict]:
+    """Append several events (each: actor, kind, element_id, payload) to ``chain`` with one INSERT."""
+    heads = session.info.setdefault("audit_heads", {})
+    head = heads.get(chain)
+    if head is None:
+        head = session.connection().execute(_HEAD, {"chain": chain}).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+    moment = (at or clock.now()).astimezone(dt.UTC)
+    rows = []
+    for e in events:
+        seq += 1
+        row = {"chain": chain, "seq": seq, "at": moment, "actor": e["actor"], "kind": e["kind"],
+               "element_id": e.get("element_id"), "payload": canonical_json(e.get("payload") or {}),
+               "state_fingerprint": state_fingerprint, "prev_hash": prev}
+        row["hash"] = prev = row_hash(prev, row)
+        rows.append(row)
+    # A Core INSERT, not ORM objects: events are write-once, and this is on every change's hot path.
+    session.connection().execute(_INSERT, rows)
+    # Later appends in this transaction continue from here without re-reading the chain's head.
+    heads[chain] = (seq, prev)
+    return rows
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("audit_heads", None)
+
+
+def events(session: Session, chain: str) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)))
+
+
+@dataclass(frozen=True)
+class Break:
+    chain: str
+    seq: int
+    row_id: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} row #{self.row_id} (seq {self.seq}): {self.reason}"
+
+
+def _walk(rows: Iterator[AuditEvent]) -> Iterator[Break]:
+    expected: dict[str, tuple[int, str]] = {}
+    for row in rows:
+        seq, prev = expected.get(row.chain, (1, GENESIS))
+        if row.seq != seq:
+            yield Break(row.chain, row.seq, row.id, f"expected seq {seq}: a row is missing or was inserted")
+        elif row.prev_hash != prev:
+            yield Break(row.chain, row.seq, row.id, "prev_hash does not match the previous row's hash")
+        elif row.hash != row_hash(prev, row):
+            yield Break(row.chain, row.seq, row.id, "hash does not match the row's content: the row was altered")
+        expected[row.chain] = (row.seq + 1, row.hash)
+
+
+def verify(session: Session, chain: str | None = None) -> tuple[int, list[Break]]:
+    """Recompute every chain (or one). Returns (rows checked, first break of each broken chain)."""
+    query = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
+    if chain is not None:
+        query = query.where(AuditEvent.chain == chain)
+    count = 0
+    broken: dict[str, Break] = {}
+
+    def counted():
+        nonlocal count
+        for row in session.execute(query.execution_options(yield_per=1000)).scalars():
+            count += 1
+            yield row
+
+    for brk in _walk(counted()):
+        broken.setdefault(brk.chain, brk)
+    return count, sorted(broken.values(), key=lambda b: b.row_id)
+
+
+def payload_of(row: AuditEvent) -> dict:
+    return json.loads(row.payload)

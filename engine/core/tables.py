@@ -1,0 +1,202 @@
+"""Tables. One row per instance holds the serialized workflow; everything a list, inbox or report reads
+lives in projection tables rewritten in the same transaction (tasks, timers, sla_clocks, requests).
+
+Times are stored in UTC (``DateTime(timezone=True)``; SQLite hands them back naive, see ``clock.as_utc``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+Timestamp = DateTime(timezone=True)
+# Autoincrement ids that are BIGINT on PostgreSQL but stay INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_codes(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Blob(Base):
+    """Content-addressed file bytes (BPMN and forms). A version pins files by sha256."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessVersion(Base):
+    """An immutable, numbered version of one process id, pinning the exact bytes it runs on."""
+
+    __tablename__ = "process_versions"
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    bpmn_file: Mapped[str] = mapped_column(String(255))
+    bpmn_sha256: Mapped[str] = mapped_column(String(64))
+    # {file name: sha256} of every BPMN file the version needs (its own + called processes, transitively)
+    files: Mapped[dict] = mapped_column(JSON)
+    # {form file name: sha256} of every form its user tasks (and called processes' tasks) name
+    forms: Mapped[dict] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | completed | cancelled | incident
+    # Optimistic locking: every UPDATE carries "WHERE revision = <the revision we read>" and bumps it.
+    revision: Mapped[int] = mapped_column(Integer)
+    __mapper_args__ = {"version_id_col": revision}
+    state: Mapped[str] = mapped_column(Text)  # serialized workflow without specs
+    state_fingerprint: Mapped[str] = mapped_column(String(64))
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    incident: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskRow(Base):
+    """A READY user task (the inbox). Rewritten with the instance on every change."""
+
+    __tablename__ = "tasks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task uuid
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[str] = mapped_column(String(100))  # the (sub)process the task belongs to
+    element_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(64), index=True)
+    form: Mapped[str | None] = mapped_column(String(255))
+    ui_form: Mapped[str | None] = mapped_column(String(255))
+    clause: Mapped[str | None] = mapped_column(String(255))
+    instructions: Mapped[str | None] = mapped_column(Text)
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    ready_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    due_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, index=True)
+    sla_key: Mapped[str | None] = mapped_column(String(32))
+
+
+class Timer(Base):
+    """A waiting BPMN timer (or a timer start event), armed in the transaction that reached it."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id"),
+        Index("ix_timers_due", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    process_id: Mapped[str] = mapped_column(String(100))
+    element_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # boundary | intermediate | start
+    guarded_task_id: Mapped[str | None] = mapped_column(String(36))
+    sla_key: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
+class SlaClock(Base):
+    __tablename__ = "sla_clocks"
+    __table_args__ = (UniqueConstraint("instance_id", "timer_task_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    timer_task_id: Mapped[str] = mapped_column(String(36))
+    sla_key: Mapped[str] = mapped_column(String(32))
+    element_id: Mapped[str] = mapped_column(String(100))
+    guarded_task_id: Mapped[str | None] = mapped_column(String(36))
+    guarded_element_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # armed | met | breached
+    armed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    due_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    met_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    breached_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained per instance (``chain`` = instance id, or "repository" for deployments)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON of the input that caused the event
+    state_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    timer_id: Mapped[int | None] = mapped_column(BigId)
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,12 @@
+"""User-task forms: JSON Schema (draft 2020-12) with an rjsf-style UI schema, checked at deploy time,
+validated with Chinese messages, and coerced from HTML form posts.
+
+Public face: ``check_schema``, ``resolve_options``, ``validate``, ``FORMAT_PATTERNS`` (schema.py);
+``coerce``, ``field_type``, ``local_input_to_utc``, ``utc_to_local_input`` (coerce.py).
+"""
+
+from engine.forms.coerce import coerce, field_type, local_input_to_utc, utc_to_local_input
+from engine.forms.schema import FORMAT_PATTERNS, FormErrors, check_schema, resolve_options, validate
+
+__all__ = ["FORMAT_PATTERNS", "FormErrors", "check_schema", "coerce", "field_type", "local_input_to_utc",
+           "resolve_options", "utc_to_local_input", "validate"]

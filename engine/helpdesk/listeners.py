@@ -1,0 +1,30 @@
+"""The help desk plugged into the generic runtime (see :mod:`engine.runtime.listeners`).
+
+- the ``requests`` row is the help desk's projection of every instance that carries a ``channel`` (or is a
+  ``help_request``): caller, address, type, priority, ratings, copied out of the workflow data;
+- scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
+  audit event, so a replay quotes the prices of that day;
+- the monthly statistics process starts with the month's figures computed from the projections.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.helpdesk import intake, reports
+from engine.runtime import listeners
+
+
+def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
+    if process_id != reports.STATISTICS_PROCESS or "period" not in data:
+        return {}
+    return reports.statistics_prefill(session, data["period"])
+
+
+def install() -> None:
+    """Register the help desk with the runtime; idempotent, called by every entry point at start-up."""
+    listeners.add_projection(listeners.Projection(
+        "request", intake.projection,
+        lambda session, instance, values, ended: intake.sync(session, instance, values, ended=ended)))
+    listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
+    listeners.add_start_data("statistics", _statistics_figures)

@@ -1,0 +1,47 @@
+"""The help desk's own tables: the request as people see it, and the fee schedule of 有偿服务.
+
+They share the engine's metadata (one Alembic history); the generic engine never reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.core.tables import Base, Timestamp
+
+
+class HelpRequest(Base):
+    """The request as people talk about it: who called, where, what, which type, how it stands."""
+
+    __tablename__ = "requests"
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    caller_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(255))
+    building: Mapped[str | None] = mapped_column(String(64), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(4), index=True)
+    priority: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(32))
+    customer_username: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    rating_speed: Mapped[int | None] = mapped_column(Integer)
+    rating_quality: Mapped[int | None] = mapped_column(Integer)
+    rating_attitude: Mapped[int | None] = mapped_column(Integer)
+
+
+class FeeItem(Base):
+    """《有偿服务收费标准》: the admin-editable fee schedule that paid services quote from."""
+    __tablename__ = "fee_items"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(16))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,131 @@
+"""Users, roles and the lane-to-role mapping.
+
+A BPMN lane's name *is* a role's Chinese name, so the people who may do a task are the holders of the
+role its lane names. Passwords are hashed with argon2 (argon2-cffi's defaults, which follow RFC 9106).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core import clock
+from engine.core.tables import User, UserRole
+
+
+@dataclass(frozen=True)
+class Role:
+    code: str
+    name: str  # Chinese name; also the lane name in BPMN
+    staff: bool = True
+
+
+ROLES: tuple[Role, ...] = (
+    Role("assistant", "物业助理"),
+    Role("cs_supervisor", "客服部主管"),
+    Role("security_lead", "护管部值班负责人"),
+    Role("guard", "护管员"),
+    Role("gate_guard", "入口值班员"),
+    Role("caregiver", "护理人员"),
+    Role("engineering", "工程部"),
+    Role("cleaning", "保洁部"),
+    Role("manager", "公司经理"),
+    Role("leader", "公司领导"),
+    Role("process_owner", "流程负责人"),
+    Role("auditor", "审计员"),
+    Role("admin", "管理员"),
+    Role("customer", "业主/住户", staff=False),
+)
+ROLE_BY_CODE = {r.code: r for r in ROLES}
+ROLE_BY_NAME = {r.name: r for r in ROLES}
+
+# username -> (display name, role code); one demo user per role (two guards).
+DEMO_USERS: tuple[tuple[str, str, str], ...] = (
+    ("assistant", "李助理", "assistant"),
+    ("cs_supervisor", "王主管", "cs_supervisor"),
+    ("security_lead", "赵队长", "security_lead"),
+    ("guard1", "陈护管", "guard"),
+    ("guard2", "刘护管", "guard"),
+    ("gate_guard", "周值班", "gate_guard"),
+    ("caregiver", "吴护理", "caregiver"),
+    ("engineer", "郑工程师", "engineering"),
+    ("cleaner", "孙保洁", "cleaning"),
+    ("manager", "钱经理", "manager"),
+    ("leader", "冯总", "leader"),
+    ("process_owner", "何流程", "process_owner"),
+    ("auditor", "许审计", "auditor"),
+    ("admin", "高管理员", "admin"),
+    ("customer", "林业主", "customer"),
+)
+
+_hasher = PasswordHasher()
+
+
+class IdentityError(ValueError):
+    """A user-facing problem with an account (message in Chinese)."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def lane_role(lane: str | None) -> Role | None:
+    return ROLE_BY_NAME.get(lane) if lane else None
+
+
+def roles_for_lanes(role_codes: set[str]) -> set[str]:
+    """The lane names a holder of these roles works in."""
+    return {ROLE_BY_CODE[c].name for c in role_codes if c in ROLE_BY_CODE}
+
+
+def add_user(session: Session, username: str, password: str, roles: list[str], *,
+             display_name: str | None = None, phone: str | None = None) -> User:
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise IdentityError("用户名不能为空，且不超过64个字符")
+    unknown = [r for r in roles if r not in ROLE_BY_CODE]
+    if unknown:
+        raise IdentityError(f"未知角色：{', '.join(unknown)}")
+    if len(password) < 8:
+        raise IdentityError("密码至少8位")
+    if session.scalar(select(User).where(User.username == username)):
+        raise IdentityError(f"用户名 {username} 已存在")
+    if phone and session.scalar(select(User).where(User.phone == phone)):
+        raise IdentityError("该手机号已注册")
+    user = User(username=username, display_name=display_name or username, password_hash=hash_password(password),
+                phone=phone, is_active=True, created_at=clock.now())
+    user.roles = [UserRole(role=r) for r in dict.fromkeys(roles)]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def ensure_demo_users(session: Session, password: str | None) -> tuple[str, list[str]]:
+    """Create the missing demo users; returns (password, usernames created). Existing users are untouched."""
+    password = password or secrets.token_urlsafe(9)
+    created = []
+    for username, display, role in DEMO_USERS:
+        if get_user(session, username) is None:
+            add_user(session, username, password, [role], display_name=display)
+            created.append(username)
+    return password, created

@@ -1,0 +1,108 @@
+"""A process owner's edit of one deployed diagram: validate it and publish it as the next version.
+
+The bundle is the edited file plus the forms: the forms the latest version pinned (so editing a diagram
+never silently picks up a form changed on disk) and, for form names that version did not use, the files
+in ``forms/``. Processes the diagram calls are *not* put in the bundle: they are deployed already, and
+the repository pins their latest versions when it deploys this one. Putting the called files in would
+redeploy whatever copy this version happened to pin over a newer version of a called process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import repository
+from engine.core import config
+from engine.core.tables import Blob, Deployment, Instance, ProcessVersion
+from engine.repository.bundle import Bundle, SourceFile
+from engine.repository.validation import InvalidBundle, Problem, validate
+
+MAX_BYTES = 5 * 1024 * 1024
+
+
+class EditError(ValueError):
+    """The edit cannot even be checked (unknown process, empty or oversized file); message in Chinese."""
+
+
+@dataclass(frozen=True)
+class Published:
+    process_id: str
+    version: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: ProcessVersion
+    deployment: Deployment
+    running: int  # instances still running on this version
+
+
+def versions(session: Session) -> dict[str, list[VersionRow]]:
+    """Every deployed version, newest first per process, with who deployed it and what still runs on it."""
+    from sqlalchemy import func
+
+    running = dict(session.execute(select(Instance.version_id, func.count())
+                                   .where(Instance.status.in_(("running", "incident")))
+                                   .group_by(Instance.version_id)).all())
+    deployments = {d.id: d for d in session.scalars(select(Deployment))}
+    out: dict[str, list[VersionRow]] = {}
+    for v in reversed(repository.list_versions(session)):
+        out.setdefault(v.process_id, []).append(VersionRow(v, deployments[v.deployment_id], running.get(v.id, 0)))
+    return dict(sorted(out.items()))
+
+
+def bundle_for(session: Session, process_id: str, content: bytes) -> Bundle:
+    latest = repository.latest_version(session, process_id)
+    if latest is None:
+        raise EditError(f"流程 {process_id} 尚未发布")
+    if not content.strip():
+        raise EditError("流程图内容为空")
+    if len(content) > MAX_BYTES:
+        raise EditError("流程图文件过大（超过 5 MB）")
+    bundle = Bundle()
+    forms_dir = config.forms_dir()
+    if forms_dir.is_dir():
+        for f in sorted(forms_dir.glob("*.json")):
+            bundle.forms[f.name] = SourceFile(f.name, f"forms/{f.name}", f.read_bytes())
+    for blob in session.scalars(select(Blob).where(Blob.sha256.in_(list(latest.forms.values())))):
+        for name, sha in latest.forms.items():
+            if sha == blob.sha256:
+                bundle.forms[name] = SourceFile(name, name, blob.content)
+    bundle.bpmn[latest.bpmn_file] = SourceFile(latest.bpmn_file, latest.bpmn_file, content)
+    return bundle
+
+
+def check(session: Session, process_id: str, content: bytes) -> list[Problem]:
+    bundle = bundle_for(session, process_id, content)
+    problems = validate(bundle, repository.deployed_process_ids(session))
+    return problems or _still_defines(bundle, process_id)
+
+
+def publish(session: Session, process_id: str, content: bytes, actor: str, note: str = "") -> Published:
+    """Deploy the edit inside the caller's transaction; raises InvalidBundle (nothing written) on problems."""
+    bundle = bundle_for(session, process_id, content)
+    missing = _still_defines(bundle, process_id)
+    if missing:
+        raise InvalidBundle(missing)
+    results = repository.deploy(session, bundle, actor=actor, note=note)
+    mine = next(r for r in results if r.process_id == process_id)
+    return Published(process_id, mine.version, mine.created)
+
+
+def _still_defines(bundle: Bundle, process_id: str) -> list[Problem]:
+    """An edit that renamed the process id would deploy a new process instead of a new version."""
+    from lxml import etree
+
+    from engine.repository.validation import BPMN_NS
+
+    (source,) = bundle.bpmn.values()
+    tree = etree.fromstring(source.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    ids = [p.get("id") for p in tree.iter(f"{{{BPMN_NS}}}process")]
+    if process_id in ids:
+        return []
+    return [Problem(source.name, 0, "", f"the diagram no longer defines process '{process_id}' "
+                                        f"(found: {', '.join(filter(None, ids)) or 'none'})")]

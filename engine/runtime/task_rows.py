@@ -1,0 +1,79 @@
+"""The ``tasks`` table: the READY user tasks of every instance, rewritten in the instance's transaction.
+
+The runtime keeps these rows equal to the workflow's ready user tasks on every change, so the inbox
+(:mod:`engine.tasks`) is one indexed query and never deserializes a workflow. They sit with the runtime
+because the runtime writes them; the rooms that read and act on them stand above it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine import scripting
+from engine.core import clock
+from engine.core.tables import Instance, TaskRow
+from engine.runtime.workflow import ready_user_tasks
+
+_T = TaskRow.__table__
+_ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"))
+
+
+def deadlines(waiting) -> dict[str, tuple]:
+    """Task id -> (due, SLA key) of the nearest SLA deadline timer guarding it."""
+    out: dict[str, tuple] = {}
+    for w in waiting:
+        if w.guarded_task_id and w.sla_key:
+            best = out.get(w.guarded_task_id)
+            if best is None or w.due_at < best[0]:
+                out[w.guarded_task_id] = (w.due_at, w.sla_key)
+    return out
+
+
+def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False) -> None:
+    """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
+
+    Core statements rather than ORM objects: this runs on every change that alters the ready tasks or
+    their deadlines (the runtime skips it otherwise), and is one SELECT (none for a new instance), at
+    most one DELETE and one INSERT.
+    """
+    ready = ready_user_tasks(wf)
+    ids = {str(t.id) for t in ready}
+    table = _T
+    existing = {} if new else {r.id: r for r in session.execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
+    stale = [i for i in existing if i not in ids]
+    if stale:
+        session.execute(delete(table).where(table.c.id.in_(stale)))
+    due_by_task = deadlines(waiting_now)
+    now = clock.now()
+    new_rows = []
+    for task in ready:
+        tid = str(task.id)
+        due, sla = due_by_task.get(tid, (None, None))
+        row = existing.get(tid)
+        if row is not None:
+            if (clock.as_utc(row.due_at), row.sla_key) != (due, sla):
+                session.execute(update(table).where(table.c.id == tid).values(due_at=due, sla_key=sla))
+            continue
+        spec = task.task_spec
+        ext = spec.extensions or {}
+        props = version.properties.get(task.workflow.spec.name, {}).get(spec.bpmn_id, {})
+        new_rows.append({
+            "id": tid, "instance_id": instance.id, "process_id": task.workflow.spec.name,
+            "element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
+            "form": props.get("formJsonSchemaFilename"), "ui_form": props.get("formUiSchemaFilename"),
+            "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
+            "assignee": _assignee(props.get("assignee"), task), "claimed_by": None, "ready_at": now,
+            "due_at": due, "sla_key": sla})
+    if new_rows:
+        session.execute(insert(table), new_rows)
+
+
+def _assignee(expression: str | None, task) -> str | None:
+    if not expression:
+        return None
+    try:
+        value = scripting.RestrictedEnvironment().evaluate(expression, dict(task.data))
+    except Exception:  # missing data: the task stays with its lane
+        return None
+    return str(value) if value else None

@@ -1,0 +1,78 @@
+"""Reading a live SpiffWorkflow workflow: its tasks, its ready user tasks, its data and its fingerprint.
+
+Shared by the commit path, the projections and replay, so each question about a workflow is answered by
+one function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine.audit import history
+
+
+def all_tasks(wf: BpmnWorkflow) -> Iterator:
+    """Every task instance, subprocesses included, without SpiffWorkflow's depth-limited iterator."""
+    yield from wf.tasks.values()
+    for sub in wf.subprocesses.values():
+        yield from sub.tasks.values()
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list:
+    return [t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual]
+
+
+def state_fingerprint(wf: BpmnWorkflow) -> str:
+    """A digest of what the instance *is*: task states in tree order, waiting due times and current data.
+
+    Task ids are random, so they are left out; replaying the recorded inputs against the pinned version
+    must reproduce this digest exactly.
+    """
+    h = hashlib.sha256()
+
+    def walk(task, depth):
+        if task.state & TaskState.PREDICTED_MASK:
+            return
+        h.update(f"{depth}|{task.workflow.spec.name}|{task.task_spec.name}|{task.state}|".encode())
+        value = task.internal_data.get("event_value")
+        if value is not None and task.state == TaskState.WAITING:
+            h.update(history.canonical_json(value).encode())
+        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) or not task.children:
+            h.update(history.canonical_json(task.data).encode())
+        for child in task.children:
+            walk(child, depth + 1)
+        sub = task.workflow.top_workflow.subprocesses.get(task.id)
+        if sub is not None:
+            walk(sub.task_tree, depth + 1)
+
+    walk(wf.task_tree, 0)
+    h.update(history.canonical_json(wf.data).encode())
+    return h.hexdigest()
+
+
+def current_data(wf: BpmnWorkflow) -> dict:
+    """The instance's latest data: the most recently changed live task's, or the final data when ended."""
+    if wf.is_completed():
+        return dict(wf.data) or dict(wf.last_task.data if wf.last_task else {})
+    live = [t for t in wf.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
+    live = live or [t for t in wf.tasks.values() if t.state == TaskState.COMPLETED]
+    merged: dict = {}
+    for t in sorted(live, key=lambda t: t.last_state_change):
+        merged.update(t.data)
+    return merged
+
+
+def find_task(wf: BpmnWorkflow, task_id: str):
+    try:
+        wanted = uuid.UUID(str(task_id))
+    except ValueError:
+        return None
+    for task in all_tasks(wf):
+        if task.id == wanted:
+            return task
+    return None

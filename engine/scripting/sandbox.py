@@ -1,0 +1,201 @@
+"""The restricted script environment for BPMN scripts, gateway conditions and timer expressions.
+
+Process owners write Python into diagrams, so every piece of it is untrusted input. We compile it with
+RestrictedPython's ``compile_restricted`` (which rejects ``import``, names and attributes starting with
+``_`` — the ``().__class__.__mro__[1].__subclasses__()`` escape among them — at compile time) and run
+it with RestrictedPython's safe builtins plus a short whitelist of helpers. Nothing else is reachable:
+no ``open``, no modules, no network. The same compiler runs at deploy time (``check``) so a script that
+would be refused at run time is refused before it is deployed.
+
+CPU and memory are not bounded here; scripts in this product are short expressions written by the
+company's own process owners, and deploy-time review is the control for anything heavier.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import contextvars
+import datetime as _dt
+import functools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec, limited_builtins, safe_builtins
+from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from RestrictedPython.PrintCollector import PrintCollector
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from engine.core import clock
+
+
+class ScriptRejected(ValueError):
+    """The restricted compiler refused the code (syntax error or a forbidden construct)."""
+
+
+# Recorded helpers: registered by a domain (name -> default result), supplied per change by the runtime
+# (name -> provider reading the database) or by a replay (name -> the recorded value).
+_RECORDED: dict[str, Callable[[], Any]] = {}
+_providers: contextvars.ContextVar[dict[str, Callable[[], Any]] | None] = contextvars.ContextVar(
+    "recorded_helper_providers", default=None)
+
+
+def _now() -> str:
+    return clock.now().isoformat()
+
+
+def _add_duration(start: str, duration: str) -> str:
+    """``add_duration(now(), "PT30M")``: an ISO time plus an ISO 8601 duration, as an ISO string."""
+    base = _dt.datetime.fromisoformat(start)
+    if base.tzinfo is None:
+        base = base.replace(tzinfo=_dt.UTC)
+    delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(duration), base)
+    return (base + delta).isoformat()
+
+
+def _call_recorded(name: str) -> Any:
+    provider = (_providers.get() or {}).get(name)
+    return provider() if provider is not None else _RECORDED[name]()
+
+
+def register_recorded_helper(name: str, default: Callable[[], Any]) -> None:
+    """Offer scripts a helper ``name()`` whose value comes from outside the workflow (the database): the
+    runtime supplies and records it per change, a replay supplies the recorded value (see
+    :mod:`engine.runtime.listeners`); ``default()`` answers when neither does."""
+    _RECORDED[name] = default
+    HELPERS[name] = functools.partial(_call_recorded, name)
+
+
+def recorded_helper_names() -> tuple[str, ...]:
+    return tuple(_RECORDED)
+
+
+@contextlib.contextmanager
+def recorded_helpers(providers: dict[str, Callable[[], Any]]) -> Iterator[None]:
+    """Within the block, recorded helpers answer from ``providers``."""
+    token = _providers.set(providers)
+    try:
+        yield
+    finally:
+        _providers.reset(token)
+
+
+def _inplacevar(op: str, x: Any, y: Any) -> Any:
+    ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b,
+           "/=": lambda a, b: a / b, "//=": lambda a, b: a // b, "%=": lambda a, b: a % b}
+    if op not in ops:
+        raise ScriptRejected(f"operator {op} is not allowed")
+    return ops[op](x, y)
+
+
+HELPERS: dict[str, Any] = {
+    "now": _now,
+    "add_duration": _add_duration,
+    "datetime": _dt.datetime,
+    "timedelta": _dt.timedelta,
+    "ceil": math.ceil,
+    "floor": math.floor,
+}
+
+_BUILTINS = dict(safe_builtins)
+_BUILTINS.update(limited_builtins)
+_BUILTINS.update({name: getattr(builtins, name)
+                  for name in ("min", "max", "sum", "any", "all", "enumerate", "dict", "list", "sorted",
+                               "reversed", "map", "filter")})
+
+_GUARDS = {
+    "__builtins__": _BUILTINS,
+    "_getattr_": safer_getattr,
+    "_getitem_": default_guarded_getitem,
+    "_getiter_": default_guarded_getiter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_write_": full_write_guard,
+    "_inplacevar_": _inplacevar,
+    "_print_": PrintCollector,
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(code: str, mode: str):
+    try:
+        tree = ast.parse(code, mode=mode)
+    except SyntaxError as exc:
+        raise ScriptRejected(f"Line {exc.lineno}: {exc.msg}") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            raise ScriptRejected(f"Line {node.lineno}: 不允许 import，请使用内置辅助函数")
+    result = (compile_restricted_eval if mode == "eval" else compile_restricted_exec)(code, "<script>")
+    if result.errors:
+        raise ScriptRejected("; ".join(result.errors))
+    return result.code
+
+
+def check(code: str, mode: str = "exec") -> list[str]:
+    """Deploy-time check: the restricted compiler's complaints, empty when the code would run."""
+    try:
+        _compile(code, mode)
+    except ScriptRejected as exc:
+        return [str(exc)]
+    return []
+
+
+def _globals(external_context: dict | None) -> dict:
+    g = dict(_GUARDS)
+    g.update(HELPERS)
+    if external_context:
+        g.update({k: v for k, v in external_context.items() if not k.startswith("_")})
+    return g
+
+
+def _storable(value: Any) -> bool:
+    return not callable(value) and not isinstance(value, type(math))
+
+
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """SpiffWorkflow script environment that only runs RestrictedPython bytecode."""
+
+    def __init__(self):
+        super().__init__(dict(HELPERS))
+
+    def evaluate(self, expression, context, external_context=None):
+        code = _compile(expression.strip(), "eval")
+        scope = _globals(external_context)
+        scope.update(context)
+        return eval(code, scope)  # noqa: S307 - restricted bytecode, guarded globals
+
+    def execute(self, script, context, external_context=None):
+        clash = set(HELPERS) & set(context)
+        if clash:
+            raise ValueError(f"任务数据中的字段名与内置函数重名：{', '.join(sorted(clash))}")
+        code = _compile(script, "exec")
+        scope = _globals(external_context)
+        reserved = set(scope)
+        scope.update(context)
+        exec(code, scope)  # noqa: S102 - restricted bytecode, guarded globals
+        for key, value in scope.items():
+            if key.startswith("_") or (key in reserved and key not in context):
+                continue
+            if _storable(value):
+                context[key] = value
+            elif key in context:
+                del context[key]
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise NotImplementedError("此产品不支持服务任务")
+
+
+def script_engine() -> PythonScriptEngine:
+    """A fresh engine (cheap); SpiffWorkflow does not serialize it, so the runtime attaches one per load."""
+    return PythonScriptEngine(environment=RestrictedEnvironment())

@@ -1,0 +1,7 @@
+"""The inbox: who may work on a task, claiming, releasing, 派单 and completing, over the ``tasks`` rows the
+runtime keeps (:mod:`engine.runtime.task_rows`).
+"""
+
+from engine.tasks.inbox import DISPATCHERS, assign, claim, complete, get, inbox, may_work_on, release
+
+__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "release"]

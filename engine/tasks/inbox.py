@@ -1,0 +1,102 @@
+"""The user-task projection: the inbox, claiming, assignment (派单) and who may do what.
+
+The ``tasks`` table holds exactly the READY user tasks of every instance and is rewritten in the same
+transaction as the instance, so the inbox is one indexed query and never deserializes a workflow.
+A task is offered to the holders of the role its lane names; an ``assignee`` (from the BPMN) or a claim
+narrows it to one person.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, or_, select
+from sqlalchemy.orm import Session
+
+from engine import identity, runtime
+from engine.audit import history
+from engine.core import errors
+from engine.core.tables import Instance, TaskRow, User
+
+# Roles that may hand a task to a named colleague (派单).
+DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader"}
+
+
+# --- who may do what -----------------------------------------------------------------------------------------
+
+def may_work_on(user: User, row: TaskRow) -> bool:
+    """Lane role (or named assignee), and not held by somebody else."""
+    if row.claimed_by and row.claimed_by != user.username:
+        return False
+    if row.assignee:
+        return row.assignee == user.username
+    if "customer" in user.role_codes and row.lane == identity.ROLE_BY_CODE["customer"].name:
+        return False  # a customer task without an assignee is nobody's by default
+    return row.lane in identity.roles_for_lanes(user.role_codes)
+
+
+def inbox(session: Session, user: User, *, include_others_claims: bool = False) -> list[TaskRow]:
+    """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first)."""
+    lanes = identity.roles_for_lanes(user.role_codes - {"customer"})
+    visible = or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
+                  (TaskRow.lane.in_(lanes) & TaskRow.assignee.is_(None)))
+    query = select(TaskRow).where(visible)
+    if not include_others_claims:
+        query = query.where(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
+    query = query.order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at, TaskRow.ready_at)
+    return list(session.scalars(query))
+
+
+def get(session: Session, task_id: str) -> TaskRow:
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        raise errors.Conflict("该任务已完成或已取消，请刷新待办列表", task_id=task_id)
+    return row
+
+
+def claim(session: Session, task_id: str, user: User) -> TaskRow:
+    row = get(session, task_id)
+    if row.claimed_by == user.username:
+        return row
+    if row.claimed_by:
+        raise errors.Conflict(f"该任务已由 {row.claimed_by} 领取", claimed_by=row.claimed_by)
+    if not may_work_on(user, row):
+        raise errors.Forbidden("您没有处理此任务的权限")
+    row.claimed_by = user.username
+    history.append(session, row.instance_id, user.username, "task_claimed", element_id=row.element_id,
+                   payload={"task_id": row.id})
+    return row
+
+
+def release(session: Session, task_id: str, user: User) -> TaskRow:
+    row = get(session, task_id)
+    if row.claimed_by != user.username and not (user.role_codes & DISPATCHERS):
+        raise errors.Forbidden("只能退回自己领取的任务")
+    row.claimed_by = None
+    history.append(session, row.instance_id, user.username, "task_released", element_id=row.element_id,
+                   payload={"task_id": row.id})
+    return row
+
+
+def assign(session: Session, task_id: str, dispatcher: User, username: str) -> TaskRow:
+    """派单: a supervisor hands the task to a named colleague who holds the lane's role."""
+    if not dispatcher.role_codes & DISPATCHERS:
+        raise errors.Forbidden("只有主管可以派单")
+    row = get(session, task_id)
+    target = identity.get_user(session, username)
+    if target is None or not target.is_active:
+        raise errors.EngineError(f"找不到用户 {username}")
+    if row.lane not in identity.roles_for_lanes(target.role_codes) and row.assignee != username:
+        raise errors.EngineError(f"{target.display_name} 不具备「{row.lane}」角色，不能派给他/她")
+    row.claimed_by = username
+    history.append(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
+                   payload={"task_id": row.id, "to": username})
+    return row
+
+
+def complete(session: Session, task_id: str, user: User, data: dict, *,
+             expected_revision: int | None = None) -> Instance:
+    """Complete a task as ``user``: checks the right to do it, then the runtime validates and runs."""
+    row = get(session, task_id)
+    if not may_work_on(user, row):
+        raise errors.Forbidden("您没有处理此任务的权限")
+    return runtime.complete_task(session, row.instance_id, task_id, data, user.username,
+                                 expected_revision=expected_revision)

@@ -1,0 +1,422 @@
+"""The poller: claims due timer rows with a lease and fires each in its own instance transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from engine import repository, runtime
+from engine.audit import history
+from engine.core import clock, config, db, errors
+from engine.core.tables import Incident, Instance, Timer
+from engine.runtime.timer_rows import due_at
+from engine.timers import MAX_ATTEMPTS
+from engine.timers.start_timers import (
+    _force_start,
+    _versions_marker,
+    start_data,
+    start_timer_specs,
+    sync_start_timers,
+)
+
+log = logging.getLogger(__name__)
+
+# --- firing ------------------------------------------------------------------------------------------------
+#
+# A poller claims due rows with a lease, then fires each in its own instance transaction. Delivery is
+# at-least-once (a poller may die after firing and before anyone knows); the effect happens once because
+# the firing transaction locks the instance, re-reads the row under that lock and only fires a row that
+# is still there and still leased to it: the first firing deletes the row (``sync`` sees the timer is no
+# longer waiting), so a second delivery finds nothing and is dropped.
+#
+# PostgreSQL: any number of pollers; the claim is ``SELECT … FOR UPDATE SKIP LOCKED`` in a short
+# transaction. SQLite: one active poller per database file, chosen by an exclusive ``flock`` on a file
+# beside the database. Other pollers are standbys that try the lock on every tick; the OS drops the lock
+# the moment the active process dies (even SIGKILL), and the rows that process had claimed become
+# claimable when their leases expire.
+
+ACTOR = "scheduler"
+
+
+class _Stale(Exception):
+    """The row no longer matches a waiting timer of its instance: drop it, change nothing.
+
+    Raised inside the change, before anything is written; the runtime wraps it in ``ScriptFailure`` (its
+    ``__cause__``), which rolls nothing back because nothing was flushed yet.
+    """
+
+
+class _NotDue(Exception):
+    """The instance says the timer is due later than the row did (clocks of two processes disagree)."""
+
+    def __init__(self, due):
+        super().__init__(f"not due before {due}")
+        self.due = due
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    instance_id: str | None
+    task_id: str | None
+    process_id: str
+    element_id: str
+    kind: str
+    sla_key: str | None
+    due_at: dt.datetime
+    attempts: int
+
+
+@dataclass
+class TickStats:
+    fired: int = 0
+    stale: int = 0
+    failed: int = 0
+    incidents: int = 0
+    deferred: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.fired + self.stale + self.failed + self.incidents + self.deferred
+
+
+class _SingleActive:
+    """SQLite's "one active poller": an exclusive, non-blocking flock held for the poller's lifetime."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self, owner: str) -> bool:
+        if self.fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{owner}\n".encode())
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _sqlite_path(url: str) -> str | None:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    return None if not path or path == ":memory:" else path.split("?", 1)[0]
+
+
+_ROW_BY_ID = select(Timer).where(Timer.id == bindparam("id"))
+_LOCK_ROW = _ROW_BY_ID.with_for_update()
+_LOCK_INSTANCE = select(Instance).where(Instance.id == bindparam("iid")).with_for_update()
+_T = Timer.__table__
+# All timer rows of the instance (the fired one among them): timers.sync reuses them.
+_ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kind, _T.c.sla_key, _T.c.due_at,
+               _T.c.attempts, _T.c.lease_owner).where(_T.c.instance_id == bindparam("iid"))
+_ROWS_LOCKED = _ROWS.with_for_update()
+_DROP = delete(_T).where(_T.c.id == bindparam("id"))
+_RELEASE = update(_T).where(_T.c.id == bindparam("id")).values(lease_owner=None, lease_expires_at=None)
+_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"))
+               .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
+
+
+class Poller:
+    """Claims due timer rows and fires them. One per scheduler process (several on PostgreSQL)."""
+
+    def __init__(self, url: str | None = None, *, owner: str | None = None, batch: int = 100,
+                 lease_seconds: float = 60.0, max_attempts: int = MAX_ATTEMPTS, backoff_seconds: float = 2.0,
+                 backoff_cap_seconds: float = 600.0):
+        self.url = url or config.database_url()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.batch = batch
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.backoff_cap_seconds = backoff_cap_seconds
+        self.sqlite = self.url.startswith("sqlite")
+        path = _sqlite_path(self.url) if self.sqlite else None
+        self._single = _SingleActive(path + ".timers.lock") if path else None
+        self._versions_seen: tuple | None = None
+
+    # --- roles ---
+
+    def is_active(self) -> bool:
+        """PostgreSQL pollers are all active; on SQLite only the holder of the file lock is."""
+        return self._single is None or self._single.acquire(self.owner)
+
+    def release(self) -> None:
+        """Give back leases of rows claimed but not fired, and (SQLite) the active role."""
+        try:
+            with db.transaction(self.url) as session:
+                session.execute(update(Timer).where(Timer.lease_owner == self.owner)
+                                .values(lease_owner=None, lease_expires_at=None))
+        finally:
+            if self._single is not None:
+                self._single.release()
+
+    def sync_start_timers_if_changed(self) -> None:
+        """Re-arm timer start events when a deployment added versions (cheap check on every tick)."""
+        with db.read_session(self.url) as session:
+            marker = _versions_marker(session)
+        if marker == self._versions_seen:
+            return
+        with db.transaction(self.url) as session:
+            sync_start_timers(session)
+        self._versions_seen = marker
+
+    # --- one pass ---
+
+    def run_due(self, stop=None) -> TickStats:
+        """Fire everything due now, oldest first, batch by batch, until nothing is due (or ``stop`` is set)."""
+        stats = TickStats()
+        if not self.is_active():
+            return stats
+        self._drain(stats, stop)
+        # Deployments are checked after the drain, so a start-up backlog is not held up by parsing every
+        # process; a start row armed here is fired by the next pass.
+        self.sync_start_timers_if_changed()
+        return stats
+
+    def _drain(self, stats: TickStats, stop) -> None:
+        while stop is None or not stop.is_set():
+            if not self._anything_due():
+                break
+            claimed = self.claim()
+            if not claimed:
+                break
+            # One connection per batch; each firing is still its own transaction on it.
+            with db.get_engine(self.url).connect() as conn:
+                for i, c in enumerate(claimed):
+                    if stop is not None and stop.is_set():
+                        self._unlease([x.id for x in claimed[i:]])
+                        return
+                    outcome = self.fire(c, conn)
+                    setattr(stats, outcome, getattr(stats, outcome) + 1)
+
+    def _eligible(self, now):
+        return and_(or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now),
+                    or_(Timer.lease_expires_at.is_(None), Timer.lease_expires_at < now),
+                    Timer.attempts < self.max_attempts,
+                    or_(Timer.instance_id.is_(None), Instance.status == "running"))
+
+    def _anything_due(self) -> bool:
+        now = clock.now()
+        with db.read_session(self.url) as session:
+            return session.scalar(select(Timer.id).outerjoin(Instance, Instance.id == Timer.instance_id)
+                                  .where(Timer.due_at <= now, self._eligible(now)).limit(1)) is not None
+
+    def next_due(self) -> dt.datetime | None:
+        """When the next claimable timer (or retry) comes due; ``None`` when nothing is armed."""
+        now = clock.now()
+        with db.read_session(self.url) as session:
+            value = session.scalar(select(func.min(func.coalesce(Timer.next_attempt_at, Timer.due_at)))
+                                   .select_from(Timer).outerjoin(Instance, Instance.id == Timer.instance_id)
+                                   .where(self._eligible(now)))
+        return clock.as_utc(value)
+
+    def claim(self, limit: int | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` due rows to this poller in one short transaction."""
+        now = clock.now()
+        with db.transaction(self.url) as session:
+            query = (select(Timer.id, Timer.instance_id, Timer.task_id, Timer.process_id, Timer.element_id,
+                            Timer.kind, Timer.sla_key, Timer.due_at, Timer.attempts)
+                     .outerjoin(Instance, Instance.id == Timer.instance_id)
+                     .where(Timer.due_at <= now, self._eligible(now))
+                     .order_by(Timer.due_at, Timer.id).limit(limit or self.batch))
+            if not self.sqlite:
+                query = query.with_for_update(of=Timer, skip_locked=True)
+            rows = session.execute(query).all()
+            if rows:
+                session.execute(update(Timer).where(Timer.id.in_([r.id for r in rows]))
+                                .values(lease_owner=self.owner, lease_expires_at=now + self.lease))
+        return [Claimed(r.id, r.instance_id, r.task_id, r.process_id, r.element_id, r.kind, r.sla_key,
+                        clock.as_utc(r.due_at), r.attempts) for r in rows]
+
+    def _unlease(self, ids: list[int]) -> None:
+        if ids:
+            with db.transaction(self.url) as session:
+                session.execute(update(Timer).where(Timer.id.in_(ids), Timer.lease_owner == self.owner)
+                                .values(lease_owner=None, lease_expires_at=None))
+
+    # --- firing ---
+
+    def fire(self, c: Claimed, connection=None) -> str:
+        """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
+        'stale', 'deferred', 'failed' or 'incidents'."""
+        try:
+            with db.transaction(self.url, connection=connection) as session:
+                if c.instance_id is None:
+                    return self._fire_start(session, c)
+                return self._fire_instance(session, c)
+        except errors.ScriptFailure as exc:
+            return self._failed(c, exc)
+        except (errors.Conflict, OperationalError, DBAPIError) as exc:
+            # Lost a race with a person's change (or a deadlock/serialization error): try again shortly.
+            log.info("timer %s deferred: %s", c.id, exc)
+            self._defer(c, dt.timedelta(seconds=0.2))
+            return "deferred"
+
+    def _lock(self, session: Session, c: Claimed) -> Timer | None:
+        """Lock the instance first, then the row (the same order every instance change takes), and
+        return the row only if it is still ours."""
+        if self.sqlite:  # BEGIN IMMEDIATE already holds the database's write lock
+            row = session.scalars(_ROW_BY_ID, {"id": c.id}).first()
+        else:
+            if c.instance_id is not None:
+                session.scalars(_LOCK_INSTANCE, {"iid": c.instance_id}).first()
+            row = session.scalars(_LOCK_ROW, {"id": c.id}).first()
+        if row is None or row.lease_owner != self.owner:
+            return None
+        return row
+
+    def _payload(self, c: Claimed, row: Timer, now: dt.datetime) -> dict:
+        due = clock.as_utc(row.due_at)
+        return {"timer_id": row.id, "task_id": row.task_id, "process_id": row.process_id,
+                "element_id": row.element_id, "timer_kind": row.kind, "sla": row.sla_key,
+                "due_at": due.isoformat(), "fired_at": now.isoformat(),
+                "lateness_ms": int((now - due).total_seconds() * 1000), "attempt": row.attempts + 1}
+
+    def _fire_instance(self, session: Session, c: Claimed) -> str:
+        """The hot path: Core statements only. The instance is loaded (and, on PostgreSQL, locked) first,
+        then the row is re-read under that lock; the firing itself is one ordinary change of the instance
+        (revision check, projections, audit events), which deletes the row."""
+        try:
+            loaded = runtime.load(session, c.instance_id, lock=True)
+        except errors.NotFound:
+            loaded = None
+        rows = session.connection().execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
+        row = next((r for r in rows if r.id == c.id), None)
+        if row is None or row.lease_owner != self.owner:
+            return "stale"
+        if loaded is None or loaded.instance.status != "running":
+            session.connection().execute(_DROP, {"id": row.id})
+            return "stale"
+        loaded.timer_rows = {r.task_id: r for r in rows}
+        now = clock.now()
+
+        def before(wf):
+            task = _find_task(wf, row.task_id)
+            if task is None or task.state != TaskState.WAITING:
+                raise _Stale()
+            due = due_at(task)
+            if due is None:
+                raise _Stale()
+            if due > now:
+                raise _NotDue(due)
+            wf.refresh_timers()
+
+        try:
+            runtime.run_steps(session, c.instance_id, ACTOR, "timer_fired", self._payload(c, row, now),
+                              before=before, element_id=row.element_id, loaded=loaded)
+        except errors.ScriptFailure as exc:
+            if isinstance(exc.__cause__, _Stale):
+                session.execute(_DROP, {"id": row.id})
+                return "stale"
+            if isinstance(exc.__cause__, _NotDue):
+                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due})
+                return "deferred"
+            raise
+        # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
+        task = _find_task(loaded.workflow, row.task_id)
+        if task is not None and task.state == TaskState.WAITING:
+            session.connection().execute(_RELEASE, {"id": row.id})
+        return "fired"
+
+    def _fire_start(self, session: Session, c: Claimed) -> str:
+        """A timer start event: start an instance, let its start event proceed at once, arm the next one."""
+        row = self._lock(session, c)
+        if row is None:
+            return "stale"
+        occurrence = clock.as_utc(row.due_at)
+        version = repository.latest_version(session, row.process_id)
+        spec = next((s for s in start_timer_specs(repository.load(session, version))
+                     if s.element_id == row.element_id), None) if version else None
+        if spec is None:  # the latest version no longer starts on this timer
+            session.delete(row)
+            return "stale"
+        now = clock.now()
+        instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), ACTOR)
+        runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
+                          before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
+        following = spec.next_occurrence(after=occurrence, armed_at=occurrence)
+        session.delete(row)
+        if following is not None:
+            session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
+                              element_id=row.element_id, kind="start", due_at=following, attempts=0,
+                              created_at=now))
+        return "fired"
+
+    # --- failures ---
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(seconds=min(self.backoff_seconds * 2 ** (attempts - 1), self.backoff_cap_seconds))
+
+    def _defer(self, c: Claimed, delay: dt.timedelta) -> None:
+        with db.transaction(self.url) as session:
+            session.execute(update(Timer).where(Timer.id == c.id, Timer.lease_owner == self.owner)
+                            .values(lease_owner=None, lease_expires_at=None, next_attempt_at=clock.now() + delay))
+
+    def _failed(self, c: Claimed, exc) -> str:
+        error = _error_text(exc)
+        now = clock.now()
+        with db.transaction(self.url) as session:
+            row = self._lock(session, c)
+            if row is None:
+                return "stale"
+            row.attempts += 1
+            row.last_error = error
+            row.lease_owner, row.lease_expires_at = None, None
+            if row.attempts < self.max_attempts:
+                row.next_attempt_at = now + self.backoff(row.attempts)
+                log.warning("timer %s (%s) failed, attempt %s, retry at %s: %s", row.id, row.element_id,
+                            row.attempts, row.next_attempt_at, error)
+                return "failed"
+            row.next_attempt_at = None
+            element = _failed_element(exc) or row.element_id
+            incident = Incident(instance_id=row.instance_id, timer_id=row.id, element_id=element, error=error,
+                                created_at=now)
+            session.add(incident)
+            session.flush()
+            if row.instance_id is not None:
+                instance = session.get(Instance, row.instance_id)
+                instance.status, instance.incident = "incident", error
+                history.append(session, instance.id, ACTOR, "incident_raised", element_id=element,
+                               payload={"incident_id": incident.id, "timer_id": row.id, "attempts": row.attempts,
+                                        "error": error}, state_fingerprint=instance.state_fingerprint, at=now)
+            log.error("timer %s (%s) failed %s times: incident %s: %s", row.id, row.element_id, row.attempts,
+                      incident.id, error)
+            return "incidents"
+
+
+def _error_text(exc) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    detail = ((getattr(exc, "details", None) or {}).get("error") or "").strip()
+    return f"{message}\n{detail}" if detail and detail not in message else message
+
+
+def _failed_element(exc) -> str | None:
+    """The BPMN element that raised: named by the runtime, or by SpiffWorkflow's task exception."""
+    named = (getattr(exc, "details", None) or {}).get("element_id")
+    task = getattr(exc.__cause__, "task", None)
+    return named or (task.task_spec.bpmn_id if task is not None else None)
+
+
+def _find_task(wf, task_id: str | None):
+    return runtime.find_task(wf, task_id) if task_id else None

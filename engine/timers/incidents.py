@@ -1,0 +1,41 @@
+"""Incidents: timers that failed too often, listed for the admin and retried once the cause is fixed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.audit import history
+from engine.core import clock, errors
+from engine.core.tables import Incident, Instance, Timer
+
+
+def list_incidents(session: Session, *, open_only: bool = True) -> list[Incident]:
+    query = select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc())
+    if open_only:
+        query = query.where(Incident.resolved_at.is_(None))
+    return list(session.scalars(query))
+
+
+def retry_incident(session: Session, incident_id: int, actor: str) -> Incident:
+    """Resolve the incident and re-arm its timer for the next poll (the admin fixed the cause)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise errors.NotFound("找不到该异常记录", incident_id=incident_id)
+    if incident.resolved_at is not None:
+        raise errors.Conflict("该异常已处理", incident_id=incident_id)
+    now = clock.now()
+    incident.resolved_at, incident.resolved_by = now, actor
+    if incident.timer_id is not None:
+        session.execute(update(Timer).where(Timer.id == incident.timer_id)
+                        .values(attempts=0, next_attempt_at=None, last_error=None, lease_owner=None,
+                                lease_expires_at=None))
+    if incident.instance_id is not None:
+        instance = session.get(Instance, incident.instance_id)
+        if instance is not None and instance.status == "incident":
+            instance.status, instance.incident = "running", None
+            history.append(session, instance.id, actor, "incident_retried", element_id=incident.element_id,
+                           payload={"incident_id": incident.id, "timer_id": incident.timer_id},
+                           state_fingerprint=instance.state_fingerprint, at=now)
+    session.flush()
+    return incident
