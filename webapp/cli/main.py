@@ -54,6 +54,8 @@ def cmd_validate(args) -> int:
 
 def _deployed_ids() -> set[str]:
     """Processes already deployed may be called; an unmigrated or unreachable database means none."""
+    if not engine_config.database_configured():
+        return set()
     try:
         with db.read_session() as session:
             return repository.deployed_process_ids(session)
@@ -243,9 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Sub-commands that live in their own modules (timers and SLA, clause matrix)."""
-    from webapp import cli_clauses, cli_timers
+    from webapp.cli import clauses, timers
 
-    return (cli_timers.register, cli_clauses.register)
+    return (timers.register, clauses.register)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +273,3 @@ def main(argv: list[str] | None = None) -> int:
 def _no_such_table(error) -> bool:
     """SQLite's "no such table", or PostgreSQL's undefined_table (SQLSTATE 42P01); not a missing database."""
     return "no such table" in str(error) or getattr(error, "sqlstate", None) == "42P01"
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

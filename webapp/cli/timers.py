@@ -1,6 +1,6 @@
 """``liyuan timers | scheduler | incidents | sla``: operating the deadline timers from a shell.
 
-Registered by :mod:`webapp.cli`. Engine-only: nothing here imports Flask. Times are shown in
+Registered by :mod:`webapp.cli.main`. Engine-only: nothing here imports Flask. Times are shown in
 Asia/Shanghai.
 """
 
