@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 LIYUAN := $(VENV)/bin/liyuan
 VENV_STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test bench lint wheel-check clean
 .DEFAULT_GOAL := run
 
 include .ci/assets.mk
@@ -26,7 +26,8 @@ run: setup
 	$(LIYUAN) init --demo
 	$(LIYUAN) serve --host 127.0.0.1 --port 5000
 
-test: setup chromium
+# Cheap checks first: lint and the wheel fail in seconds, the test suite takes minutes.
+test: setup chromium lint wheel-check
 	$(PY) -m tests.postgres_status
 	$(PY) -m pytest -q
 
@@ -34,8 +35,18 @@ bench: setup
 	$(PY) bench/engine.py
 	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
 
+# ruff: style and bugs. deptry: every imported package is declared in pyproject.toml, none unused.
+# lint-imports: the [tool.importlinter] contracts (the house's layers, no Flask in engine/, no circles).
 lint: setup
 	$(VENV)/bin/ruff check engine webapp migrations tests bench
+	$(VENV)/bin/deptry .
+	$(VENV)/bin/lint-imports --no-logo pyproject.toml
+
+# The package as users get it: every import declared, the wheel holds the code, templates, static files
+# and migrations, and the installed `liyuan` works in a clean venv run from outside the checkout.
+# Steps and reasons in .ci/wheel_check.sh. The first run downloads the dependencies; later ones use pip's cache.
+wheel-check: setup
+	PY=$(PY) PYTHON=$(PYTHON) .ci/wheel_check.sh
 
 clean:
-	rm -rf $(VENV) node_modules webapp/static/vendor test-artifacts
+	rm -rf $(VENV) node_modules webapp/static/vendor test-artifacts build

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from pathlib import Path
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -43,7 +42,7 @@ def _secret_key() -> str:
     key = os.environ.get("LIYUAN_SECRET_KEY")
     if key:
         return key
-    path = Path(os.environ.get("LIYUAN_VAR_DIR", engine_config.PROJECT_ROOT / "var")) / "secret_key"
+    path = engine_config.var_dir() / "secret_key"
     try:
         return path.read_text().strip()
     except FileNotFoundError:

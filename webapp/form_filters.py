@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.forms.coerce import field_type, utc_to_local_input
+from engine.forms import field_type, utc_to_local_input
 
 
 def to_local_input(value: Any) -> str:

@@ -1,16 +1,37 @@
-"""Where things live: database URL and the procedure's source folders.
+"""Where things live: database URL, the procedure's source folders and the data folder.
 
 Everything is read from the environment at call time (not import time) so tests and the CLI can point
 the same code at another database without reloading modules.
+
+Run from a checkout, the folders are the checkout's (``bpmn/``, ``forms/``, ``var/``). Installed from a
+wheel there is no checkout: the folders are those of the directory ``liyuan`` runs in (``LIYUAN_HOME``
+overrides it), never site-packages, so an installed command neither looks for the procedure nor writes
+a database inside the Python installation.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # engine/core/config.py -> the checkout
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "liyuan.db"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # engine/core/config.py -> the checkout (or site-packages)
+
+
+def home() -> Path:
+    """The folder holding ``bpmn/``, ``forms/`` and ``var/``: ``LIYUAN_HOME``, the checkout, or the cwd."""
+    if os.environ.get("LIYUAN_HOME"):
+        return Path(os.environ["LIYUAN_HOME"])
+    return PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+
+
+def var_dir() -> Path:
+    """Runtime data: the embedded database and the web app's secret key (``LIYUAN_VAR_DIR``)."""
+    return Path(os.environ.get("LIYUAN_VAR_DIR") or home() / "var")
+
+
+def default_sqlite_path() -> Path:
+    return var_dir() / "liyuan.db"
 
 
 def database_url() -> str:
@@ -21,13 +42,28 @@ def database_url() -> str:
             # psycopg 3 is the driver we ship; plain URLs would make SQLAlchemy look for psycopg2.
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
-    DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    path = default_sqlite_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def database_configured() -> bool:
+    """Whether there is a database to ask (a URL is set, or the embedded file exists): read-only commands
+    such as ``liyuan validate`` must not create an empty database just to find it empty."""
+    return bool(os.environ.get("LIYUAN_DATABASE_URL")) or default_sqlite_path().is_file()
 
 
 def bpmn_dir() -> Path:
-    return Path(os.environ.get("LIYUAN_BPMN_DIR", PROJECT_ROOT / "bpmn"))
+    return Path(os.environ.get("LIYUAN_BPMN_DIR") or home() / "bpmn")
 
 
 def forms_dir() -> Path:
-    return Path(os.environ.get("LIYUAN_FORMS_DIR", PROJECT_ROOT / "forms"))
+    return Path(os.environ.get("LIYUAN_FORMS_DIR") or home() / "forms")
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: the ``migrations`` package, wherever it is installed (not imported here)."""
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the migrations package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -14,7 +14,7 @@ from engine.core import config, db
 
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(config.PROJECT_ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(config.migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", (url or config.database_url()).replace("%", "%%"))
     return cfg
 

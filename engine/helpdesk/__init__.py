@@ -2,6 +2,7 @@
 intake (``intake``, ``help_requests``), the SLA figures (``sla``), queries for lists and pages, the monthly
 reports, the clause matrix, fees and user management.
 
+Callers import the module they need (``from engine.helpdesk import intake, queries``).
 ``install()`` plugs the help desk into the runtime (its request-row projection, the fee-schedule script
 helper, the month-end figures); every entry point (web app, CLI, scheduler, tests) calls it once.
 """

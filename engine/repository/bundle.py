@@ -31,11 +31,15 @@ def read_paths(paths: Iterable[str | Path], *, default_forms: bool = True) -> Bu
     """Collect ``*.bpmn`` and form ``*.json`` files from files and folders.
 
     Forms named by the diagrams are looked up in ``forms/`` (``LIYUAN_FORMS_DIR``) unless a given path
-    provides a file of the same name, so ``liyuan validate bpmn/`` checks the forms too.
+    provides a file of the same name, so ``liyuan validate bpmn/`` checks the forms too. Where that folder
+    does not exist (an installed command run elsewhere), the ``forms/`` folder beside a given ``bpmn/``
+    folder is used: the procedure's diagrams and forms travel together.
     """
+    paths = list(paths)
     bundle = Bundle()
-    if default_forms and config.forms_dir().is_dir():
-        for f in sorted(config.forms_dir().glob("*.json")):
+    forms_dir = _default_forms_dir(paths) if default_forms else None
+    if forms_dir is not None:
+        for f in sorted(forms_dir.glob("*.json")):
             bundle.forms[f.name] = SourceFile(f.name, str(f), f.read_bytes())
     for raw in paths:
         p = Path(raw)
@@ -48,3 +52,13 @@ def read_paths(paths: Iterable[str | Path], *, default_forms: bool = True) -> Bu
             elif f.suffix == ".json":
                 bundle.forms[f.name] = SourceFile(f.name, str(f), f.read_bytes())
     return bundle
+
+
+def _default_forms_dir(paths: list) -> Path | None:
+    if config.forms_dir().is_dir():
+        return config.forms_dir()
+    for raw in paths:
+        sibling = Path(raw).resolve().parent / "forms"
+        if Path(raw).is_dir() and sibling.is_dir():
+            return sibling
+    return None

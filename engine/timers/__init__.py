@@ -1,6 +1,8 @@
-"""Firing BPMN timers from the ``timers`` rows the runtime keeps: the leased poller (``firing``), timer
-start events (``start_timers``), incidents, the APScheduler loop (``scheduler``), and how late timers run
-(``monitoring``, face below).
+"""Firing BPMN timers from the ``timers`` rows the runtime keeps.
+
+Public face: the submodules ``firing`` (the leased poller), ``start_timers`` (timer start events),
+``incidents`` (timers that keep failing) and ``scheduler`` (the APScheduler loop; imported by who runs
+it, as it pulls APScheduler in), plus how late timers run (``monitoring``, its names below).
 """
 
 from engine.timers.monitoring import (
