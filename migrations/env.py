@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection engine.migrate hands over (or the configured URL)."""
+"""Alembic environment: runs on the connection engine.core.migrate hands over (or the configured URL)."""
 
 from alembic import context
 from sqlalchemy import create_engine

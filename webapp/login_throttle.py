@@ -2,7 +2,7 @@
 window. Shared by the sign-in page and the JSON API's token endpoint, so neither is a side door around
 the other's lockout.
 
-The failures are rows in ``web_login_failures`` (see :class:`engine.models_web.LoginFailure`), not
+The failures are rows in ``web_login_failures`` (see :class:`webapp.tables.LoginFailure`), not
 process memory: several ``liyuan serve`` workers behind one address count together, and a restart does
 not hand an attacker a fresh allowance. Old rows of a key are pruned whenever that key fails again or
 signs in.

@@ -1,7 +1,7 @@
 """What every blueprint shares: the signed-in person, the per-request read session, display filters and
 the friendly error pages.
 
-The Flask-Login user is a thin wrapper around a *detached* ``engine.models.User`` row (roles loaded
+The Flask-Login user is a thin wrapper around a *detached* ``engine.core.tables.User`` row (roles loaded
 eagerly), exposed as ``.user`` so ``policy.current_user()`` hands views the same object the engine's
 ``tasks`` functions expect.
 """

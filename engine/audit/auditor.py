@@ -1,7 +1,7 @@
 """What an auditor reads: the instances to choose from, a replay told step by step, and the audit bundle.
 
 The bundle is one JSON document an outsider can check without our code: every event of the instance with
-its ``prev_hash`` and ``hash`` (``hash = sha256(prev_hash + canonical row)``, see :mod:`engine.history`),
+its ``prev_hash`` and ``hash`` (``hash = sha256(prev_hash + canonical row)``, see :mod:`engine.audit.history`),
 and the pinned BPMN and form files of the instance's version with their sha256. :func:`check_bundle` is
 the same check written out, so the rule documented on the audit page is the rule the tests run.
 """
@@ -46,7 +46,7 @@ def shown(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-REPLAY_ERRORS = {  # engine.replay.Replay.error prefixes -> what the auditor reads
+REPLAY_ERRORS = {  # engine.runtime.replay.Replay.error prefixes -> what the auditor reads
     "replayed state differs": "重放得到的状态与实例保存的状态不一致：保存的状态被修改过",
 }
 
@@ -73,7 +73,7 @@ def break_reason(reason: str) -> str:
 class StepView:
     """One replayed step with what it changed: the input's keys and the ready user tasks."""
 
-    step: object  # engine.replay.Step
+    step: object  # engine.runtime.replay.Step
     changed: dict[str, tuple[object, object]] = field(default_factory=dict)  # key -> (before, after)
     ready_added: list[str] = field(default_factory=list)
     ready_removed: list[str] = field(default_factory=list)

@@ -69,7 +69,7 @@ _INSERT = insert(AuditEvent.__table__)
 
 def known_head(session: Session, chain: str, head: tuple[int, str] | None) -> None:
     """Tell this transaction where ``chain`` ends (seq, hash; None: empty), read by the caller under its
-    write (see :func:`engine.store.write`), so the next append need not SELECT it. An append earlier in
+    write (see :func:`engine.runtime.store.write`), so the next append need not SELECT it. An append earlier in
     the transaction wins."""
     session.info.setdefault("audit_heads", {}).setdefault(chain, head or (0, GENESIS))
 

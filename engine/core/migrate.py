@@ -1,4 +1,4 @@
-"""Schema migrations: plain Alembic over ``engine.models`` metadata, configured in code.
+"""Schema migrations: plain Alembic over ``engine.core.tables`` metadata, configured in code.
 
 There is no alembic.ini: the script location is the project's ``migrations/`` folder and the URL is the
 same one the engine uses, so ``liyuan db upgrade`` can never migrate a different database than it serves.

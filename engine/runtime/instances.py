@@ -60,7 +60,7 @@ def get_instance(session: Session, instance_id: str) -> Instance:
 
 
 def load(session: Session, instance_id: str, *, lock: bool = False) -> Loaded:
-    """The instance (a plain :class:`~engine.store.InstanceRow`), its workflow and its pinned version.
+    """The instance (a plain :class:`~engine.runtime.store.InstanceRow`), its workflow and its pinned version.
     ``lock``: take the row lock now (PostgreSQL ``FOR UPDATE``) rather than at the write."""
     found = store.load(session, instance_id, lock=lock)
     if found is None:

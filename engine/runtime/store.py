@@ -1,7 +1,7 @@
 """The instance row on the commit path: Core statements, compiled once, into and out of a plain object.
 
 Every change loads one instance row and writes it back, so this is the hottest SQL in the engine. The
-ORM mapping (:class:`~engine.models.Instance`) stays for every other reader; here we use module-level
+ORM mapping (:class:`~engine.core.tables.Instance`) stays for every other reader; here we use module-level
 Core statements (SQLAlchemy caches their compiled form) and a plain :class:`InstanceRow`:
 
 - load: one SELECT of the instance joined to its process version's identity (id, process id, number,
@@ -9,9 +9,9 @@ Core statements (SQLAlchemy caches their compiled form) and a plain :class:`Inst
 - write: ``UPDATE … SET revision = :rev + 1 … WHERE id = :id AND revision = :rev RETURNING <audit head>``.
   No row back means somebody else committed first: the caller raises ``Conflict`` (optimistic locking, as
   before). The same statement returns the instance's audit chain head (last seq and hash), read right
-  after the revision check exactly as the separate SELECT in :func:`engine.history.append_all` would, so
+  after the revision check exactly as the separate SELECT in :func:`engine.audit.history.append_all` would, so
   the change's events need no extra round trip. It is only a starting point: the unique (chain, seq)
-  constraint stays the backstop and :func:`engine.history.verify` never trusts anything but the rows.
+  constraint stays the backstop and :func:`engine.audit.history.verify` never trusts anything but the rows.
 - process versions are immutable, so their rows are cached per engine, keyed by everything the join
   returns (id, process id, number, fingerprint): a database recreated at the same URL cannot hit a stale
   entry unless it holds the very same version.

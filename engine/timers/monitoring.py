@@ -1,13 +1,9 @@
-"""The timer table: which BPMN timers are waiting, when they are due, and what their SLA clocks say.
+"""How the timers are doing: what is due next, how late recent firings ran, and which are overdue.
 
-SpiffWorkflow keeps a waiting timer's due time inside the serialized workflow
-(``task.internal_data['event_value']``) and never fires anything by itself. We mirror every waiting
-timer into the ``timers`` table in the same transaction that arms or cancels it, so a poller can find
-due work with one indexed query instead of deserializing instances, and a crash can never leave a
-timer armed in the blob but missing from the table (or the reverse).
-
-Firing lives in :mod:`engine.firing` (the ``Poller``), timer start events in :mod:`engine.start_timers`
-and incidents in :mod:`engine.incidents`.
+The rows themselves are written by the runtime (:mod:`engine.runtime.timer_rows`) in the transaction that
+arms or cancels a timer; firing lives in :mod:`engine.timers.firing` (the ``Poller``), timer start events in
+:mod:`engine.timers.start_timers` and incidents in :mod:`engine.timers.incidents`. These figures feed the
+admin's 定时器 page, ``liyuan timers`` and the missed-timer alarm.
 """
 
 from __future__ import annotations
@@ -28,8 +24,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # failed firings of a row before it becomes an incident
 
-
-# --- observability -----------------------------------------------------------------------------------------
 
 def upcoming(session: Session, limit: int = 50) -> list[Timer]:
     return list(session.scalars(select(Timer).order_by(Timer.due_at, Timer.id).limit(limit)))

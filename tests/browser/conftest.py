@@ -143,7 +143,7 @@ def bpmn_js_vendor() -> Path:
 def serve_app(tmp_path, monkeypatch) -> Iterator[Callable[..., str]]:
     """``serve_app(seed, **config)`` → the base URL of the web app over a fresh, migrated SQLite file that
     ``seed(url)`` filled, running in a thread of this process on a free port with CSRF on — so
-    ``engine.clock.advance`` in the test moves the server's time too."""
+    ``engine.core.clock.advance`` in the test moves the server's time too."""
     from werkzeug.serving import make_server
 
     from engine.core import clock, db, migrate

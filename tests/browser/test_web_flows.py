@@ -2,7 +2,7 @@
 a repair call from the hotline to the resident's rating, and the supervisor's countdown turning red.
 Screenshots of every page go to test-artifacts/test_web_flows/<test>/.
 
-The app runs in a thread of this process (``serve_app``) with CSRF on, so ``engine.clock.advance`` moves the
+The app runs in a thread of this process (``serve_app``) with CSRF on, so ``engine.core.clock.advance`` moves the
 server's time too. Every text typed carries a ``<script>``: it must come back as text, never run.
 """
 
