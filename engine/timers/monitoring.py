@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import math
 from dataclasses import dataclass
 
@@ -19,8 +18,6 @@ from sqlalchemy.orm import Session
 
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, Timer
-
-log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # failed firings of a row before it becomes an incident
 
