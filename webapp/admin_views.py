@@ -13,8 +13,8 @@ from engine.core import clock, db, errors
 from engine.helpdesk import management
 from engine.timers import incidents as timer_incidents
 
+from . import sla_view
 from .policy import current_user, requires
-from .sla_view import SLA_NAMES
 from .web import read_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -154,7 +154,7 @@ def timer_overview():
     return render_template("admin/timers.html", tab="timers", missed=timers.overdue(session),
                            late=timers.summarize(values), histogram=histogram, top=max([n for _, n in histogram] + [1]),
                            upcoming=[(row, clock.as_utc(row.due_at) - now) for row in timers.upcoming(session, 50)],
-                           sla_names=SLA_NAMES)
+                           sla_label=sla_view.label)
 
 
 # --- incidents --------------------------------------------------------------------------------------------

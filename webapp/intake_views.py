@@ -11,38 +11,24 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from engine import forms
 from engine.core import db
-from engine.helpdesk import help_requests, intake, queries
+from engine.core.errors import EngineError
+from engine.helpdesk import help_requests, queries
 
 from .policy import can_work_on, current_user, requires
 
 bp = Blueprint("intake", __name__)
 
-_CATEGORY = {"type": "string", "title": "求助类型（初步判断）", "enum": list(intake.CATEGORIES),
-             "x-enumNames": list(intake.CATEGORIES.values())}
-HOTLINE_SCHEMA = {
-    "type": "object", "required": ["caller_name", "phone", "address", "description"],
-    "properties": {
-        "caller_name": {"type": "string", "title": "来电人", "minLength": 1, "maxLength": 50},
-        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
-        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 100},
-        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000},
-        "category": _CATEGORY,
-    },
-}
+# One schema, one set of limits (engine.helpdesk.help_requests.START_SCHEMA, which the API checks too); each
+# page only words it its own way and says which fields the person must fill in.
+HOTLINE_SCHEMA = help_requests.start_schema(titles={"caller_name": "来电人"})
 HOTLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
               "address": {"ui:placeholder": "例如：3栋2单元1201"},
               "category": {"ui:help": "不确定可以不选，由后续环节判定"}}
 
-ONLINE_SCHEMA = {
-    "type": "object", "required": ["address", "description"],
-    "properties": {
-        "caller_name": {"type": "string", "title": "联系人", "maxLength": 50},
-        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
-        "address": HOTLINE_SCHEMA["properties"]["address"],
-        "description": {"type": "string", "title": "需要什么帮助", "minLength": 2, "maxLength": 2000},
-        "category": {**_CATEGORY, "title": "求助类型（可不选）"},
-    },
-}
+# A resident's own name and phone are filled in from their account when left empty.
+ONLINE_SCHEMA = help_requests.start_schema(
+    titles={"caller_name": "联系人", "description": "需要什么帮助", "category": "求助类型（可不选）"},
+    required=("address", "description"))
 ONLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
              "address": {"ui:placeholder": "例如：3栋2单元1201"}}
 
@@ -71,7 +57,7 @@ def hotline():
         if not errors:
             try:
                 started = start_request("hotline", values, current_user())
-            except errors.EngineError as exc:
+            except EngineError as exc:
                 flash(exc.message, "error")
             else:
                 linked = f"，已关联住户账号 {started.resident.display_name}" if started.resident else ""

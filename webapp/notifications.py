@@ -19,9 +19,8 @@ from engine.core import clock, db
 from engine.helpdesk import queries
 from webapp.tables import ReadMarker
 
-from . import timeline
+from . import sla_view, timeline
 from .policy import SUPERVISORS, current_user, requires
-from .sla_view import SLA_NAMES
 from .web import read_db
 
 bp = Blueprint("notifications", __name__)
@@ -70,7 +69,7 @@ def collect(session, user, limit: int = 100) -> list[Note]:
             "escalated": f"超时升级：「{label}」待{extra}处理",
             "urged": "住户催单，请尽快处理",
             "confirm": f"请确认处理结果并评价（「{label}」）",
-            "breached": f"已超时：「{label}」{SLA_NAMES.get(extra, extra)}",
+            "breached": f"已超时：「{label}」{sla_view.label(extra)}",
         }[kind]
         notes.append(Note(clock.as_utc(at), kind, text, instance_id))
     return notes

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from engine import runtime
 from engine.audit import history
 from engine.core import clock, db
+from engine.core.errors import EngineError
 from engine.helpdesk import queries
 
 from . import sla_view, timeline
@@ -49,7 +50,7 @@ def new():
             values.setdefault("phone", user.phone)
             try:
                 started = start_request("online", values, user)
-            except errors.EngineError as exc:
+            except EngineError as exc:
                 flash(exc.message, "error")
             else:
                 flash("您的求助已提交，我们会尽快处理", "success")

@@ -1,5 +1,5 @@
 """Reports for the 客服部主管, 公司经理 and 公司领导: a month's requests, satisfaction and deadlines, and the
-monthly statistics (4.10) the team compiled. Figures come from ``engine.reports`` (read-only queries)."""
+monthly statistics (4.10) the team compiled. Figures come from ``engine.helpdesk.reports`` (read-only queries)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,27 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.helpdesk import reports
+from engine.helpdesk import deadlines, reports
 
+from . import sla_view
 from .policy import requires
-from .sla_view import SLA_NAMES
 from .web import category_name, local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-# The fields of the monthly statistics forms (forms/monthly_*.schema.json) in the order a reader wants them.
-STAT_LABELS = {"total_requests": "求助总数", "closed_requests": "办结数", "ack_online_rate": "线上15分钟确认率(%)",
-               "response_rate": "30分钟响应率(%)", "resolve_24h_rate": "24小时解决率(%)",
+# The fields of the monthly statistics forms (forms/monthly_*.schema.json) in the order a reader wants them;
+# a rate's label names its deadline's duration ({}), read from the diagrams (see stat_labels).
+STAT_LABELS = {"total_requests": "求助总数", "closed_requests": "办结数", "ack_online_rate": "线上{}确认率(%)",
+               "response_rate": "{}响应率(%)", "resolve_24h_rate": "{}解决率(%)",
                "satisfaction_rate": "满意率(%)", "common_issues": "常见问题", "analysis": "分析与总结",
                "improvements": "改进措施", "performance_notes": "绩效考核意见", "manager_comment": "经理审阅意见"}
+
+
+def stat_labels(registry: deadlines.Registry) -> dict[str, str]:
+    """"线上15分钟确认率(%)" …: each rate field named with the duration of the deadline it measures
+    (:data:`engine.helpdesk.reports.RATE_FIELDS`); "线上确认率(%)" while no deployed diagram states it."""
+    return {field: label.format(registry.text(reports.RATE_FIELDS[field]) if field in reports.RATE_FIELDS else "")
+            for field, label in STAT_LABELS.items()}
 
 
 BREACHES_SHOWN = 50  # on the page; the CSV export has them all
@@ -32,9 +40,9 @@ def index():
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
     report = reports.month_report(session, month, breached_limit=BREACHES_SHOWN)
-    return render_template("reports/index.html", r=report, month=month, sla_names=SLA_NAMES,
+    return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
-                           runs=reports.statistics_runs(session), stat_labels=STAT_LABELS,
+                           runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
                            backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))
 
 
@@ -62,7 +70,7 @@ def export_csv():
     w.writerows([[name, n] for _code, name, n in r.by_channel])
     w.writerow([])
     w.writerow(["时限", "计时", "按时", "超时", "进行中", "达成率（%）"])
-    w.writerows([[SLA_NAMES.get(key, key), s.total, s.met, s.breached, s.open, _num(s.compliance)]
+    w.writerows([[sla_view.label(key), s.total, s.met, s.breached, s.open, _num(s.compliance)]
                  for key, s in r.sla.items()])
     w.writerow([])
     w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"])
@@ -70,7 +78,7 @@ def export_csv():
                  for s in reports.staff_performance(session, month)])
     w.writerow([])
     w.writerow(["超时时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"])
-    w.writerows([[SLA_NAMES.get(c.sla_key, c.sla_key), local_time(c.due_at), local_time(c.breached_at),
+    w.writerows([[sla_view.label(c.sla_key), local_time(c.due_at), local_time(c.breached_at),
                   category_name(req.category) if req else "", _text(req.caller_name if req else ""),
                   _text(req.address if req else ""), c.instance_id] for c, req in r.breached])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",

@@ -4,6 +4,9 @@ Colours follow the share of the allowed time already used: green below 50 %, yel
 from 75 %, red once the due time has passed ("超时 X小时Y分"). A clock counts as breached as soon as its due
 time is past, even if the scheduler has not fired its timer yet: a supervisor must not see green for a
 request that is already late.
+
+Every deadline's name and duration ("响应（30分钟）", "预计30分钟内响应") comes from the deployed diagrams
+through :mod:`engine.helpdesk.deadlines`; nothing here knows how long a deadline is.
 """
 
 from __future__ import annotations
@@ -11,23 +14,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from flask import g, has_app_context
+
 from engine.core import clock
+from engine.helpdesk import deadlines
 
-from .web import duration_text
+from .web import duration_text, read_db
 
-SLA_NAMES = {
-    "ack_online": "线上受理（15分钟）",
-    "response": "响应（30分钟）",
-    "supervisor_reply": "主管回复（10分钟）",
-    "resolve_ordinary": "一般问题解决（24小时）",
-    "solution_complex": "复杂问题方案（48小时）",
-}
-# What a resident is promised. Internal targets (the supervisor's reply) are not shown to them.
+# What a resident is promised, around the deadline's duration from the diagrams ({} = "15分钟"). Internal
+# targets (the supervisor's reply) are not shown to them.
 CUSTOMER_PROMISES = {
-    "ack_online": "预计15分钟内受理",
-    "response": "预计30分钟内响应",
-    "resolve_ordinary": "预计24小时内处理完毕",
-    "solution_complex": "预计48小时内给出解决方案",
+    "ack_online": "预计{}内受理",
+    "response": "预计{}内响应",
+    "resolve_ordinary": "预计{}内处理完毕",
+    "solution_complex": "预计{}内给出解决方案",
 }
 LEVEL_NAMES = {"green": "正常", "yellow": "已过半", "orange": "即将超时", "red": "已超时", "met": "已达成"}
 
@@ -42,10 +42,26 @@ class Badge:
     used: float  # share of the allowed time used, 0..1+ (for sorting and tests)
 
 
-def badge(clk, now: dt.datetime | None = None) -> Badge:
+def page_deadlines() -> deadlines.Registry:
+    """The deadlines every label on the page is built from: those of the deployed diagrams (read once per
+    request). Outside a request — a test, a script, with no database to ask — the diagrams in ``bpmn/``
+    as written."""
+    if not has_app_context():
+        return deadlines.from_sources()
+    if "deadlines" not in g:
+        g.deadlines = deadlines.current(read_db())
+    return g.deadlines
+
+
+def label(sla_key: str | None) -> str:
+    """"响应（30分钟）" for a clock's key; "" for none."""
+    return page_deadlines().label(sla_key) if sla_key else ""
+
+
+def badge(clk, now: dt.datetime | None = None, registry: deadlines.Registry | None = None) -> Badge:
     now = now or clock.now()
     armed, due = clock.as_utc(clk.armed_at), clock.as_utc(clk.due_at)
-    name = SLA_NAMES.get(clk.sla_key, clk.sla_key)
+    name = (registry if registry is not None else page_deadlines()).label(clk.sla_key)
     if clk.status == "met":
         return Badge(clk.sla_key, name, "met", "已达成", due, 0.0)
     total = max((due - armed).total_seconds(), 1.0)
@@ -72,12 +88,14 @@ def worst(badges: list[Badge]) -> str | None:
     return next((lvl for lvl in order if lvl in levels), None)
 
 
-def customer_promises(clocks) -> list[str]:
-    """The armed clocks a resident may know about, as sentences."""
+def customer_promises(clocks, registry: deadlines.Registry | None = None) -> list[str]:
+    """The armed clocks a resident may know about, as sentences. A deadline whose duration the deployed
+    diagrams do not state promises nothing: we do not promise what we cannot name."""
+    registry = registry if registry is not None else page_deadlines()
     out = []
     for clk in clocks:
-        if clk.status == "armed" and clk.sla_key in CUSTOMER_PROMISES:
-            text = CUSTOMER_PROMISES[clk.sla_key]
+        if clk.status == "armed" and clk.sla_key in CUSTOMER_PROMISES and registry.text(clk.sla_key):
+            text = CUSTOMER_PROMISES[clk.sla_key].format(registry.text(clk.sla_key))
             if text not in out:
                 out.append(text)
     return out

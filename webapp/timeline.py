@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from engine.audit import history
 from engine.helpdesk import queries
 
-from .sla_view import SLA_NAMES
+from . import sla_view
 
 CUSTOMER_LANE = "业主/住户"
 CUSTOMER_KINDS = {"started", "task_reached", "task_completed", "instance_completed", "urged", "escalated"}
@@ -62,7 +62,7 @@ def _describe(kind: str, element: str, payload: dict, names: dict[str, str], peo
     if kind == "task_cancelled":
         return f"「{element}」已取消"
     if kind == "timer_fired":
-        sla = SLA_NAMES.get(payload.get("sla_key") or "", "")
+        sla = sla_view.label(payload.get("sla_key"))
         return f"计时到期：{element}" + (f"（{sla}）" if sla else "")
     if kind == "instance_completed":
         return "求助已办结"

@@ -1,5 +1,6 @@
 """The 荔园 customer-help procedure's own domain, standing on the generic engine: the request row and its
-intake (``intake``, ``help_requests``), the SLA figures (``sla``), queries for lists and pages, the monthly
+intake (``intake``, ``help_requests``), the deadlines as the deployed diagrams define them (``deadlines``),
+the SLA figures (``sla``), queries for lists and pages, the monthly
 reports, the clause matrix, fees and user management.
 
 Callers import the module they need (``from engine.helpdesk import intake, queries``).

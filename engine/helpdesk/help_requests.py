@@ -4,19 +4,65 @@ The hotline page, the residents' portal and the JSON API all start ``help_reques
 start key present (``None`` when unknown) so gateways can test it; an online request belongs to the
 resident who submitted it; a hotline call belongs to the registered resident with the caller's phone, if
 any, so it shows up in their portal and they confirm and rate it there, and it names who recorded it.
+
+They also check the start fields against one schema (:data:`START_SCHEMA`), so a name the hotline page
+accepts is one the API accepts too, and the OpenAPI document states the same limits.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.core.tables import User
-from engine.helpdesk import queries
+from engine.helpdesk import intake, queries
 
-START_FIELDS = ("caller_name", "phone", "address", "description", "category")
+# The fields that start a help request, with the one set of limits every entry point checks: the hotline
+# page, the residents' form, the JSON API and its OpenAPI document. Each limit fits its column of the request
+# row (engine.helpdesk.tables.HelpRequest: caller_name 100, phone 32, address 255; the description is
+# projected up to 2,000 characters); a phone number stops at 20 because that is all the "phone" format
+# accepts, so a longer limit would be one no value can reach. Strings are trimmed before they are checked:
+# "pattern": r"\S" tells other readers of the schema that a blank one is no value.
+START_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "求助",
+    "required": ["caller_name", "phone", "address", "description"],
+    "properties": {
+        "caller_name": {"type": "string", "title": "求助人", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
+        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 255, "pattern": r"\S"},
+        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000,
+                        "pattern": r"\S"},
+        "category": {"type": "string", "title": "求助类型（初步判断）", "enum": list(intake.CATEGORIES),
+                     "x-enumNames": list(intake.CATEGORIES.values())},
+    },
+}
+START_FIELDS = tuple(START_SCHEMA["properties"])
+_CHANNEL = {"type": "string", "title": "渠道", "enum": list(intake.CHANNELS),
+            "x-enumNames": list(intake.CHANNELS.values())}
+
+
+def start_schema(*, titles: Mapping[str, str] | None = None, required: Iterable[str] | None = None,
+                 with_channel: bool = False) -> dict:
+    """:data:`START_SCHEMA` as one entry point presents it, its limits untouched: its own wording
+    (``titles``: the hotline asks for the 来电人, the portal for a 联系人), the fields it insists on
+    (``required``: the portal fills in the resident's own name and phone), and for a JSON body
+    (``with_channel``) the ``channel`` first and no keys beyond the schema's."""
+    schema = copy.deepcopy(START_SCHEMA)
+    for name, title in (titles or {}).items():
+        schema["properties"][name]["title"] = title
+    if required is not None:
+        schema["required"] = [name for name in START_FIELDS if name in set(required)]
+    if with_channel:
+        schema["properties"] = {"channel": dict(_CHANNEL), **schema["properties"]}
+        schema["required"] = ["channel", *schema["required"]]
+        schema["additionalProperties"] = False
+    return schema
 
 
 @dataclass(frozen=True)

@@ -206,8 +206,8 @@ def _batches(values, size: int = 500):
         yield values[i:i + size]
 
 
-# The 整理当月求助数据 form's figures (forms/monthly_compile.schema.json) and where each comes from.
-_PREFILL_SLA = {"ack_online_rate": "ack_online", "response_rate": "response", "resolve_24h_rate": "resolve_ordinary"}
+# The 整理当月求助数据 form's rates (forms/monthly_compile.schema.json) and the SLA key each measures.
+RATE_FIELDS = {"ack_online_rate": "ack_online", "response_rate": "response", "resolve_24h_rate": "resolve_ordinary"}
 
 
 def statistics_prefill(session: Session, month: str) -> dict:
@@ -217,7 +217,7 @@ def statistics_prefill(session: Session, month: str) -> dict:
     report = month_report(session, month, breached_limit=0)  # figures only: no breach rows
     values = {"total_requests": report.total, "closed_requests": report.closed,
               "satisfaction_rate": report.satisfaction_rate}
-    for field_name, key in _PREFILL_SLA.items():
+    for field_name, key in RATE_FIELDS.items():
         values[field_name] = report.sla[key].compliance if key in report.sla else None
     return {k: v for k, v in values.items() if v is not None}
 

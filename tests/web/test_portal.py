@@ -84,3 +84,12 @@ def test_urge_at_most_once_per_five_minutes_and_notifies_the_handling_role(clien
         assert history.verify(session, iid)[1] == []
     assert "住户催单" in client_for("engineer").get("/notifications").get_data(as_text=True)
     assert "住户催单" not in client_for("guard1").get("/notifications").get_data(as_text=True)
+
+
+def test_a_request_for_an_undeployed_process_is_explained_not_a_server_error(app, client_for):
+    app.config["HELP_REQUEST_PROCESS"] = "help_request"  # the web fixture deploys only web_help_request
+    call = {"caller_name": "陈先生", "phone": RESIDENT_PHONE, "address": "3栋2单元1201", "description": "厨房水管漏水"}
+    for client, path, data in ((client_for("assistant"), "/intake/hotline", call),
+                               (client_for(RESIDENT_PHONE), "/portal/new", call)):
+        res = client.post(path, data=data)
+        assert res.status_code == 200 and "尚未部署" in res.get_data(as_text=True), path

@@ -6,7 +6,7 @@ from flask import current_app, request
 
 from engine import forms
 from engine.core import db
-from engine.helpdesk import help_requests, intake
+from engine.helpdesk import help_requests
 from webapp import policy
 
 from . import bp
@@ -14,25 +14,9 @@ from .errors import ApiError
 
 DEFAULT_PROCESS = "help_request"
 
-REQUEST_SCHEMA: dict = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "title": "求助",
-    "required": ["channel", "caller_name", "phone", "address", "description"],
-    "additionalProperties": False,
-    "properties": {
-        "channel": {"type": "string", "title": "渠道", "enum": list(intake.CHANNELS),
-                    "x-enumNames": list(intake.CHANNELS.values())},
-        # Strings are trimmed before they are checked: "pattern": "\\S" tells clients a blank one is no value.
-        "caller_name": {"type": "string", "title": "求助人", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
-        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 32},
-        "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 255, "pattern": r"\S"},
-        "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000,
-                        "pattern": r"\S"},
-        "category": {"type": "string", "title": "求助类型（初判）", "enum": list(intake.CATEGORIES),
-                     "x-enumNames": list(intake.CATEGORIES.values())},
-    },
-}
+# The start fields and their limits are the hotline page's and the portal's (help_requests.START_SCHEMA); a
+# JSON body names its channel and may carry nothing else. The OpenAPI document is drawn from this schema.
+REQUEST_SCHEMA: dict = help_requests.start_schema(with_channel=True)
 
 
 def process_id() -> str:

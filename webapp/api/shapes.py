@@ -6,11 +6,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
 from engine.core.tables import AuditEvent, SlaClock, TaskRow, User
+from engine.helpdesk import sla
 from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
@@ -36,25 +36,14 @@ def task_summary(row: TaskRow, *, internal: bool = True) -> dict:
 
 
 def sla_clocks(session: Session, instance_id: str) -> list[dict]:
-    """The instance's SLA clocks (engine.sla when it exists, else the projection table directly)."""
-    try:
-        from engine.helpdesk import sla  # built alongside; its richer view wins once it exists
-    except ImportError:
-        sla = None
-    if sla is not None and hasattr(sla, "for_instance"):
-        return [_clock_json(c) for c in sla.for_instance(session, instance_id)]
-    rows = session.scalars(select(SlaClock).where(SlaClock.instance_id == instance_id)
-                           .order_by(SlaClock.due_at, SlaClock.id))
-    return [_clock_json(r) for r in rows]
+    """The instance's SLA clocks, in the order they were armed."""
+    return [_clock_json(c) for c in sla.for_instance(session, instance_id)]
 
 
-def _clock_json(c) -> dict:
-    if isinstance(c, dict):
-        return jsonable(c)
-    return {"sla_key": c.sla_key, "element_id": c.element_id,
-            "guarded_element_id": getattr(c, "guarded_element_id", None), "status": c.status,
-            "armed_at": iso(getattr(c, "armed_at", None)), "due_at": iso(c.due_at),
-            "met_at": iso(getattr(c, "met_at", None)), "breached_at": iso(getattr(c, "breached_at", None))}
+def _clock_json(c: SlaClock) -> dict:
+    return {"sla_key": c.sla_key, "element_id": c.element_id, "guarded_element_id": c.guarded_element_id,
+            "status": c.status, "armed_at": iso(c.armed_at), "due_at": iso(c.due_at), "met_at": iso(c.met_at),
+            "breached_at": iso(c.breached_at)}
 
 
 def request_json(user: User, row: HelpRequest | None) -> dict | None:
