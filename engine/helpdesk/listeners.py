@@ -4,14 +4,16 @@
   ``help_request``): caller, address, type, priority, ratings, copied out of the workflow data;
 - scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
   audit event, so a replay quotes the prices of that day;
-- the monthly statistics process starts with the month's figures computed from the projections.
+- the monthly statistics process starts with the month's figures computed from the projections;
+- a timer may carry only an SLA key the deadline registry names (a typo is a deploy error).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from engine.helpdesk import intake, reports
+from engine.helpdesk import deadlines, intake, reports
+from engine.repository import validation
 from engine.runtime import listeners
 
 
@@ -28,3 +30,4 @@ def install() -> None:
         lambda session, instance, values, ended: intake.sync(session, instance, values, ended=ended)))
     listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
     listeners.add_start_data("statistics", _statistics_figures)
+    validation.register_sla_keys(deadlines.NAMES)
