@@ -132,6 +132,26 @@ def _check_step(path: Path, step: Step) -> None:
         expect = spec["expect"]
         if not isinstance(expect, dict) or not expect or set(expect) - set(EXPECT_KEYS):
             raise ScenarioError(f"{where}：expect 的键只能是 {'、'.join(EXPECT_KEYS)}")
+        for key, value in expect.items():
+            if not _EXPECT_SHAPES[key](value):
+                raise ScenarioError(f"{where}：expect.{key} {_EXPECT_HINTS[key]}")
+
+
+def _ids(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_EXPECT_SHAPES = {
+    "ready": _ids, "escalated": _ids, "ended": lambda v: isinstance(v, bool),
+    "inbox": lambda v: isinstance(v, dict) and all(_ids(x) for x in v.values()),
+    "clocks": lambda v: isinstance(v, dict) and all(x is None or isinstance(x, str) for x in v.values()),
+    "data": lambda v: isinstance(v, dict),
+}
+_EXPECT_HINTS = {
+    "ready": "应为元素 id 的列表", "escalated": "应为元素 id 的列表", "ended": "应为 true 或 false",
+    "inbox": "应为 用户名: [元素 id…] 的映射", "clocks": "应为 时限键: armed/met/breached/null 的映射",
+    "data": "应为 字段: 值 的映射",
+}
 
 
 def duration(text: Any, where: str = "") -> dt.timedelta:
@@ -215,8 +235,9 @@ def _do(iid: str, spec: dict, url: str) -> None:
         mine = [r for r in tasks.inbox(session, user) if r.instance_id == iid
                 and target in (r.element_id, r.name) and (process is None or r.process_id == process)]
         if len(mine) != 1:
-            found = "不在" if not mine else "在多个子流程中（请写 process）："
-            raise _Failed(f"任务 {target} {found}{username} 的待办中；其待办：{_inbox(session, user, iid)}，"
+            found = "不在" if not mine else "在多个子流程中出现于"
+            hint = "" if not mine else "（请写 process 指明子流程）"
+            raise _Failed(f"任务 {target} {found} {username} 的待办中{hint}；其待办：{_inbox(session, user, iid)}，"
                           f"求助正在等待：{_ready(session, iid)}")
         row = mine[0]
         loaded = runtime.load(session, iid)

@@ -48,7 +48,7 @@ steps:
                     encoding="utf-8")
     outcome = scenarios.run(scenarios.load(path), procedure)
     assert outcome.failed_step.number == 3
-    assert outcome.message.startswith("任务 handover 不在assistant 的待办中；其待办：['assess']")
+    assert outcome.message.startswith("任务 handover 不在 assistant 的待办中；其待办：['assess']")
 
 
 def test_a_form_refused_is_a_failed_step_not_a_crash(procedure, tmp_path):
@@ -66,7 +66,7 @@ steps:
 def test_a_task_is_only_completed_from_the_users_own_inbox(procedure, tmp_path):
     path = write(tmp_path, "not_mine.yaml", "start: {channel: hotline}\nsteps:\n  - {do: record_hotline, as: engineer}\n")
     outcome = scenarios.run(scenarios.load(path), procedure)
-    assert not outcome.ok and "不在engineer 的待办中" in outcome.message
+    assert not outcome.ok and "不在 engineer 的待办中" in outcome.message
 
 
 @pytest.mark.parametrize("text, message", [
@@ -76,6 +76,8 @@ def test_a_task_is_only_completed_from_the_users_own_inbox(procedure, tmp_path):
     ("start: {channel: online}\nsteps: [{do: ack_online}]", "do 需要 as"),
     ("start: {channel: online}\nsteps: [{do: x, as: y, advance: PT1H}]", "应有且只有 do、advance、expect 之一"),
     ("start: {channel: online}\nsteps: []", "没有步骤"),
+    ("start: {channel: online}\nsteps: [{expect: {inbox: {assistant: ack_online}}}]", "expect.inbox 应为"),
+    ("start: {channel: online}\nsteps: [{expect: {data: done}}]", "expect.data 应为"),
     ("start: {channel: online}\nsteps: [{advance: PT1H}]\nwhen: today", "未知的键：when"),
 ])
 def test_a_malformed_file_is_refused_with_its_place(tmp_path, text, message):
