@@ -47,6 +47,10 @@ class Loaded:
 class Effects:
     reached: list = field(default_factory=list)  # user tasks that became READY
     cancelled: list = field(default_factory=list)  # user tasks cancelled (e.g. by an interrupting timer)
+    # [process id, element id] of every flow node (gateways, scripts, events, call activities included) that
+    # completed in this step: the path the step took, kept in the audit event so that what a run passed
+    # through can be read back from the log alone (the clause matrix's proof by scenario).
+    passed: list = field(default_factory=list)
     ended: bool = False
 
 
@@ -178,10 +182,16 @@ def _snapshot(wf: BpmnWorkflow, loaded: Loaded) -> _Before:
 
 def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
     fx = Effects(ended=wf.is_completed())
+    seen: set[tuple[str, str]] = set()
     for t in all_tasks(wf):
+        old = before.get(t.id)
+        if t.state == TaskState.COMPLETED and old != TaskState.COMPLETED and t.task_spec.bpmn_id:
+            node = (t.workflow.spec.name, t.task_spec.bpmn_id)
+            if node not in seen:
+                seen.add(node)
+                fx.passed.append(list(node))
         if not t.task_spec.manual:
             continue
-        old = before.get(t.id)
         if t.state == TaskState.READY and old != TaskState.READY:
             fx.reached.append(t)
         elif t.state == TaskState.CANCELLED and old not in (None, TaskState.CANCELLED) \
@@ -253,7 +263,8 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     listeners.write_projections(session, instance, current_data(wf), before.projected, ended=fx.ended)
 
     fp = instance.state_fingerprint
-    events = [dict(actor=actor, kind=kind, element_id=element_id, payload={**payload, "revision": instance.revision})]
+    events = [dict(actor=actor, kind=kind, element_id=element_id,
+                   payload={**payload, "revision": instance.revision, "passed": fx.passed})]
     escalating = kind == "timer_fired" or bool(fired)
     for t in fx.cancelled:
         events.append(dict(actor="engine", kind="task_cancelled", element_id=t.task_spec.bpmn_id,

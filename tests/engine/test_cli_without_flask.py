@@ -38,6 +38,7 @@ COMMANDS = [
     ["sla"],
     ["incidents"],
     ["clauses"],
+    ["simulate", str(ROOT / "bpmn" / "scenarios" / "g_help_online_direct.yaml")],
     ["db", "upgrade"],
 ]
 

@@ -10,18 +10,17 @@ says; a scenario only spells out the fields that steer the process or that it as
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from functools import cache
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from engine import identity, runtime, tasks
 from engine.audit import history
 from engine.core import clock, config, db, errors
 from engine.core.tables import Instance, SlaClock, TaskRow, Timer
+from engine.forms import sample
 from engine.helpdesk.tables import HelpRequest
 from engine.runtime import replay
 from engine.timers import firing
@@ -117,15 +116,8 @@ def attempt(iid: str, element_id: str, username: str, data: dict | None = None, 
 
 
 def answer(row: TaskRow, given: dict) -> dict:
-    """``given`` over the smallest valid filling of the task's form (conditional requirements included)."""
-    if not row.form:
-        return dict(given)
-    schema = form(row.form)
-    data = {**fill(schema, schema.get("required", [])), **given}
-    condition, then = schema.get("if"), schema.get("then", {})
-    if condition and Draft202012Validator(condition).is_valid(data):
-        data = {**fill(schema, [k for k in then.get("required", []) if k not in data]), **data}
-    return data
+    """``given`` over the smallest valid filling of the task's form (``engine.forms.sample``)."""
+    return sample.answer(form(row.form) if row.form else None, given)
 
 
 @cache
@@ -137,30 +129,7 @@ def form(name: str) -> dict:
     return json.loads(_form_text(name))
 
 
-def fill(schema: dict, names) -> dict:
-    out = {}
-    for name in names:
-        prop = schema["properties"][name]
-        if "const" in prop:
-            out[name] = prop["const"]
-        elif "oneOf" in prop:
-            out[name] = prop["oneOf"][0]["const"]
-        elif "enum" in prop:
-            out[name] = prop["enum"][0]
-        elif prop.get("type") == "boolean":
-            out[name] = prop.get("default", True)
-        elif prop.get("type") == "array":
-            items = prop.get("items", {})
-            n = max(prop.get("minItems", 1), 1)
-            out[name] = items["enum"][:n] if "enum" in items else [f"{items.get('title', '事项')}{i + 1}"
-                                                                     for i in range(n)]
-        elif prop.get("type") in ("integer", "number"):
-            out[name] = max(prop.get("minimum", 1), 1)
-        elif prop.get("format") == "date-time":
-            out[name] = clock.now().astimezone(clock.SHANGHAI).isoformat(timespec="seconds")
-        else:
-            out[name] = f"{prop.get('title', name)}：已按规程办理"
-    return copy.deepcopy(out)
+fill = sample.fill
 
 
 # --- reading what happened --------------------------------------------------------------------------------

@@ -244,10 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():
-    """Sub-commands that live in their own modules (timers and SLA, clause matrix)."""
-    from webapp.cli import clauses, timers
+    """Sub-commands that live in their own modules (timers and SLA, clause matrix, scenario runs)."""
+    from webapp.cli import clauses, simulate, timers
 
-    return (timers.register, clauses.register)
+    return (timers.register, clauses.register, simulate.register)
 
 
 def main(argv: list[str] | None = None) -> int:
