@@ -8,10 +8,10 @@ import pytest
 
 from engine.audit import history
 from engine.core import config, db
-from engine.helpdesk import scenario_runs, scenarios
+from engine.helpdesk import scenarios
 from engine.runtime import replay
 
-FILES = scenario_runs.scenario_files([config.bpmn_dir() / "scenarios"])
+FILES = scenarios.scenario_files([config.bpmn_dir() / "scenarios"])
 
 
 def test_there_are_scenarios_for_every_type_a_to_g():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.core import config, db
-from engine.helpdesk import clauses, scenario_runs, scenarios
+from engine.helpdesk import clauses, scenarios
 from webapp.cli import main
 
 SCENARIOS = config.bpmn_dir() / "scenarios"
@@ -94,7 +94,7 @@ def test_the_audit_log_records_gateways_and_call_activities_the_run_passed(proce
             ("help_request", "start"), ("help_request", "end")} <= outcome.passed
     assert ("help_request", "call_b") not in outcome.passed
     matrix = clauses.build(config.bpmn_dir())
-    proven = scenario_runs.proven_clauses(matrix, [outcome])
+    proven = scenarios.proven_clauses(matrix, [outcome])
     assert proven["4.8"] == ["g_help_online_direct.yaml"] and proven["4.5"] == []
 
 

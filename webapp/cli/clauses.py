@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.core import config
-from engine.helpdesk import clauses, scenario_runs
+from engine.helpdesk import clauses, scenarios
 
 
 def _short(text: str) -> str:
@@ -42,7 +42,7 @@ def _tests(matrix: clauses.Matrix, files: list[str]) -> int:
     for outcome in outcomes:
         if not outcome.ok:
             print(f"失败  {outcome.describe()}", file=sys.stderr)
-    proven = scenario_runs.proven_clauses(matrix, outcomes)
+    proven = scenarios.proven_clauses(matrix, outcomes)
     for clause in matrix.clauses:
         print(f"{clause.id:<12} {_short(clause.text):<32} {', '.join(proven[clause.id]) or '— 无场景证明'}")
     empty = [c.id for c in matrix.clauses if not proven[c.id]]

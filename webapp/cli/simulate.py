@@ -1,7 +1,7 @@
 """``liyuan simulate FILE…``: run scenario files against the diagrams in ``bpmn/`` (or ``LIYUAN_BPMN_DIR``)
 on throwaway databases; exit 1 naming each failing step and what was found instead.
 
-The running itself is the engine's (``engine.helpdesk.scenarios``/``scenario_runs``) so that the test
+The running itself is the engine's (``engine.helpdesk.scenarios``) so that the test
 suite and the studio run scenarios exactly as this command does.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from engine.core import config
-from engine.helpdesk import scenario_runs, scenarios
+from engine.helpdesk import scenarios
 from engine.repository.validation import InvalidBundle
 
 
@@ -22,7 +22,7 @@ def default_files() -> list:
 def run(paths) -> list[scenarios.Outcome] | None:
     """Every scenario run, or None after printing why nothing could run (bad file, undeployable diagrams)."""
     try:
-        return scenario_runs.run_files(scenario_runs.scenario_files(paths or default_files()), config.bpmn_dir())
+        return scenarios.run_files(scenarios.scenario_files(paths or default_files()), config.bpmn_dir())
     except scenarios.ScenarioError as exc:
         print(exc, file=sys.stderr)
     except InvalidBundle as exc:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from engine import identity, repository
 from engine.core import db
-from engine.helpdesk import clauses, intake, scenarios
+from engine.helpdesk import clauses, intake
+from engine.helpdesk.scenarios import runner as scenarios
 from engine.repository import bundle
 
 

@@ -8,7 +8,7 @@ procedure deployed in a database, through the same paths the web uses: the reque
 ``help_requests.start`` (as the hotline page and the residents' portal do), a task is completed only from
 the named user's inbox through ``tasks.complete`` (right to work on it, then the form's validation), and
 time is moved by the engine clock and fired by the timer poller. A run that goes wrong stops at the first
-step that does not hold and says what was found instead. ``scenario_runs`` gives each run its own
+step that does not hold and says what was found instead. ``runs`` gives each run its own
 throwaway database; the CLI, the test suite and (later) the studio all use these two modules.
 """
 
