@@ -171,10 +171,9 @@ def incidents():
 @bp.post("/incidents/<incident_id>/retry")
 @requires("admin")
 def retry(incident_id):
-    try:
-        number = int(incident_id)
-    except ValueError:
+    if not incident_id.isdecimal() or len(incident_id) > 9:  # a huge number overflows the database's integer
         abort(404)
+    number = int(incident_id)
     try:
         with db.transaction() as session:
             timer_incidents.retry_incident(session, number, current_user().username)
