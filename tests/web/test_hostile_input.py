@@ -161,3 +161,30 @@ def test_hostile_json_to_the_editor_is_a_400_with_the_reason(client_for, raw, re
 def test_a_publishing_note_too_long_is_refused_not_cut(client_for):
     res = client_for("process_owner").post(f"/modeler/{PID}/deploy", json={"xml": SOURCE, "note": "改" * 501})
     assert res.status_code == 422 and "500" in res.get_json()["message"]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("phone", "1" * 200, "电话号码格式不正确"),        # was a 500 on PostgreSQL (the column holds 32)
+    ("display_name", "唐" * 101, "姓名不超过100个字"),
+])
+def test_the_admin_user_form_refuses_what_the_columns_cannot_hold(client_for, field, value, message):
+    data = {"username": "guard3", "display_name": "唐护管", "password": PASSWORD, "roles": "guard", field: value}
+    res = client_for("admin").post("/admin/users", data=data)
+    assert res.status_code == 422 and message in _chinese(res)
+
+
+def test_the_admin_user_form_takes_full_width_digits(client_for):
+    data = {"username": "guard3", "display_name": "唐护管", "password": PASSWORD, "roles": "guard",
+            "phone": "１３６００００００１０"}
+    assert client_for("admin").post("/admin/users", data=data).status_code == 302
+    from engine.core.tables import User
+
+    with db.read_session() as session:
+        assert session.scalar(select(User.phone).where(User.username == "guard3")) == "13600000010"
+
+
+@pytest.mark.parametrize("price", ["1e999999", "NaN", "Infinity", "9" * 400])
+def test_a_fee_price_that_is_no_amount_is_a_422_not_a_500(client_for, price):
+    res = client_for("admin").post("/admin/fees/lock_open", data={"price": price})
+    assert res.status_code == 422
+    assert "价格" in _chinese(res)
