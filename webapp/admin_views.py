@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from engine import identity, timers
+from engine import forms, identity, timers
 from engine.core import clock, db, errors
 from engine.helpdesk import management
 from engine.timers import incidents as timer_incidents
@@ -45,6 +45,7 @@ def users():
 @requires("admin")
 def add_user():
     form = {k: request.form.get(k, "").strip() for k in ("username", "display_name", "phone")}
+    form["phone"] = forms.normalise_phone(form["phone"])  # full-width digits from a Chinese input method
     password = request.form.get("password", "")
     roles = request.form.getlist("roles")
     form["roles"] = roles
@@ -53,6 +54,8 @@ def add_user():
         errors["username"] = "请填写用户名"
     if not form["display_name"]:
         errors["display_name"] = "请填写姓名"
+    if form["phone"] and not forms.is_phone(form["phone"]):
+        errors["phone"] = "电话号码格式不正确"
     if not roles:
         errors["roles"] = "请至少选择一个角色"
     if len(password) < 8:
@@ -65,6 +68,7 @@ def add_user():
         except identity.IdentityError as exc:
             message = str(exc)
             field = ("username" if "用户名" in message else "phone" if "手机" in message
+                     else "display_name" if "姓名" in message
                      else "password" if "密码" in message else "roles")
             errors[field] = message
     if errors:
@@ -171,10 +175,9 @@ def incidents():
 @bp.post("/incidents/<incident_id>/retry")
 @requires("admin")
 def retry(incident_id):
-    try:
-        number = int(incident_id)
-    except ValueError:
+    if not incident_id.isdecimal() or len(incident_id) > 9:  # a huge number overflows the database's integer
         abort(404)
+    number = int(incident_id)
     try:
         with db.transaction() as session:
             timer_incidents.retry_incident(session, number, current_user().username)

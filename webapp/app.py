@@ -2,7 +2,8 @@
 
 Secrets: ``LIYUAN_SECRET_KEY`` when set, else a key created once in ``var/secret_key`` so sessions survive
 a restart of the embedded server. Cookies are HttpOnly and SameSite=Lax, and Secure when
-``LIYUAN_SECURE_COOKIES=1`` (behind HTTPS).
+``LIYUAN_SECURE_COOKIES=1`` (behind HTTPS). Input limits, security headers and the proxy set-up are
+``webapp.security``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from engine import timers
 from engine.core import config as engine_config
 from engine.core import errors
 
-from . import form_filters, policy, web
+from . import form_filters, policy, security, web
 
 csrf = CSRFProtect()
 
@@ -75,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key()
 
+    security.init_app(app)  # first: its limits and checks run before CSRF and sign-in look at the request
     csrf.init_app(app)
     web.login_manager.init_app(app)
     form_filters.register(app)
@@ -165,10 +167,3 @@ def _pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(_exc):
         return web.friendly_error("找不到您要访问的页面或记录。", 404)
-
-    @app.after_request
-    def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response

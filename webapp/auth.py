@@ -7,12 +7,13 @@ within ten minutes lock that pair for the rest of the window, across every serve
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
-from engine import identity
+from engine import forms, identity
 from engine.core import db
 from engine.core.tables import User
 
@@ -40,11 +41,21 @@ def home_for(user) -> str:
     return url_for("notifications.index")
 
 
+_NOT_IN_A_PATH = re.compile(r"[\s\x00-\x1f\x7f\\]")
+
+
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths ("/inbox"), never "//evil.example" or absolute URLs."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only same-site paths ("/inbox"), never "//evil.example" or absolute URLs.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as "/", so "/%09/evil.example"
+    would land on //evil.example: any white space, control character or backslash makes the target unusable.
+    """
+    if not target or _NOT_IN_A_PATH.search(target) or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -85,6 +96,8 @@ def logout():
 def signup():
     """业主/住户 sign up with a mobile number; it becomes their username."""
     values = {k: (request.form.get(k) or "").strip() for k in ("phone", "display_name")}
+    # "１３８ ００１３ ８０００" from a Chinese input method is the same number as "13800138000".
+    values["phone"] = re.sub(r"[\s-]", "", forms.normalise_phone(values["phone"]))
     errors: dict[str, str] = {}
     if request.method == "POST":
         password = request.form.get("password", "")

@@ -18,6 +18,7 @@ from .policy import current_user, requires
 from .web import read_db
 
 bp = Blueprint("modeler", __name__, url_prefix="/modeler")
+NOTE_MAX_LENGTH = 500
 
 
 @bp.get("")
@@ -29,11 +30,9 @@ def index():
 
 
 def _version(process_id: str, number: str):
-    try:
-        n = int(number)
-    except ValueError:
+    if not number.isdecimal() or len(number) > 9:  # "v99999999999999999999" overflows the database's integer
         abort(404)
-    row = repository.get_version(read_db(), process_id, n)
+    row = repository.get_version(read_db(), process_id, int(number))
     if row is None:
         abort(404)
     return row
@@ -102,9 +101,11 @@ def deploy(process_id):
     if xml is None:
         return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
     note = (request.get_json(silent=True) or {}).get("note") or ""
+    if not isinstance(note, str) or len(note) > NOTE_MAX_LENGTH:
+        return _bad(f"发布说明最多{NOTE_MAX_LENGTH}个字", 422)
     try:
         with db.transaction() as session:
-            result = editing.publish(session, process_id, xml, current_user().username, str(note)[:500])
+            result = editing.publish(session, process_id, xml, current_user().username, note)
     except editing.EditError as exc:
         return _bad(str(exc), 404 if "尚未发布" in str(exc) else 400)
     except InvalidBundle as exc:

@@ -9,7 +9,6 @@ validates the data, so this module's job is translation — an HTML post into ty
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import delete
 
@@ -19,27 +18,16 @@ from engine.core.tables import TaskRow
 from engine.helpdesk import queries
 from webapp.tables import Draft
 
+from . import instructions
 from .policy import allowed, can_work_on, current_user, requires
 from .web import friendly_error, local_time, read_db
 
 bp = Blueprint("tasks", __name__)
 
-_sandbox = SandboxedEnvironment(autoescape=True)
-
 
 def render_instructions(text: str | None, data: dict) -> Markup | None:
-    """``instructionsForEndUser`` with ``{{ field }}`` filled from the task data.
-
-    The sandbox stops a diagram's template from reaching Python internals, and autoescape turns anything a
-    caller typed (``<script>``) into text. The template's own words come from the deployed diagram, which
-    only process owners can change. A broken template shows as plain text instead of failing the page.
-    """
-    if not text:
-        return None
-    try:
-        return Markup(_sandbox.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)}))
-    except Exception:  # noqa: BLE001 - a typo in a diagram must not hide the form
-        return Markup.escape(text)
+    """The task's instructions as safe HTML (Markdown, values filled in): see ``webapp.instructions``."""
+    return instructions.render(text, data)
 
 
 def _context(session, task_id: str):

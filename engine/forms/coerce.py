@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.forms.limits import normalise_phone
+
 #: The wall clock of every user: residents and staff all read Shenzhen time.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -129,7 +131,26 @@ def _coerce_scalar(schema: Mapping[str, Any], kind: str | None, text: str) -> An
         return _coerce_boolean([text])
     if schema.get("format") == "date-time":
         return local_input_to_utc(text)
+    if schema.get("format") == "phone":
+        return normalise_phone(text)
     return text
+
+
+def normalise(schema: Mapping[str, Any], data: Any) -> Any:
+    """JSON data as an API client sent it, with the same normalisation a form post gets from
+    :func:`coerce`: phone numbers typed with full-width digits ("１３８…") become ASCII. Other values are
+    left as sent, for validation to judge."""
+    if not isinstance(data, Mapping):
+        return data
+    out = dict(data)
+    for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, Mapping) or name not in out:
+            continue
+        if sub.get("format") == "phone" and isinstance(out[name], str):
+            out[name] = normalise_phone(out[name])
+        elif field_type(sub) == "object":
+            out[name] = normalise(sub, out[name])
+    return out
 
 
 def _first_nonblank(raw: list[str]) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from engine.forms import limits
 from engine.forms.coerce import coerce, field_type, local_input_to_utc, utc_to_local_input
 
 __all__ = ["check_schema", "resolve_options", "coerce", "validate", "FormErrors",
@@ -99,11 +100,26 @@ def _check_field(schema: Mapping[str, Any], ui: Mapping[str, Any], path: str, pr
             problems.append(f"{path}: checkboxes need an enum on items (or ui:options.enum_from)")
     elif widget in _CHOICE_WIDGETS and not choices:
         problems.append(f"{path}: widget {widget!r} needs an enum (or ui:options.enum_from)")
+    if kind == "string" and not choices:
+        _check_max_length(schema, path, problems)
+    if kind == "array" and isinstance(schema.get("items"), Mapping) and field_type(schema["items"]) == "string" \
+            and not _has_choices(schema["items"], ui.get("items") or {}) and not choices:
+        _check_max_length(schema["items"], path + "[]", problems)
     names = schema.get("x-enumNames")
     if names is not None and len(names) != len(schema.get("enum") or ()):
         problems.append(f"{path}: x-enumNames and enum differ in length")
     if kind == "object":
         _check_object(schema, ui, path + ".", problems)
+
+
+def _check_max_length(schema: Mapping[str, Any], path: str, problems: list[str]) -> None:
+    """Free text must say how long it may be: the same limit then holds on SQLite (which stores any length)
+    and PostgreSQL, and nobody can post a novel into a one-line field."""
+    bound = schema.get("maxLength")
+    if bound is None:
+        problems.append(f"{path}: a text field needs maxLength (at most {limits.MAX_TEXT_LENGTH})")
+    elif bound > limits.MAX_TEXT_LENGTH:
+        problems.append(f"{path}: maxLength {bound} is above the limit of {limits.MAX_TEXT_LENGTH}")
 
 
 def _has_choices(schema: Mapping[str, Any], ui: Mapping[str, Any]) -> bool:
@@ -176,12 +192,11 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
 _FORMAT_CHECKER = FormatChecker(formats=())
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_PHONE = re.compile(r"\+?[0-9][0-9\- ()]{3,18}[0-9]")  # 5–20 characters, a digit first and last
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # The custom formats as standard, anchored JSON Schema patterns: for documents read by other tools (the
 # OpenAPI description), which know no "phone" format.
 # The servers trim what people type before checking, so the patterns allow white space around the value.
-FORMAT_PATTERNS = {"phone": rf"^\s*(?:{_PHONE.pattern})\s*$", "email": rf"^\s*(?:{_EMAIL.pattern})\s*$"}
+FORMAT_PATTERNS = {"phone": rf"^\s*(?:{limits.PHONE_PATTERN})\s*$", "email": rf"^\s*(?:{_EMAIL.pattern})\s*$"}
 
 
 @_FORMAT_CHECKER.checks("date", raises=ValueError)
@@ -198,7 +213,7 @@ def _is_date_time(value: object) -> bool:
 
 @_FORMAT_CHECKER.checks("phone")
 def _is_phone(value: object) -> bool:
-    return not isinstance(value, str) or bool(_PHONE.fullmatch(value))
+    return not isinstance(value, str) or limits.is_phone(value)
 
 
 @_FORMAT_CHECKER.checks("email")
@@ -212,12 +227,22 @@ def validate(schema: Mapping[str, Any], data: Mapping[str, Any]) -> FormErrors:
     Only the first message per field is kept: one clear instruction beside an input helps
     more than a list of everything a value failed.
     """
+    errors = _unstorable(data)
+    if errors:  # values that break storage are reported alone: the schema's checks assume sane values
+        return errors
     validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
-    errors: FormErrors = {}
     for error in validator.iter_errors(data):
         for path, message in _messages(error):
             errors.setdefault(path, message)
     return errors
+
+
+def _unstorable(data: Any) -> FormErrors:
+    """NUL bytes, control characters, lone surrogates, NaN, huge numbers, deep nesting: by field."""
+    if not isinstance(data, Mapping):
+        return {"": problem} if (problem := limits.problem_in(data)) else {}
+    return {str(key): problem for key, value in data.items()
+            if (problem := limits.problem_in({key: value}))}
 
 
 def _messages(error: ValidationError) -> Iterable[tuple[str, str]]:

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.core import clock
+from engine.core.errors import InvalidData
 from engine.helpdesk.tables import FeeItem, HelpRequest
 
 CATEGORIES = {
@@ -52,7 +53,21 @@ def projection(process_id: str, data: dict) -> dict | None:
     for key in RATINGS:
         if _rating(data.get(key)) is not None:
             values[f"rating_{key}"] = data[key]
+    _check_lengths(values)
     return values
+
+
+def _check_lengths(values: dict) -> None:
+    """A value longer than its column is refused, not cut: SQLite would store it whole and PostgreSQL fail
+    with a 500, and a cut phone number is a wrong one. Forms cap their fields (``maxLength``), so this
+    guards what reaches the request by other ways (a script, an older form)."""
+    too_long = {}
+    for key, value in values.items():
+        limit = getattr(_R.c[key].type, "length", None) if key in _R.c else None
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            too_long[key] = f"最多填写{limit}个字"
+    if too_long:
+        raise InvalidData(too_long)
 
 
 def _rating(value) -> int | None:
@@ -80,7 +95,7 @@ def sync(session: Session, instance, values: dict, *, ended: bool) -> None:
 
 
 def _str(value) -> str | None:
-    return None if value is None or value == "" else str(value)[:2000]
+    return None if value is None or value == "" else str(value)
 
 
 def _building(address: str | None) -> str | None:

@@ -58,6 +58,8 @@ def parse_price(text: str | None) -> int:
         raise ManagementError("价格必须是数字", {"price": "价格必须是数字，例如 50 或 50.00"})
     if value < 0:
         raise ManagementError("价格不能为负数", {"price": "价格不能为负数"})
+    if value > Decimal(MAX_PRICE_CENTS) / 100:  # before any arithmetic: "1e999999" overflows it (a 500)
+        raise ManagementError("价格过高", {"price": "价格不能超过 100000.00 元"})
     if value != value.quantize(Decimal("0.01")):
         raise ManagementError("价格最多保留两位小数", {"price": "价格最多保留两位小数（精确到分）"})
     cents = int(value * 100)

@@ -100,6 +100,11 @@ def add_user(session: Session, username: str, password: str, roles: list[str], *
         raise IdentityError(f"未知角色：{', '.join(unknown)}")
     if len(password) < 8:
         raise IdentityError("密码至少8位")
+    # Checked here, not left to the column: SQLite would store any length and PostgreSQL fail with a 500.
+    if display_name and len(display_name) > 100:
+        raise IdentityError("姓名不超过100个字")
+    if phone and len(phone) > 32:
+        raise IdentityError("手机号码过长")
     if session.scalar(select(User).where(User.username == username)):
         raise IdentityError(f"用户名 {username} 已存在")
     if phone and session.scalar(select(User).where(User.phone == phone)):

@@ -100,7 +100,10 @@ def _still_defines(bundle: Bundle, process_id: str) -> list[Problem]:
     from engine.repository.validation import BPMN_NS
 
     (source,) = bundle.bpmn.values()
-    tree = etree.fromstring(source.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    try:
+        tree = etree.fromstring(source.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:  # a broken file posted by the editor: a problem to show, not a 500
+        return [Problem(source.name, exc.lineno or 0, "", f"XML 格式错误：{exc.msg}")]
     ids = [p.get("id") for p in tree.iter(f"{{{BPMN_NS}}}process")]
     if process_id in ids:
         return []

@@ -138,7 +138,7 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
         raise InvalidData({"": "提交的数据格式不正确"})
     resolved = forms.resolve_options(schema, ui_schema, task.data)
     allowed = resolved.get("properties")
-    clean = {k: v for k, v in data.items() if allowed is None or k in allowed}
+    clean = forms.normalise(resolved, {k: v for k, v in data.items() if allowed is None or k in allowed})
     errors = forms.validate(resolved, clean)
     if errors:
         raise InvalidData(errors)

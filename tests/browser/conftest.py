@@ -86,17 +86,20 @@ def browser() -> Iterator[object]:
 def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
     """A fresh page in its own context.
 
-    Uncaught JavaScript errors fail the test; a failing test leaves a screenshot of the
+    Uncaught JavaScript errors and Content-Security-Policy violations fail the test; a failing test leaves a screenshot of the
     page in its artifacts folder.
     """
     context = browser.new_context(viewport=DEFAULT_VIEWPORT, locale="zh-CN")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the Content-Security-Policy blocked (an inline script, a style, a font) is a broken page.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
         yield page
         if errors:
-            pytest.fail("uncaught JavaScript errors on the page:\n" + "\n".join(errors), pytrace=False)
+            pytest.fail("uncaught JavaScript errors or CSP violations on the page:\n" + "\n".join(errors),
+                        pytrace=False)
     finally:
         rep = getattr(request.node, "rep_call", None)
         if rep is not None and rep.failed and not page.is_closed():

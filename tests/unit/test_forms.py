@@ -7,12 +7,14 @@ survive a failed post; and the data that reaches the workflow must be typed, wit
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
 import pytest
 from jinja2 import Environment, FileSystemLoader
 
+from engine import forms
 from engine.forms import check_schema, coerce, resolve_options, validate
 from webapp import form_filters
 
@@ -28,9 +30,9 @@ ESCORT = {
                  "x-enumNames": ["护送就医", "拨打120", "短期护理"]},
         "guards": {"type": "array", "title": "护送护管员", "minItems": 2, "uniqueItems": True,
                    "items": {"type": "string"}},
-        "taxi_plate": {"type": "string", "title": "出租车车牌", "pattern": "^[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}$"},
+        "taxi_plate": {"type": "string", "title": "出租车车牌", "maxLength": 8, "pattern": "^[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}$"},
         "confirmed": {"type": "boolean", "title": "已通知家属", "const": True},
-        "departed_at": {"type": "string", "format": "date-time", "title": "出发时间"},
+        "departed_at": {"type": "string", "format": "date-time", "title": "出发时间", "maxLength": 40},
     },
 }
 ESCORT_UI = {"guards": {"ui:widget": "checkboxes",
@@ -43,17 +45,17 @@ VISIT = {
     "required": ["caller_name", "address", "visit_date"],
     "properties": {
         "caller_name": {"type": "string", "title": "来电人", "minLength": 2, "maxLength": 10},
-        "phone": {"type": "string", "format": "phone", "title": "联系电话", "pattern": "^1\\d{10}$",
+        "phone": {"type": "string", "format": "phone", "title": "联系电话", "pattern": "^1\\d{10}$", "maxLength": 32,
                   "x-errorMessage": "手机号应为11位数字"},
         "people": {"type": "integer", "title": "人数", "minimum": 1, "maximum": 5},
         "fee": {"type": "number", "title": "费用"},
-        "visit_date": {"type": "string", "format": "date", "title": "上门日期"},
+        "visit_date": {"type": "string", "format": "date", "title": "上门日期", "maxLength": 10},
         "address": {"type": "object", "title": "地址", "required": ["building"],
-                    "properties": {"building": {"type": "string", "title": "楼栋"},
-                                   "unit": {"type": "string", "title": "单元"}}},
-        "items": {"type": "array", "title": "材料", "items": {"type": "string", "minLength": 2}},
+                    "properties": {"building": {"type": "string", "title": "楼栋", "maxLength": 20},
+                                   "unit": {"type": "string", "title": "单元", "maxLength": 20}}},
+        "items": {"type": "array", "title": "材料", "items": {"type": "string", "minLength": 2, "maxLength": 50}},
         "urgent": {"type": "boolean", "title": "紧急"},
-        "note": {"type": "string", "title": "备注", "readOnly": True},
+        "note": {"type": "string", "title": "备注", "readOnly": True, "maxLength": 200},
     },
 }
 
@@ -323,3 +325,45 @@ def test_ui_order_radio_help_readonly_and_free_text_lists(render):
 def test_read_only_fields_keep_the_server_value_not_the_posted_one():
     data = coerce(VISIT, {"note": ["tampered"], "caller_name": ["张三"]}, current={"note": "客服已致电"})
     assert data["note"] == "客服已致电" and data["caller_name"] == "张三"
+
+
+# --- limits (issue #12) ------------------------------------------------------------------------------------
+
+def test_the_deploy_check_demands_a_length_limit_on_every_free_text_field():
+    problems = check_schema({"type": "object", "properties": {
+        "note": {"type": "string"}, "huge": {"type": "string", "maxLength": 10**6},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "kind": {"type": "string", "enum": ["a", "b"]}, "ok": {"type": "string", "maxLength": 200}}})
+    assert problems == ["note: a text field needs maxLength (at most 10000)",
+                        "huge: maxLength 1000000 is above the limit of 10000",
+                        "tags[]: a text field needs maxLength (at most 10000)"]
+
+
+def test_every_form_of_the_procedure_limits_its_text_fields():
+    forms_dir = Path(__file__).resolve().parents[2] / "forms"
+    schemas = sorted(forms_dir.glob("*.schema.json"))
+    assert len(schemas) > 80
+    for path in schemas:
+        ui_path = path.with_name(path.name.replace(".schema.json", ".uischema.json"))
+        ui = json.loads(ui_path.read_text()) if ui_path.exists() else None
+        schema = json.loads(path.read_text())
+        assert not [p for p in check_schema(schema, ui) if "maxLength" in p], path.name
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("１３８００１３８０００", "13800138000"), ("０７５５－８８８８　６６６６", "0755-8888 6666"),
+    ("（0755）88886666", "(0755)88886666"), (" 13800138000 ", "13800138000")])
+def test_phone_numbers_typed_with_a_chinese_input_method_are_normalised(typed, stored):
+    assert forms.normalise_phone(typed) == stored
+    data = forms.coerce({"type": "object", "properties": {"phone": {"type": "string", "format": "phone"}}},
+                        {"phone": [typed]})
+    assert data == {"phone": stored}
+
+
+@pytest.mark.parametrize("phone, ok", [
+    ("13800138000", True), ("0755-8888 6666", True), ("(0755)88886666", True), ("010 6552 9988转123", True),
+    ("95598", True), ("+852 2123 4567", True), ("1" * 200, False), ("12", False), ("call me", False),
+    ("0755-8888\n6666", False)])
+def test_mobile_and_landline_numbers_are_phone_numbers(phone, ok):
+    schema = {"type": "object", "properties": {"phone": {"type": "string", "format": "phone", "maxLength": 32}}}
+    assert (validate(schema, {"phone": phone}) == {}) is ok

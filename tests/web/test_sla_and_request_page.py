@@ -78,7 +78,7 @@ def test_script_typed_into_fields_is_shown_as_text_everywhere(client_for):
         html = res.get_data(as_text=True)
         assert "<script>alert" not in html, res.request.path
     assert "&lt;script&gt;alert(" in pages[4].get_data(as_text=True)
-    assert 'data-testid="instructions">请前往 3栋&lt;script&gt;' in pages[4].get_data(as_text=True)
+    assert 'data-testid="instructions"><p>请前往 3栋&lt;script&gt;' in pages[4].get_data(as_text=True)
 
 
 def test_fired_deadline_escalates_notifies_supervisor_and_is_marked_on_the_diagram(client_for, seeded):

@@ -31,7 +31,8 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERROR_WORDS = {400: "请求格式不正确", 401: "缺少、无效或过期的访问令牌", 403: "无权执行此操作",
+ERROR_WORDS = {400: "请求格式不正确：不是 JSON、嵌套过深、含控制字符或无效编码、NaN 或超出范围的数值",
+               413: "请求内容过大", 401: "缺少、无效或过期的访问令牌", 403: "无权执行此操作",
                404: "不存在或无权查看", 405: "不支持此请求方法", 409: "冲突：已被他人领取/完成，或版本已变化",
                422: "数据校验失败（fields 为逐字段提示）", 429: "尝试次数过多", 500: "服务器或流程脚本出错"}
 
@@ -103,6 +104,8 @@ SCHEMAS: dict = {
 def _op(summary: str, ok: tuple[str, dict, str], errors: tuple[int, ...], *, body: str | None = None,
         params: list | None = None, public: bool = False, tag: str) -> dict:
     status, schema, words = ok
+    # Any request can be malformed (400, webapp.security); one with a body can be too large (413).
+    errors = tuple(sorted({*errors, 400, *((413,) if body else ())}))
     op = {"summary": summary, "tags": [tag], "operationId": None,
           "responses": {status: _json(schema, words)} | {str(c): {"$ref": f"#/components/responses/E{c}"}
                                                           for c in errors}}

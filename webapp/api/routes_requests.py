@@ -30,6 +30,7 @@ def create_request():
     if not isinstance(body, dict):
         raise ApiError(422, "请以 JSON 对象提交求助内容", fields={"": "提交的数据格式不正确"})
     body = {k: v.strip() if isinstance(v, str) else v for k, v in body.items()}
+    body = forms.normalise(REQUEST_SCHEMA, body)  # full-width digits in the phone, as a form post gets
     errors = forms.validate(REQUEST_SCHEMA, body)
     if errors.pop("", None):  # additionalProperties: name the offending keys, an API client can fix those
         errors.update({k: "不支持此字段" for k in body if k not in REQUEST_SCHEMA["properties"]})
