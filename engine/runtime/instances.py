@@ -5,6 +5,9 @@ from its pinned version, let SpiffWorkflow run, then write the new state with ``
 UPDATE carrying ``WHERE revision = <read revision>``, see :mod:`engine.runtime.store`), rewrite the projections
 (inbox tasks, timers, SLA clocks, and each registered domain projection such as the help desk's request
 row) and append the audit events — all in the caller's transaction.
+Scripts are untrusted and may run up to their budget: unless the caller's transaction has already begun,
+the instance is loaded and run on a read snapshot (:func:`engine.core.db.reading`), so SQLite's write lock
+is taken only by the write; whoever committed in between makes the revision check fail, a ``Conflict``.
 Projections that cannot have changed (same ready tasks and deadlines, same waiting timers, same request
 fields) are not rewritten.
 A change that loses a race, or targets a task that is no longer ready, is a :class:`Conflict`; a script
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from engine import forms, repository, scripting
 from engine.audit import history
-from engine.core import clock
+from engine.core import clock, db
 from engine.core.errors import Conflict, EngineError, InvalidData, NotFound, ScriptFailure
 from engine.core.tables import Instance
 from engine.repository import LoadedVersion
@@ -77,44 +80,46 @@ def load(session: Session, instance_id: str, *, lock: bool = False) -> Loaded:
 def start(session: Session, process_id: str, data: dict | None, actor: str, *,
           version: int | None = None) -> InstanceRow:
     """Start an instance of the latest (or the given) version and run it to its first wait state."""
-    row = (repository.get_version(session, process_id, version) if version
-           else repository.latest_version(session, process_id))
-    if row is None:
-        raise NotFound(f"流程 {process_id} 尚未部署", process_id=process_id)
-    loaded_version = repository.load(session, row)
-    data = dict(data or {})
-    wf = steps.new_workflow(loaded_version, data)
-    now = clock.now()
-    instance = InstanceRow(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
-                           revision=1, state="", state_fingerprint="", started_by=actor, started_at=now,
-                           updated_at=now)
-    loaded = Loaded(instance, wf, loaded_version)
-    _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
-                   payload={"process_id": process_id, "version": row.version, "data": data},
-                   run=lambda: steps.run(wf), new=True)
+    with db.reading(session) as read:
+        row = (repository.get_version(read, process_id, version) if version
+               else repository.latest_version(read, process_id))
+        if row is None:
+            raise NotFound(f"流程 {process_id} 尚未部署", process_id=process_id)
+        loaded_version = repository.load(read, row)
+        data = dict(data or {})
+        wf = steps.new_workflow(loaded_version, data)
+        now = clock.now()
+        instance = InstanceRow(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
+                               revision=1, state="", state_fingerprint="", started_by=actor, started_at=now,
+                               updated_at=now)
+        loaded = Loaded(instance, wf, loaded_version)
+        _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
+                       payload={"process_id": process_id, "version": row.version, "data": data},
+                       run=lambda: steps.run(wf), new=True, read=read)
     return instance
 
 
 def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
                   expected_revision: int | None = None) -> InstanceRow:
     """Validate ``data`` against the task's form, complete the task and run the engine to the next wait."""
-    loaded = load(session, instance_id)
-    if expected_revision is not None and loaded.instance.revision != expected_revision:
-        raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
-    task = find_task(loaded.workflow, task_id)
-    if task is None:
-        raise Conflict("该任务不属于此求助，或已不存在，请刷新后重试", task_id=task_id)
-    if task.state != TaskState.READY or not task.task_spec.manual:
-        raise Conflict("该任务已由他人完成或已取消，请刷新查看最新状态", task_id=task_id,
-                       state=TaskState.get_name(task.state))
-    clean = validate_task_data(loaded.version, task, data)
+    with db.reading(session) as read:
+        loaded = load(read, instance_id)
+        if expected_revision is not None and loaded.instance.revision != expected_revision:
+            raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
+        task = find_task(loaded.workflow, task_id)
+        if task is None:
+            raise Conflict("该任务不属于此求助，或已不存在，请刷新后重试", task_id=task_id)
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            raise Conflict("该任务已由他人完成或已取消，请刷新查看最新状态", task_id=task_id,
+                           state=TaskState.get_name(task.state))
+        clean = validate_task_data(loaded.version, task, data)
 
-    def run():
-        steps.complete(loaded.workflow, task, clean)
+        def run():
+            steps.complete(loaded.workflow, task, clean)
 
-    _commit_change(session, loaded, actor=actor, kind="task_completed", element_id=task.task_spec.bpmn_id,
-                   payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
-                            "element_id": task.task_spec.bpmn_id, "data": clean}, run=run)
+        _commit_change(session, loaded, actor=actor, kind="task_completed", element_id=task.task_spec.bpmn_id,
+                       payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
+                                "element_id": task.task_spec.bpmn_id, "data": clean}, run=run, read=read)
     return loaded.instance
 
 
@@ -191,7 +196,9 @@ def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
 
 
 def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, element_id: str | None,
-                   payload: dict, run, new: bool = False) -> Effects:
+                   payload: dict, run, new: bool = False, read: Session | None = None) -> Effects:
+    """Run ``run`` (SpiffWorkflow) on the loaded copy, then write its outcome in ``session``. ``read``: where
+    recorded helpers read (the snapshot the copy was loaded from; ``session`` by default)."""
     wf = loaded.workflow
     before = _Before() if new else _snapshot(wf, loaded)
     # One instant per change: timers armed, now() in scripts and the audit event's time are all the same
@@ -201,8 +208,12 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     # see what this run saw, e.g. the prices of that day.
     consulted: dict[str, Any] = {}
     try:
-        with clock.pinned(now), scripting.recorded_helpers(listeners.helper_providers(session, consulted)):
+        with clock.pinned(now), scripting.recorded_helpers(listeners.helper_providers(read or session, consulted)):
             run()
+    except scripting.ScriptOverBudget as exc:
+        # Running it again would only spend the budget again: callers (the poller) raise an incident at once.
+        raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}（{_element(exc)}），本次操作未保存", error=str(exc),
+                            element_id=_element(exc), permanent=True) from exc
     except SpiffWorkflowException as exc:
         raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}", error=str(exc)) from exc
     except EngineError:
@@ -266,6 +277,11 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     if fx.ended:
         events.append(dict(actor="engine", kind="instance_completed", element_id=instance.process_id, payload={}))
     history.append_all(session, instance.id, events, state_fingerprint=fp, at=now)
+
+
+def _element(exc) -> str:
+    task = getattr(exc, "task", None)
+    return task.task_spec.bpmn_id if task is not None else "?"
 
 
 def _short(exc: Exception) -> str:
