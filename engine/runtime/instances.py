@@ -16,6 +16,8 @@ that fails rolls the whole transaction back, so nothing is half-written.
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,8 +230,14 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
         payload = {**payload, **consulted}
     instance = loaded.instance
     fx = _effects(wf, before.states)
-    instance.state = serialization.dumps(wf)
-    instance.state_fingerprint = state_fingerprint(wf)
+    try:
+        instance.state = serialization.dumps(wf)
+        instance.state_fingerprint = state_fingerprint(wf)
+    except (TypeError, ValueError) as exc:
+        # A script stored something JSON cannot hold; running it again would store it again.
+        fields = "、".join(_unstorable(wf)) or "?"
+        raise ScriptFailure(f"流程脚本存入了无法保存的值（字段 {fields}），本次操作未保存；脚本只能存入文字、"
+                            "有限的数字、真假值、列表和以文字为键的字典", error=repr(exc), permanent=True) from exc
     instance.updated_at = now
     if fx.ended:
         instance.status, instance.completed_at = "completed", now
@@ -277,6 +285,26 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     if fx.ended:
         events.append(dict(actor="engine", kind="instance_completed", element_id=instance.process_id, payload={}))
     history.append_all(session, instance.id, events, state_fingerprint=fp, at=now)
+
+
+def _unstorable(wf: BpmnWorkflow) -> list[str]:
+    """The data fields (of any task) whose value is not strict JSON, for the message."""
+    found: set[str] = set()
+    for task in all_tasks(wf):
+        for key, value in task.data.items():
+            try:
+                json.dumps(value, allow_nan=False, default=_plain)
+            except (TypeError, ValueError):
+                found.add(str(key))
+    return sorted(found)
+
+
+def _plain(value):
+    if isinstance(value, set | frozenset):  # the serializer stores sets as lists
+        return list(value)
+    if isinstance(value, _dt.date | _dt.time | _dt.timedelta | uuid.UUID):  # and these by its registry
+        return str(value)
+    raise TypeError(type(value).__name__)
 
 
 def _element(exc) -> str:

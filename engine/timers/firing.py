@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
 import os
 import socket
@@ -12,16 +11,16 @@ from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import repository, runtime
-from engine.audit import history
 from engine.core import clock, config, db, errors
-from engine.core.tables import Incident, Instance, Timer
+from engine.core.tables import Instance, Timer
 from engine.runtime.timer_rows import due_at
-from engine.timers import MAX_ATTEMPTS
+from engine.timers import MAX_ATTEMPTS, incidents, trouble
+from engine.timers.active import SingleActive, sqlite_path
 from engine.timers.start_timers import (
+    TIMER_ACTOR,
     _force_start,
     _versions_marker,
     start_data,
@@ -45,7 +44,7 @@ log = logging.getLogger(__name__)
 # the moment the active process dies (even SIGKILL), and the rows that process had claimed become
 # claimable when their leases expire.
 
-ACTOR = "scheduler"
+ACTOR = TIMER_ACTOR
 
 
 class _Stale(Exception):
@@ -84,43 +83,11 @@ class TickStats:
     failed: int = 0
     incidents: int = 0
     deferred: int = 0
+    database_errors: int = 0  # passes cut short by a database error (the poller then pauses)
 
     @property
     def total(self) -> int:
         return self.fired + self.stale + self.failed + self.incidents + self.deferred
-
-
-class _SingleActive:
-    """SQLite's "one active poller": an exclusive, non-blocking flock held for the poller's lifetime."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self, owner: str) -> bool:
-        if self.fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{owner}\n".encode())
-        self.fd = fd
-        return True
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def _sqlite_path(url: str) -> str | None:
-    path = url.split("///", 1)[1] if "///" in url else ""
-    return None if not path or path == ":memory:" else path.split("?", 1)[0]
 
 
 _ROW_BY_ID = select(Timer).where(Timer.id == bindparam("id"))
@@ -151,9 +118,10 @@ class Poller:
         self.backoff_seconds = backoff_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
         self.sqlite = self.url.startswith("sqlite")
-        path = _sqlite_path(self.url) if self.sqlite else None
-        self._single = _SingleActive(path + ".timers.lock") if path else None
+        path = sqlite_path(self.url) if self.sqlite else None
+        self._single = SingleActive(path + ".timers.lock") if path else None
         self._versions_seen: tuple | None = None
+        self.database = trouble.DatabaseBackoff()
 
     # --- roles ---
 
@@ -186,12 +154,20 @@ class Poller:
     def run_due(self, stop=None) -> TickStats:
         """Fire everything due now, oldest first, batch by batch, until nothing is due (or ``stop`` is set)."""
         stats = TickStats()
-        if not self.is_active():
+        if self.database.paused() or not self.is_active():
             return stats
-        self._drain(stats, stop)
-        # Deployments are checked after the drain, so a start-up backlog is not held up by parsing every
-        # process; a start row armed here is fired by the next pass.
-        self.sync_start_timers_if_changed()
+        try:
+            self._drain(stats, stop)
+            # Deployments are checked after the drain, so a start-up backlog is not held up by parsing
+            # every process; a start row armed here is fired by the next pass.
+            self.sync_start_timers_if_changed()
+        except Exception as exc:
+            if not trouble.is_database_trouble(exc):
+                raise
+            stats.database_errors += 1
+            self.database.note(exc)
+        else:
+            self.database.clear()
         return stats
 
     def _drain(self, stats: TickStats, stop) -> None:
@@ -207,7 +183,12 @@ class Poller:
                     if stop is not None and stop.is_set():
                         self._unlease([x.id for x in claimed[i:]])
                         return
-                    outcome = self.fire(c, conn)
+                    try:
+                        outcome = self.fire(c, conn)
+                    except Exception as exc:
+                        if trouble.is_database_trouble(exc):  # give the rest back, best effort
+                            self._unlease_quietly([x.id for x in claimed[i:]])
+                        raise
                     setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     def _eligible(self, now):
@@ -255,23 +236,33 @@ class Poller:
                 session.execute(update(Timer).where(Timer.id.in_(ids), Timer.lease_owner == self.owner)
                                 .values(lease_owner=None, lease_expires_at=None))
 
+    def _unlease_quietly(self, ids: list[int]) -> None:
+        try:
+            self._unlease(ids)
+        except Exception as exc:  # the database is in trouble: the leases expire on their own
+            log.warning("could not give back %s timer leases: %s", len(ids), exc)
+
     # --- firing ---
 
     def fire(self, c: Claimed, connection=None) -> str:
         """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
-        'stale', 'deferred', 'failed' or 'incidents'."""
+        'stale', 'deferred', 'failed' or 'incidents'. A database error is raised (see :mod:`trouble`):
+        the caller pauses the whole poller."""
         try:
             with db.transaction(self.url, connection=connection) as session:
                 if c.instance_id is None:
                     return self._fire_start(session, c)
                 return self._fire_instance(session, c)
-        except errors.ScriptFailure as exc:
+        except Exception as exc:
+            if trouble.is_race(exc):  # lost a race with a person's change: try again shortly
+                log.info("timer %s deferred: %s", c.id, exc)
+                self._defer(c, dt.timedelta(seconds=0.2))
+                return "deferred"
+            if trouble.is_database_trouble(exc):
+                raise
+            if not isinstance(exc, errors.ScriptFailure):
+                log.exception("timer %s (%s) could not fire", c.id, c.element_id)
             return self._failed(c, exc)
-        except (errors.Conflict, OperationalError, DBAPIError) as exc:
-            # Lost a race with a person's change (or a deadlock/serialization error): try again shortly.
-            log.info("timer %s deferred: %s", c.id, exc)
-            self._defer(c, dt.timedelta(seconds=0.2))
-            return "deferred"
 
     def _lock(self, session: Session, c: Claimed) -> Timer | None:
         """Lock the instance first, then the row (the same order every instance change takes), and
@@ -355,7 +346,7 @@ class Poller:
         instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), ACTOR)
         runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
                           before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
-        following = spec.next_occurrence(after=occurrence, armed_at=occurrence)
+        following = spec.next_occurrence(after=occurrence, armed_at=occurrence) if spec.repeats else None
         session.delete(row)
         if following is not None:
             session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
@@ -373,14 +364,16 @@ class Poller:
             session.execute(update(Timer).where(Timer.id == c.id, Timer.lease_owner == self.owner)
                             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=clock.now() + delay))
 
-    def _failed(self, c: Claimed, exc) -> str:
-        error = _error_text(exc)
+    def _failed(self, c: Claimed, exc: Exception) -> str:
+        """Count the failure: retry with back-off, or raise an incident once the attempts are used up — at
+        once when running the timer again cannot help (``trouble.hopeless``)."""
+        error = trouble.error_text(exc)
         now = clock.now()
         with db.transaction(self.url) as session:
             row = self._lock(session, c)
             if row is None:
                 return "stale"
-            row.attempts += 1
+            row.attempts = max(row.attempts + 1, self.max_attempts if trouble.hopeless(exc) else 0)
             row.last_error = error
             row.lease_owner, row.lease_expires_at = None, None
             if row.attempts < self.max_attempts:
@@ -388,34 +381,11 @@ class Poller:
                 log.warning("timer %s (%s) failed, attempt %s, retry at %s: %s", row.id, row.element_id,
                             row.attempts, row.next_attempt_at, error)
                 return "failed"
-            row.next_attempt_at = None
-            element = _failed_element(exc) or row.element_id
-            incident = Incident(instance_id=row.instance_id, timer_id=row.id, element_id=element, error=error,
-                                created_at=now)
-            session.add(incident)
-            session.flush()
-            if row.instance_id is not None:
-                instance = session.get(Instance, row.instance_id)
-                instance.status, instance.incident = "incident", error
-                history.append(session, instance.id, ACTOR, "incident_raised", element_id=element,
-                               payload={"incident_id": incident.id, "timer_id": row.id, "attempts": row.attempts,
-                                        "error": error}, state_fingerprint=instance.state_fingerprint, at=now)
-            log.error("timer %s (%s) failed %s times: incident %s: %s", row.id, row.element_id, row.attempts,
-                      incident.id, error)
+            incident = incidents.raise_incident(session, row, error, trouble.failed_element(exc) or row.element_id,
+                                                now)
+            log.error("timer %s (%s) cannot fire (attempt %s): incident %s: %s", row.id, row.element_id,
+                      row.attempts, incident.id, error)
             return "incidents"
-
-
-def _error_text(exc) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    detail = ((getattr(exc, "details", None) or {}).get("error") or "").strip()
-    return f"{message}\n{detail}" if detail and detail not in message else message
-
-
-def _failed_element(exc) -> str | None:
-    """The BPMN element that raised: named by the runtime, or by SpiffWorkflow's task exception."""
-    named = (getattr(exc, "details", None) or {}).get("element_id")
-    task = getattr(exc.__cause__, "task", None)
-    return named or (task.task_spec.bpmn_id if task is not None else None)
 
 
 def _find_task(wf, task_id: str | None):
