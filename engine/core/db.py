@@ -68,6 +68,7 @@ def _make_engine(url: str) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             create_private_file(database)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        sync = synchronous()  # fixed per engine (a benchmark compares two engines in one process)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -77,7 +78,7 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA synchronous={synchronous()}")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -140,8 +141,11 @@ def transaction(url: str | None = None, *, write: bool = True, connection: Conne
 
 
 def _disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL (disk, quota or ``max_page_count``), PostgreSQL's disk_full (53100)."""
+    if getattr(exc.orig, "sqlstate", None) == "53100":
+        return True
     text = str(exc.orig).lower()
-    return "database or disk is full" in text or "no space left on device" in text or "disk full" in text
+    return "database or disk is full" in text or "no space left on device" in text
 
 
 def began(session: Session) -> bool:
