@@ -149,9 +149,10 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
 
 
 def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload: dict, *,
-              before=None, element_id: str | None = None, loaded: Loaded | None = None) -> Loaded:
+              before=None, element_id: str | None = None, loaded: Loaded | None = None,
+              read: Session | None = None) -> Loaded:
     """Run a change that is not a task completion (timer firing, retry) through the same commit path
-    (``loaded``: the instance the caller already loaded in this transaction)."""
+    (``loaded``: the instance the caller already loaded, in this transaction or from the snapshot ``read``)."""
     loaded = loaded or load(session, instance_id)
 
     def run():
@@ -159,7 +160,8 @@ def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload
             before(loaded.workflow)
         steps.run(loaded.workflow)
 
-    _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run)
+    _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run,
+                   read=read)
     return loaded
 
 

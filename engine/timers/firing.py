@@ -2,47 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import repository, runtime
+from engine import runtime
 from engine.core import clock, config, db, errors
 from engine.core.tables import Instance, Timer
 from engine.runtime.timer_rows import due_at
-from engine.timers import MAX_ATTEMPTS, incidents, trouble
+from engine.timers import MAX_ATTEMPTS, incidents, start_timers, trouble
 from engine.timers.active import SingleActive, sqlite_path
-from engine.timers.start_timers import (
-    TIMER_ACTOR,
-    _force_start,
-    _versions_marker,
-    start_data,
-    start_timer_specs,
-    sync_start_timers,
-)
+from engine.timers.start_timers import TIMER_ACTOR, _versions_marker, sync_start_timers
 
 log = logging.getLogger(__name__)
 
 # --- firing ------------------------------------------------------------------------------------------------
 #
 # A poller claims due rows with a lease, then fires each in its own instance transaction. Delivery is
-# at-least-once (a poller may die after firing and before anyone knows); the effect happens once because
-# the firing transaction locks the instance, re-reads the row under that lock and only fires a row that
-# is still there and still leased to it: the first firing deletes the row (``sync`` sees the timer is no
-# longer waiting), so a second delivery finds nothing and is dropped.
+# at-least-once (a poller may die after firing and before anyone knows); the effect happens once because a
+# firing is computed from a snapshot of the instance and its rows (scripts run outside the write lock) and
+# written with the instance's revision check: of two deliveries one wins, the other is a Conflict and then
+# finds its row gone (the first firing deleted it) and is dropped.
 #
 # PostgreSQL: any number of pollers; the claim is ``SELECT … FOR UPDATE SKIP LOCKED`` in a short
-# transaction. SQLite: one active poller per database file, chosen by an exclusive ``flock`` on a file
-# beside the database. Other pollers are standbys that try the lock on every tick; the OS drops the lock
-# the moment the active process dies (even SIGKILL), and the rows that process had claimed become
-# claimable when their leases expire.
+# transaction. SQLite: one active poller per database file (:mod:`engine.timers.active`).
 
 ACTOR = TIMER_ACTOR
 
@@ -97,10 +89,10 @@ _T = Timer.__table__
 # All timer rows of the instance (the fired one among them): timers.sync reuses them.
 _ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kind, _T.c.sla_key, _T.c.due_at,
                _T.c.attempts, _T.c.lease_owner).where(_T.c.instance_id == bindparam("iid"))
-_ROWS_LOCKED = _ROWS.with_for_update()
-_DROP = delete(_T).where(_T.c.id == bindparam("id"))
+# Rows are read from a snapshot: drop or move one only while it is still leased to this poller.
+_DROP = delete(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
 _RELEASE = update(_T).where(_T.c.id == bindparam("id")).values(lease_owner=None, lease_expires_at=None)
-_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"))
+_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
                .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
 
 
@@ -177,14 +169,16 @@ class Poller:
             claimed = self.claim()
             if not claimed:
                 break
-            # One connection per batch; each firing is still its own transaction on it.
-            with db.get_engine(self.url).connect() as conn:
+            # Two connections per batch (writes, and the snapshots firings are computed from); each
+            # firing is still its own transaction.
+            engine = db.get_engine(self.url)
+            with engine.connect() as conn, engine.connect() as reader:
                 for i, c in enumerate(claimed):
                     if stop is not None and stop.is_set():
                         self._unlease([x.id for x in claimed[i:]])
                         return
                     try:
-                        outcome = self.fire(c, conn)
+                        outcome = self.fire(c, conn, reader)
                     except Exception as exc:
                         if trouble.is_database_trouble(exc):  # give the rest back, best effort
                             self._unlease_quietly([x.id for x in claimed[i:]])
@@ -244,15 +238,16 @@ class Poller:
 
     # --- firing ---
 
-    def fire(self, c: Claimed, connection=None) -> str:
-        """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
+    def fire(self, c: Claimed, connection=None, reader=None) -> str:
+        """Fire one claimed row in its own transaction (on ``connection``, reading from ``reader``, when
+        given); returns 'fired',
         'stale', 'deferred', 'failed' or 'incidents'. A database error is raised (see :mod:`trouble`):
         the caller pauses the whole poller."""
         try:
             with db.transaction(self.url, connection=connection) as session:
                 if c.instance_id is None:
                     return self._fire_start(session, c)
-                return self._fire_instance(session, c)
+                return self._fire_instance(session, c, reader)
         except Exception as exc:
             if trouble.is_race(exc):  # lost a race with a person's change: try again shortly
                 log.info("timer %s deferred: %s", c.id, exc)
@@ -263,6 +258,16 @@ class Poller:
             if not isinstance(exc, errors.ScriptFailure):
                 log.exception("timer %s (%s) could not fire", c.id, c.element_id)
             return self._failed(c, exc)
+
+    @contextlib.contextmanager
+    def _reading(self, session: Session, reader) -> Iterator[Session]:
+        """A read snapshot: on the batch's reader connection, or one ``db.reading`` opens."""
+        if reader is None:
+            with db.reading(session) as read:
+                yield read
+        else:
+            with db.transaction(self.url, write=False, connection=reader) as read:
+                yield read
 
     def _lock(self, session: Session, c: Claimed) -> Timer | None:
         """Lock the instance first, then the row (the same order every instance change takes), and
@@ -284,20 +289,26 @@ class Poller:
                 "due_at": due.isoformat(), "fired_at": now.isoformat(),
                 "lateness_ms": int((now - due).total_seconds() * 1000), "attempt": row.attempts + 1}
 
-    def _fire_instance(self, session: Session, c: Claimed) -> str:
-        """The hot path: Core statements only. The instance is loaded (and, on PostgreSQL, locked) first,
-        then the row is re-read under that lock; the firing itself is one ordinary change of the instance
-        (revision check, projections, audit events), which deletes the row."""
+    def _fire_instance(self, session: Session, c: Claimed, reader=None) -> str:
+        """The hot path: Core statements only. The instance and its timer rows are read from a snapshot
+        (``reader``, a connection held for the batch) and the timer's scripts run on that copy, outside the
+        write lock; the firing is then one ordinary change of the instance (revision check, projections,
+        audit events, the row deleted). Whoever changed the instance meanwhile makes it a ``Conflict``,
+        retried shortly; a row another poller took meanwhile is fired once, by the revision check."""
+        with self._reading(session, reader) as read:
+            return self._fire_from(session, read, c)
+
+    def _fire_from(self, session: Session, read: Session, c: Claimed) -> str:
         try:
-            loaded = runtime.load(session, c.instance_id, lock=True)
+            loaded = runtime.load(read, c.instance_id)
         except errors.NotFound:
             loaded = None
-        rows = session.connection().execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
+        rows = read.connection().execute(_ROWS, {"iid": c.instance_id}).all()
         row = next((r for r in rows if r.id == c.id), None)
         if row is None or row.lease_owner != self.owner:
             return "stale"
         if loaded is None or loaded.instance.status != "running":
-            session.connection().execute(_DROP, {"id": row.id})
+            session.connection().execute(_DROP, {"id": row.id, "owner": self.owner})
             return "stale"
         loaded.timer_rows = {r.task_id: r for r in rows}
         now = clock.now()
@@ -315,13 +326,13 @@ class Poller:
 
         try:
             runtime.run_steps(session, c.instance_id, ACTOR, "timer_fired", self._payload(c, row, now),
-                              before=before, element_id=row.element_id, loaded=loaded)
+                              before=before, element_id=row.element_id, loaded=loaded, read=read)
         except errors.ScriptFailure as exc:
             if isinstance(exc.__cause__, _Stale):
-                session.execute(_DROP, {"id": row.id})
+                session.execute(_DROP, {"id": row.id, "owner": self.owner})
                 return "stale"
             if isinstance(exc.__cause__, _NotDue):
-                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due})
+                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due, "owner": self.owner})
                 return "deferred"
             raise
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
@@ -331,28 +342,11 @@ class Poller:
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:
-        """A timer start event: start an instance, let its start event proceed at once, arm the next one."""
+        """A timer start event (see :func:`engine.timers.start_timers.fire`)."""
         row = self._lock(session, c)
         if row is None:
             return "stale"
-        occurrence = clock.as_utc(row.due_at)
-        version = repository.latest_version(session, row.process_id)
-        spec = next((s for s in start_timer_specs(repository.load(session, version))
-                     if s.element_id == row.element_id), None) if version else None
-        if spec is None:  # the latest version no longer starts on this timer
-            session.delete(row)
-            return "stale"
-        now = clock.now()
-        instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), ACTOR)
-        runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
-                          before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
-        following = spec.next_occurrence(after=occurrence, armed_at=occurrence) if spec.repeats else None
-        session.delete(row)
-        if following is not None:
-            session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
-                              element_id=row.element_id, kind="start", due_at=following, attempts=0,
-                              created_at=now))
-        return "fired"
+        return "fired" if start_timers.fire(session, row, lambda now: self._payload(c, row, now)) else "stale"
 
     # --- failures ---
 

@@ -6,6 +6,7 @@ import ast
 import calendar
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -18,7 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from engine import repository
+from engine import repository, runtime
 from engine.core import clock
 from engine.core.tables import Instance, ProcessVersion, Timer
 from engine.runtime import listeners
@@ -242,6 +243,27 @@ def sync_start_timers(session: Session) -> int:
             session.delete(row)
     session.flush()
     return armed
+
+
+def fire(session: Session, row: Timer, payload: Callable[[dt.datetime], dict]) -> bool:
+    """Fire a due start row: start an instance of the latest version, let its start event proceed at once,
+    and arm the next occurrence (a cycle only). False when the latest version no longer starts on it."""
+    occurrence = clock.as_utc(row.due_at)
+    version = repository.latest_version(session, row.process_id)
+    spec = next((s for s in start_timer_specs(repository.load(session, version))
+                 if s.element_id == row.element_id), None) if version else None
+    session.delete(row)
+    if spec is None:
+        return False
+    now = clock.now()
+    instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), TIMER_ACTOR)
+    runtime.run_steps(session, instance.id, TIMER_ACTOR, "timer_fired", payload(now),
+                      before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
+    following = spec.next_occurrence(after=occurrence, armed_at=occurrence) if spec.repeats else None
+    if following is not None:
+        session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
+                          element_id=row.element_id, kind="start", due_at=following, attempts=0, created_at=now))
+    return True
 
 
 def _started_by_timer(session: Session, version_id: int) -> bool:

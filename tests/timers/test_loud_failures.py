@@ -214,3 +214,27 @@ def test_a_cycle_start_event_fires_as_often_as_its_cycle_says(deployed, db_url):
         clock.advance(seconds=10)
         fired += poller.run_due().fired
     assert fired == 3 and len(h.instances_of("thrice")) == 3
+
+
+def test_a_runaway_timer_script_runs_outside_the_write_lock(deployed, db_url, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("LIYUAN_SCRIPT_TIME_LIMIT", "2")
+    clock.freeze()
+    _deploy("runaway_timer", _timer_then_script("runaway_timer", "while True:\n    pass"))
+    bad = h.start("runaway_timer", {})
+    clock.advance(minutes=1, seconds=1)
+    poller, outcome = h.poller(db_url), []
+    worker = threading.Thread(target=lambda: outcome.append(poller.run_due()))
+    worker.start()
+    time.sleep(0.4)  # the timer's script is spinning now
+    began = time.monotonic()
+    other = h.start()  # a person registers a request meanwhile
+    meanwhile = time.monotonic() - began
+    still_running = worker.is_alive()
+    worker.join(timeout=30)
+
+    assert still_running and meanwhile < 1.5, f"the request waited {meanwhile:.1f}s for the timer's script"
+    assert h.instance(other).status == "running"
+    assert outcome[0].incidents == 1 and h.instance(bad).status == "incident"
