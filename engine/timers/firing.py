@@ -91,8 +91,9 @@ _ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kin
                _T.c.attempts, _T.c.lease_owner).where(_T.c.instance_id == bindparam("iid"))
 # Rows are read from a snapshot: drop or move one only while it is still leased to this poller.
 _DROP = delete(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
-_RELEASE = update(_T).where(_T.c.id == bindparam("id")).values(lease_owner=None, lease_expires_at=None)
-_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
+# (UPDATE parameters named like a column would be taken for SET values: hence b_id.)
+_RELEASE = update(_T).where(_T.c.id == bindparam("b_id")).values(lease_owner=None, lease_expires_at=None)
+_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("owner"))
                .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
 
 
@@ -332,13 +333,13 @@ class Poller:
                 session.execute(_DROP, {"id": row.id, "owner": self.owner})
                 return "stale"
             if isinstance(exc.__cause__, _NotDue):
-                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due, "owner": self.owner})
+                session.execute(_RESCHEDULE, {"b_id": row.id, "due": exc.__cause__.due, "owner": self.owner})
                 return "deferred"
             raise
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
         task = _find_task(loaded.workflow, row.task_id)
         if task is not None and task.state == TaskState.WAITING:
-            session.connection().execute(_RELEASE, {"id": row.id})
+            session.connection().execute(_RELEASE, {"b_id": row.id})
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:

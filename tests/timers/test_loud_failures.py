@@ -38,15 +38,15 @@ TAIL = """
 </bpmn:definitions>"""
 
 
-def _timer_then_script(process_id: str, script: str) -> bytes:
-    """start → wait one minute → script → review."""
+def _timer_then_script(process_id: str, script: str, wait: str = "PT1M") -> bytes:
+    """start → wait (one minute) → script → review."""
     return (HEAD.replace("PID", process_id) + """
     <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:intermediateCatchEvent id="wait"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
-      <bpmn:timerEventDefinition><bpmn:timeDuration>"PT1M"</bpmn:timeDuration></bpmn:timerEventDefinition>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>"WAIT"</bpmn:timeDuration></bpmn:timerEventDefinition>
     </bpmn:intermediateCatchEvent>
     <bpmn:scriptTask id="act"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
-      <bpmn:script>""" + escape(script) + "</bpmn:script></bpmn:scriptTask>" + TAIL).encode()
+      <bpmn:script>""" + escape(script) + "</bpmn:script></bpmn:scriptTask>" + TAIL).replace("WAIT", wait).encode()
 
 
 def _timer_start(process_id: str, kind: str, expression: str) -> bytes:
@@ -238,3 +238,69 @@ def test_a_runaway_timer_script_runs_outside_the_write_lock(deployed, db_url, mo
     assert still_running and meanwhile < 1.5, f"the request waited {meanwhile:.1f}s for the timer's script"
     assert h.instance(other).status == "running"
     assert outcome[0].incidents == 1 and h.instance(bad).status == "incident"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_liyuan_serve_stays_responsive_and_stops_on_sigterm_while_a_timer_script_runs_away(deployed, db_url):
+    """The finding as it was seen: a deployed endless loop, the real server. Pages keep answering while the
+    loop spins, SIGTERM stops the server, and the timer ends as an incident."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    _deploy("runaway_timer", _timer_then_script("runaway_timer", "while True:\n    pass", wait="PT1S"))
+    bad = h.start("runaway_timer", {})
+    time.sleep(1.1)  # its timer is due
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LIYUAN_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT), "LIYUAN_SCRIPT_TIME_LIMIT": "4"}
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
+    try:
+        answered = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(answered) < 5:
+            try:
+                started = time.monotonic()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as res:
+                    answered.append((res.status, time.monotonic() - started))
+            except OSError:
+                time.sleep(0.1)
+        assert [status for status, _ in answered] == [200] * 5
+        assert max(seconds for _, seconds in answered) < 1.5
+        proc.send_signal(signal.SIGTERM)  # while the loop may still spin: the budget ends it
+        sent = time.monotonic()
+        output, _ = proc.communicate(timeout=20)
+        assert time.monotonic() - sent < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            output, _ = proc.communicate()
+    assert proc.returncode == 0, output
+    with db.read_session() as session:
+        [incident] = incidents.list_incidents(session)
+    assert incident.instance_id == bad and "超过时间限制（4 秒）" in incident.error
+
+
+def test_a_row_due_earlier_than_its_instance_says_is_moved_to_the_instance_s_time(deployed, db_url):
+    """Two processes' clocks disagree: the row is rescheduled, not fired early, not dropped."""
+    from sqlalchemy import update
+
+    from engine.core.tables import Timer
+
+    clock.freeze()
+    [iid] = h.tick_instances(1, clock.now() + dt.timedelta(minutes=10))
+    with db.transaction() as session:
+        session.execute(update(Timer).where(Timer.instance_id == iid).values(due_at=clock.now()))
+    assert h.poller(db_url).run_due().deferred == 1
+    [row] = h.timer_rows(iid)
+    assert clock.as_utc(row.due_at) == clock.now() + dt.timedelta(minutes=10) and row.lease_owner is None
