@@ -103,7 +103,23 @@ def start(session: Session, process_id: str, data: dict | None, actor: str, *,
 
 def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
                   expected_revision: int | None = None) -> InstanceRow:
-    """Validate ``data`` against the task's form, complete the task and run the engine to the next wait."""
+    """Validate ``data`` against the task's form, complete the task and run the engine to the next wait.
+
+    Computed on a snapshot, the change can lose a race to another change of the instance made meanwhile
+    (e.g. a colleague's task on a parallel branch). It is then computed once more, now under the write
+    lock the failed write took, so it succeeds if the task is still waiting — what a person would have
+    done on the "refresh and retry" page.
+    """
+    try:
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
+    except _LostRace:
+        if not db.began(session):
+            raise
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
+
+
+def _complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str,
+                   expected_revision: int | None) -> InstanceRow:
     with db.reading(session) as read:
         loaded = load(read, instance_id)
         if expected_revision is not None and loaded.instance.revision != expected_revision:
@@ -163,6 +179,10 @@ def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload
     _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run,
                    read=read)
     return loaded
+
+
+class _LostRace(Conflict):
+    """The revision changed between reading the instance and writing it."""
 
 
 @dataclass
@@ -249,7 +269,7 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     else:
         head = store.write(session, instance)
         if head is False:
-            raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试")
+            raise _LostRace("此求助刚被他人更新，您的操作未保存，请刷新后重试")
         history.known_head(session, instance.id, head)
 
     # The projections and events below are written by one flush at the end (no autoflush per query):

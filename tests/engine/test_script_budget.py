@@ -164,3 +164,33 @@ print(json.dumps({"message": message, "seconds": time.monotonic() - started,
     assert result["message"] == "脚本占用内存超出限制（64 MB），已中止"
     assert result["seconds"] < 30
     assert result["grew_mb"] < 64 + 48, result
+
+
+def test_a_change_that_loses_the_race_meanwhile_is_computed_again_under_the_lock(db_url, monkeypatch):
+    """Running scripts outside the lock opens a window: another change of the instance may commit while
+    this one is computed. The completion is then recomputed under the lock, not refused."""
+    from engine.runtime import steps
+
+    _deploy("harmless", "y = n + 1")
+    iid = _start("harmless")
+    task_id = _review_task(iid)
+    original, meddled = steps.complete, []
+
+    def complete_while_someone_else_commits(wf, task, data):
+        if not meddled:  # a concurrent change of the same instance commits first
+            meddled.append(True)
+            with db.transaction() as other:
+                runtime.run_steps(other, iid, "colleague", "data_edited", {})
+        original(wf, task, data)
+
+    monkeypatch.setattr(steps, "complete", complete_while_someone_else_commits)
+    with db.transaction() as session:
+        instance = runtime.complete_task(session, iid, task_id, {}, "assistant")
+    assert meddled and instance.status == "completed" and _revision(iid) == 3
+
+
+def test_a_stale_expected_revision_is_still_a_conflict(db_url):
+    _deploy("harmless", "y = n + 1")
+    iid = _start("harmless")
+    with pytest.raises(errors.Conflict), db.transaction() as session:
+        runtime.complete_task(session, iid, _review_task(iid), {}, "assistant", expected_revision=7)
