@@ -33,6 +33,7 @@ test: setup chromium lint wheel-check
 
 bench: setup
 	$(PY) bench/engine.py
+	$(PY) bench/sqlite_synchronous.py
 	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
 
 # ruff: style and bugs. deptry: every imported package is declared in pyproject.toml, none unused.

@@ -158,7 +158,7 @@ def _pages(app: Flask) -> None:
 
     @app.errorhandler(errors.EngineError)
     def engine_error(exc):
-        return web.friendly_error(exc.message, exc.status if exc.status in (403, 404, 409, 422) else 400)
+        return web.friendly_error(exc.message, exc.status if exc.status in (403, 404, 409, 422, 507) else 400)
 
     @app.errorhandler(403)
     def forbidden(_exc):

@@ -43,7 +43,7 @@ def database_url() -> str:
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
     path = default_sqlite_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new var/ is private (db, secret key)
     return f"sqlite:///{path}"
 
 

@@ -2,21 +2,34 @@
 
 SQLite is the embedded default and PostgreSQL the production database. On SQLite we turn on WAL (readers
 never block the writer), set ``busy_timeout`` (a second writer waits instead of failing at once) and open
-every write transaction with ``BEGIN IMMEDIATE``: the write lock is taken before we read the instance, so
-two writers serialise on the lock instead of both reading the same revision and one failing late with
-"database is locked" in the middle of a commit.
+every write transaction with ``BEGIN IMMEDIATE``: two writers serialise on the lock instead of both
+reading the same revision and one failing late with "database is locked" in the middle of a commit.
+
+The transaction begins at the session's first statement, not when the block is entered: the runtime runs
+SpiffWorkflow (untrusted scripts) on a copy read through :func:`reading` and only then writes, so the
+write lock is held for the write alone (a change that lost the race meanwhile is a revision conflict).
+
+``synchronous=FULL``: a commit reported to a person survives a power cut too (NORMAL in WAL mode may lose
+the last commits); its measured cost is in the README (``bench/sqlite_synchronous.py``). The database file
+is created readable by its owner only (0600): it holds residents' names, addresses and phone numbers.
+A full disk is reported as :class:`~engine.core.errors.StorageFull` (nothing of that change is written).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core import config
+from engine.core.errors import StorageFull
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -37,9 +50,25 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def create_private_file(path: str | os.PathLike) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite then opens it as a new database, and
+    its ``-wal``/``-shm`` files take the same mode)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            create_private_file(database)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        sync = synchronous()  # fixed per engine (a benchmark compares two engines in one process)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -49,16 +78,24 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            mode = conn.info.pop("begin_mode", "DEFERRED")
+            mode = conn.info.get("begin_mode", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def synchronous() -> str:
+    """SQLite's ``synchronous`` setting: FULL unless ``LIYUAN_SQLITE_SYNCHRONOUS`` says NORMAL (benchmarks)."""
+    value = os.environ.get("LIYUAN_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if value not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"LIYUAN_SQLITE_SYNCHRONOUS 只能是 FULL、NORMAL 或 EXTRA，当前为 {value!r}")
+    return value
 
 
 def dispose_all() -> None:
@@ -74,7 +111,8 @@ def _session_factory(engine: Engine) -> sessionmaker:
 
 @contextmanager
 def transaction(url: str | None = None, *, write: bool = True, connection: Connection | None = None) -> Iterator[Session]:
-    """Open one transaction. Write transactions take SQLite's write lock up front (BEGIN IMMEDIATE).
+    """Open one transaction, committed when the block ends. It begins at the session's first statement;
+    a write transaction then takes SQLite's write lock at once (BEGIN IMMEDIATE).
 
     ``connection``: run it on a connection the caller holds across many short transactions (the timer
     poller: no pool checkout, and no PostgreSQL pre-ping, per firing); it is left open.
@@ -84,20 +122,49 @@ def transaction(url: str | None = None, *, write: bool = True, connection: Conne
     try:
         if write and is_sqlite(engine):
             conn.info["begin_mode"] = "IMMEDIATE"
-        trans = conn.begin()
         with Session(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only") as session:
             try:
                 yield session
-                session.flush()
-                trans.commit()
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                if _disk_full(exc):
+                    raise StorageFull() from exc
+                raise
             except BaseException:
-                if trans.is_active:  # the session may already have rolled it back (failed flush)
-                    trans.rollback()
+                session.rollback()
                 raise
     finally:
         conn.info.pop("begin_mode", None)
         if connection is None:
             conn.close()
+
+
+def _disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL (disk, quota or ``max_page_count``), PostgreSQL's disk_full (53100)."""
+    if getattr(exc.orig, "sqlstate", None) == "53100":
+        return True
+    text = str(exc.orig).lower()
+    return "database or disk is full" in text or "no space left on device" in text
+
+
+def began(session: Session) -> bool:
+    """Whether the session's transaction has started on the database (on SQLite: holds the write lock)."""
+    bind = session.get_bind()
+    return not isinstance(bind, Connection) or bind.in_transaction()
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """Where to read what a change is computed from: a snapshot on another connection while ``session``
+    has not begun (so its write lock is not taken for reading and running scripts), else ``session``
+    itself (it already holds the lock, and may hold rows a snapshot could not see)."""
+    if began(session):
+        yield session
+        return
+    bind = session.get_bind()
+    with Session(bind=bind.engine, expire_on_commit=False) as snapshot:
+        yield snapshot
 
 
 def read_session(url: str | None = None) -> Session:

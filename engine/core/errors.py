@@ -48,3 +48,12 @@ class ScriptFailure(EngineError):
     """A script, condition or timer expression raised while the engine ran; nothing was saved."""
 
     status = 500
+
+
+class StorageFull(EngineError):
+    """The database could not grow (disk or quota full); the change was rolled back, nothing is lost."""
+
+    status = 507
+
+    def __init__(self, message: str = "服务器存储空间已满，本次操作未保存（已保存的数据不受影响）。请联系管理员清理磁盘后重试。"):
+        super().__init__(message)

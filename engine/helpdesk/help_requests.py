@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.core import db
 from engine.core.tables import User
 from engine.helpdesk import intake, queries
 
@@ -76,7 +77,8 @@ def start(session: Session, process_id: str, channel: str, fields: dict, actor: 
     if channel == "online":
         resident = actor
     else:
-        resident = queries.customer_by_phone(session, fields["phone"]) if fields.get("phone") else None
+        with db.reading(session) as read:  # not the write session: its lock waits for the runtime's write
+            resident = queries.customer_by_phone(read, fields["phone"]) if fields.get("phone") else None
         data["recorded_by"] = actor.username
     data["customer_username"] = resident.username if resident is not None else None
     instance = runtime.start(session, process_id, data, actor.username)

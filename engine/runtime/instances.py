@@ -5,6 +5,9 @@ from its pinned version, let SpiffWorkflow run, then write the new state with ``
 UPDATE carrying ``WHERE revision = <read revision>``, see :mod:`engine.runtime.store`), rewrite the projections
 (inbox tasks, timers, SLA clocks, and each registered domain projection such as the help desk's request
 row) and append the audit events — all in the caller's transaction.
+Scripts are untrusted and may run up to their budget: unless the caller's transaction has already begun,
+the instance is loaded and run on a read snapshot (:func:`engine.core.db.reading`), so SQLite's write lock
+is taken only by the write; whoever committed in between makes the revision check fail, a ``Conflict``.
 Projections that cannot have changed (same ready tasks and deadlines, same waiting timers, same request
 fields) are not rewritten.
 A change that loses a race, or targets a task that is no longer ready, is a :class:`Conflict`; a script
@@ -13,6 +16,8 @@ that fails rolls the whole transaction back, so nothing is half-written.
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine import forms, repository, scripting
 from engine.audit import history
-from engine.core import clock
+from engine.core import clock, db
 from engine.core.errors import Conflict, EngineError, InvalidData, NotFound, ScriptFailure
 from engine.core.tables import Instance
 from engine.repository import LoadedVersion
@@ -81,44 +86,62 @@ def load(session: Session, instance_id: str, *, lock: bool = False) -> Loaded:
 def start(session: Session, process_id: str, data: dict | None, actor: str, *,
           version: int | None = None) -> InstanceRow:
     """Start an instance of the latest (or the given) version and run it to its first wait state."""
-    row = (repository.get_version(session, process_id, version) if version
-           else repository.latest_version(session, process_id))
-    if row is None:
-        raise NotFound(f"流程 {process_id} 尚未部署", process_id=process_id)
-    loaded_version = repository.load(session, row)
-    data = dict(data or {})
-    wf = steps.new_workflow(loaded_version, data)
-    now = clock.now()
-    instance = InstanceRow(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
-                           revision=1, state="", state_fingerprint="", started_by=actor, started_at=now,
-                           updated_at=now)
-    loaded = Loaded(instance, wf, loaded_version)
-    _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
-                   payload={"process_id": process_id, "version": row.version, "data": data},
-                   run=lambda: steps.run(wf), new=True)
+    with db.reading(session) as read:
+        row = (repository.get_version(read, process_id, version) if version
+               else repository.latest_version(read, process_id))
+        if row is None:
+            raise NotFound(f"流程 {process_id} 尚未部署", process_id=process_id)
+        loaded_version = repository.load(read, row)
+        data = dict(data or {})
+        wf = steps.new_workflow(loaded_version, data)
+        now = clock.now()
+        instance = InstanceRow(id=str(uuid.uuid4()), process_id=process_id, version_id=row.id, status="running",
+                               revision=1, state="", state_fingerprint="", started_by=actor, started_at=now,
+                               updated_at=now)
+        loaded = Loaded(instance, wf, loaded_version)
+        _commit_change(session, loaded, actor=actor, kind="started", element_id=process_id,
+                       payload={"process_id": process_id, "version": row.version, "data": data},
+                       run=lambda: steps.run(wf), new=True, read=read)
     return instance
 
 
 def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
                   expected_revision: int | None = None) -> InstanceRow:
-    """Validate ``data`` against the task's form, complete the task and run the engine to the next wait."""
-    loaded = load(session, instance_id)
-    if expected_revision is not None and loaded.instance.revision != expected_revision:
-        raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
-    task = find_task(loaded.workflow, task_id)
-    if task is None:
-        raise Conflict("该任务不属于此求助，或已不存在，请刷新后重试", task_id=task_id)
-    if task.state != TaskState.READY or not task.task_spec.manual:
-        raise Conflict("该任务已由他人完成或已取消，请刷新查看最新状态", task_id=task_id,
-                       state=TaskState.get_name(task.state))
-    clean = validate_task_data(loaded.version, task, data)
+    """Validate ``data`` against the task's form, complete the task and run the engine to the next wait.
 
-    def run():
-        steps.complete(loaded.workflow, task, clean)
+    Computed on a snapshot, the change can lose a race to another change of the instance made meanwhile
+    (e.g. a colleague's task on a parallel branch). It is then computed once more, now under the write
+    lock the failed write took, so it succeeds if the task is still waiting — what a person would have
+    done on the "refresh and retry" page.
+    """
+    try:
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
+    except _LostRace:
+        if not db.began(session):
+            raise
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
 
-    _commit_change(session, loaded, actor=actor, kind="task_completed", element_id=task.task_spec.bpmn_id,
-                   payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
-                            "element_id": task.task_spec.bpmn_id, "data": clean}, run=run)
+
+def _complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str,
+                   expected_revision: int | None) -> InstanceRow:
+    with db.reading(session) as read:
+        loaded = load(read, instance_id)
+        if expected_revision is not None and loaded.instance.revision != expected_revision:
+            raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
+        task = find_task(loaded.workflow, task_id)
+        if task is None:
+            raise Conflict("该任务不属于此求助，或已不存在，请刷新后重试", task_id=task_id)
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            raise Conflict("该任务已由他人完成或已取消，请刷新查看最新状态", task_id=task_id,
+                           state=TaskState.get_name(task.state))
+        clean = validate_task_data(loaded.version, task, data)
+
+        def run():
+            steps.complete(loaded.workflow, task, clean)
+
+        _commit_change(session, loaded, actor=actor, kind="task_completed", element_id=task.task_spec.bpmn_id,
+                       payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
+                                "element_id": task.task_spec.bpmn_id, "data": clean}, run=run, read=read)
     return loaded.instance
 
 
@@ -146,9 +169,10 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
 
 
 def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload: dict, *,
-              before=None, element_id: str | None = None, loaded: Loaded | None = None) -> Loaded:
+              before=None, element_id: str | None = None, loaded: Loaded | None = None,
+              read: Session | None = None) -> Loaded:
     """Run a change that is not a task completion (timer firing, retry) through the same commit path
-    (``loaded``: the instance the caller already loaded in this transaction)."""
+    (``loaded``: the instance the caller already loaded, in this transaction or from the snapshot ``read``)."""
     loaded = loaded or load(session, instance_id)
 
     def run():
@@ -156,8 +180,13 @@ def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload
             before(loaded.workflow)
         steps.run(loaded.workflow)
 
-    _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run)
+    _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run,
+                   read=read)
     return loaded
+
+
+class _LostRace(Conflict):
+    """The revision changed between reading the instance and writing it."""
 
 
 @dataclass
@@ -201,7 +230,9 @@ def _effects(wf: BpmnWorkflow, before: dict) -> Effects:
 
 
 def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, element_id: str | None,
-                   payload: dict, run, new: bool = False) -> Effects:
+                   payload: dict, run, new: bool = False, read: Session | None = None) -> Effects:
+    """Run ``run`` (SpiffWorkflow) on the loaded copy, then write its outcome in ``session``. ``read``: where
+    recorded helpers read (the snapshot the copy was loaded from; ``session`` by default)."""
     wf = loaded.workflow
     before = _Before() if new else _snapshot(wf, loaded)
     # One instant per change: timers armed, now() in scripts and the audit event's time are all the same
@@ -211,8 +242,12 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     # see what this run saw, e.g. the prices of that day.
     consulted: dict[str, Any] = {}
     try:
-        with clock.pinned(now), scripting.recorded_helpers(listeners.helper_providers(session, consulted)):
+        with clock.pinned(now), scripting.recorded_helpers(listeners.helper_providers(read or session, consulted)):
             run()
+    except scripting.ScriptOverBudget as exc:
+        # Running it again would only spend the budget again: callers (the poller) raise an incident at once.
+        raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}（{_element(exc)}），本次操作未保存", error=str(exc),
+                            element_id=_element(exc), permanent=True) from exc
     except SpiffWorkflowException as exc:
         raise ScriptFailure(f"流程脚本执行出错：{_short(exc)}", error=str(exc)) from exc
     except EngineError:
@@ -227,8 +262,14 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
         payload = {**payload, **consulted}
     instance = loaded.instance
     fx = _effects(wf, before.states)
-    instance.state = serialization.dumps(wf)
-    instance.state_fingerprint = state_fingerprint(wf)
+    try:
+        instance.state = serialization.dumps(wf)
+        instance.state_fingerprint = state_fingerprint(wf)
+    except (TypeError, ValueError) as exc:
+        # A script stored something JSON cannot hold; running it again would store it again.
+        fields = "、".join(_unstorable(wf)) or "?"
+        raise ScriptFailure(f"流程脚本存入了无法保存的值（字段 {fields}），本次操作未保存；脚本只能存入文字、"
+                            "有限的数字、真假值、列表和以文字为键的字典", error=repr(exc), permanent=True) from exc
     instance.updated_at = now
     if fx.ended:
         instance.status, instance.completed_at = "completed", now
@@ -238,7 +279,7 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     else:
         head = store.write(session, instance)
         if head is False:
-            raise Conflict("此求助刚被他人更新，您的操作未保存，请刷新后重试")
+            raise _LostRace("此求助刚被他人更新，您的操作未保存，请刷新后重试")
         history.known_head(session, instance.id, head)
 
     # The projections and events below are written by one flush at the end (no autoflush per query):
@@ -277,6 +318,31 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     if fx.ended:
         events.append(dict(actor="engine", kind="instance_completed", element_id=instance.process_id, payload={}))
     history.append_all(session, instance.id, events, state_fingerprint=fp, at=now)
+
+
+def _unstorable(wf: BpmnWorkflow) -> list[str]:
+    """The data fields (of any task) whose value is not strict JSON, for the message."""
+    found: set[str] = set()
+    for task in all_tasks(wf):
+        for key, value in task.data.items():
+            try:
+                json.dumps(value, allow_nan=False, default=_plain)
+            except (TypeError, ValueError):
+                found.add(str(key))
+    return sorted(found)
+
+
+def _plain(value):
+    if isinstance(value, set | frozenset):  # the serializer stores sets as lists
+        return list(value)
+    if isinstance(value, _dt.date | _dt.time | _dt.timedelta | uuid.UUID):  # and these by its registry
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _element(exc) -> str:
+    task = getattr(exc, "task", None)
+    return task.task_spec.bpmn_id if task is not None else "?"
 
 
 def _short(exc: Exception) -> str:

@@ -11,6 +11,7 @@ thread gets its own.
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 from uuid import UUID
 
@@ -59,7 +60,19 @@ def _serializer() -> BpmnWorkflowSerializer:
 
 
 def dumps(workflow: BpmnWorkflow) -> str:
-    return _serializer().serialize_json(workflow)
+    """The stored state: strict JSON (no ``NaN``/``Infinity``, which no other JSON reader accepts).
+
+    Raises ``TypeError``/``ValueError`` when the workflow's data holds a value JSON cannot (a script
+    stored ``complex(1, 2)``, ``float('nan')``, a tuple-keyed dict …): the runtime refuses the change.
+    """
+    ser = _serializer()
+    ser.registry._encoder_mode = True  # what serialize_json does, with allow_nan=False added
+    try:
+        dct = ser.to_dict(workflow)
+        dct[ser.VERSION_KEY] = ser.VERSION
+        return json.dumps(dct, cls=ser._encoder_cls, allow_nan=False)
+    finally:
+        ser.registry._encoder_mode = False
 
 
 def loads(state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:

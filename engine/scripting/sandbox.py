@@ -7,8 +7,9 @@ it with RestrictedPython's safe builtins plus a short whitelist of helpers. Noth
 no ``open``, no modules, no network. The same compiler runs at deploy time (``check``) so a script that
 would be refused at run time is refused before it is deployed.
 
-CPU and memory are not bounded here; scripts in this product are short expressions written by the
-company's own process owners, and deploy-time review is the control for anything heavier.
+Every evaluation runs under the time and memory budget of :mod:`engine.scripting.budget`; the guards
+below refuse, before they run, the single operations a line-by-line budget could not interrupt (huge
+``*``/``**``/``<<``/``pow``, padding a string to a huge width).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec, limited_builtins, safe_builtins
+from RestrictedPython import (
+    RestrictingNodeTransformer,
+    compile_restricted_eval,
+    compile_restricted_exec,
+    limited_builtins,
+    safe_builtins,
+)
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
     full_write_guard,
@@ -32,11 +39,14 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 from RestrictedPython.PrintCollector import PrintCollector
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from engine.core import clock
+from engine.scripting import budget
+from engine.scripting.budget import BudgetExceeded
 
 
 class ScriptRejected(ValueError):
@@ -90,12 +100,74 @@ def recorded_helpers(providers: dict[str, Callable[[], Any]]) -> Iterator[None]:
         _providers.reset(token)
 
 
+def _check_size(op: str, x: Any, y: Any) -> None:
+    """Refuse ``x <op> y`` when its result would be too big to build within the budget."""
+    if op == "*":
+        for seq, n in ((x, y), (y, x)):
+            if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int) and not isinstance(n, bool):
+                width = 1 if isinstance(seq, str | bytes) else 8
+                if len(seq) * max(n, 0) * width > budget.limits().memory_bytes:
+                    raise budget.too_big("构造的序列")
+        if isinstance(x, int) and isinstance(y, int) and x.bit_length() + y.bit_length() > budget.MAX_INT_BITS:
+            raise budget.too_big("计算的整数")
+    elif op == "**" and isinstance(x, int) and isinstance(y, int) and y > 0:
+        if max(x.bit_length() - 1, 0) * y > budget.MAX_INT_BITS:
+            raise budget.too_big("计算的整数")
+    elif op == "<<" and isinstance(x, int) and isinstance(y, int) and x and y > budget.MAX_INT_BITS:
+        raise budget.too_big("计算的整数")
+
+
+_BINOPS = {"*": lambda a, b: a * b, "**": lambda a, b: a ** b, "<<": lambda a, b: a << b}
+
+
+def _binop(op: str, x: Any, y: Any) -> Any:
+    _check_size(op, x, y)
+    return _BINOPS[op](x, y)
+
+
+def _pow(base, exp, mod=None):
+    if mod is None:
+        _check_size("**", base, exp)
+    return pow(base, exp, mod)
+
+
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
     ops = {"+=": lambda a, b: a + b, "-=": lambda a, b: a - b, "*=": lambda a, b: a * b,
            "/=": lambda a, b: a / b, "//=": lambda a, b: a // b, "%=": lambda a, b: a % b}
     if op not in ops:
         raise ScriptRejected(f"operator {op} is not allowed")
+    _check_size(op[:-1], x, y)
     return ops[op](x, y)
+
+
+_PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+
+def _getattr(obj: Any, name: str, default: Any = None) -> Any:
+    """RestrictedPython's ``safer_getattr``, with ``str`` padding methods bounded in width."""
+    value = safer_getattr(obj, name, default)
+    if isinstance(obj, str) and name in _PADDING:
+        def padded(width=8, *args):
+            if isinstance(width, int) and width > budget.limits().memory_bytes:
+                raise budget.too_big("构造的字符串")
+            return value(width, *args)
+        return padded
+    return value
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's policy plus: ``*``, ``**`` and ``<<`` go through ``_binop_`` (size checked)."""
+
+    _GUARDED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<"}
+
+    def visit_BinOp(self, node):
+        node = self.node_contents_visit(node)
+        op = self._GUARDED.get(type(node.op))
+        if op is None:
+            return node
+        call = ast.Call(func=ast.Name("_binop_", ast.Load()), args=[ast.Constant(op), node.left, node.right],
+                        keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
 
 
 HELPERS: dict[str, Any] = {
@@ -112,10 +184,14 @@ _BUILTINS.update(limited_builtins)
 _BUILTINS.update({name: getattr(builtins, name)
                   for name in ("min", "max", "sum", "any", "all", "enumerate", "dict", "list", "sorted",
                                "reversed", "map", "filter")})
+_BUILTINS["pow"] = _pow
+# Without the name, no handler can catch the budget's BaseException (bare ``except:`` is refused too).
+_BUILTINS.pop("BaseException", None)
 
 _GUARDS = {
     "__builtins__": _BUILTINS,
-    "_getattr_": safer_getattr,
+    "_getattr_": _getattr,
+    "_binop_": _binop,
     "_getitem_": default_guarded_getitem,
     "_getiter_": default_guarded_getiter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
@@ -135,7 +211,10 @@ def _compile(code: str, mode: str):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             raise ScriptRejected(f"Line {node.lineno}: 不允许 import，请使用内置辅助函数")
-    result = (compile_restricted_eval if mode == "eval" else compile_restricted_exec)(code, "<script>")
+        if isinstance(node, ast.ExceptHandler) and node.type is None:
+            raise ScriptRejected(f"Line {node.lineno}: 不允许不带异常类型的 except，请写明要捕获的异常")
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    result = compiler(code, budget.SCRIPT_FILENAME, policy=_Policy)
     if result.errors:
         raise ScriptRejected("; ".join(result.errors))
     return result.code
@@ -172,7 +251,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         code = _compile(expression.strip(), "eval")
         scope = _globals(external_context)
         scope.update(context)
-        return eval(code, scope)  # noqa: S307 - restricted bytecode, guarded globals
+        with budget.enforced():
+            return eval(code, scope)  # noqa: S307 - restricted bytecode, guarded globals
 
     def execute(self, script, context, external_context=None):
         clash = set(HELPERS) & set(context)
@@ -182,7 +262,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         scope = _globals(external_context)
         reserved = set(scope)
         scope.update(context)
-        exec(code, scope)  # noqa: S102 - restricted bytecode, guarded globals
+        with budget.enforced():
+            exec(code, scope)  # noqa: S102 - restricted bytecode, guarded globals
         for key, value in scope.items():
             if key.startswith("_") or (key in reserved and key not in context):
                 continue
@@ -196,6 +277,27 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         raise NotImplementedError("此产品不支持服务任务")
 
 
+class ScriptOverBudget(WorkflowTaskException):  # noqa: N818 - reads as what happened
+    """A script, condition or timer expression ran out of its time or memory budget (message in Chinese)."""
+
+
+class BudgetedScriptEngine(PythonScriptEngine):
+    """Turns a spent budget (a ``BaseException``, so the script could not catch it) into the ordinary
+    workflow error of the task that ran the script, which fails the change and names the element."""
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return super().evaluate(task, expression, external_context)
+        except BudgetExceeded as exc:
+            raise ScriptOverBudget(exc.message, task=task) from None
+
+    def execute(self, task, script, external_context=None):
+        try:
+            return super().execute(task, script, external_context)
+        except BudgetExceeded as exc:
+            raise ScriptOverBudget(exc.message, task=task) from None
+
+
 def script_engine() -> PythonScriptEngine:
     """A fresh engine (cheap); SpiffWorkflow does not serialize it, so the runtime attaches one per load."""
-    return PythonScriptEngine(environment=RestrictedEnvironment())
+    return BudgetedScriptEngine(environment=RestrictedEnvironment())

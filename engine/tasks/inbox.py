@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine import identity, runtime
 from engine.audit import history
-from engine.core import errors
+from engine.core import db, errors
 from engine.core.tables import Instance, TaskRow, User
 
 # Roles that may hand a task to a named colleague (派单).
@@ -94,9 +94,11 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
 
 def complete(session: Session, task_id: str, user: User, data: dict, *,
              expected_revision: int | None = None) -> Instance:
-    """Complete a task as ``user``: checks the right to do it, then the runtime validates and runs."""
-    row = get(session, task_id)
-    if not may_work_on(user, row):
-        raise errors.Forbidden("您没有处理此任务的权限")
+    """Complete a task as ``user``: checks the right to do it, then the runtime validates and runs (the
+    check reads a snapshot, so the write lock waits for the runtime's write, not for its scripts)."""
+    with db.reading(session) as read:
+        row = get(read, task_id)
+        if not may_work_on(user, row):
+            raise errors.Forbidden("您没有处理此任务的权限")
     return runtime.complete_task(session, row.instance_id, task_id, data, user.username,
                                  expected_revision=expected_revision)

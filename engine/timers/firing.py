@@ -2,50 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine import repository, runtime
-from engine.audit import history
+from engine import runtime
 from engine.core import clock, config, db, errors
-from engine.core.tables import Incident, Instance, Timer
+from engine.core.tables import Instance, Timer
 from engine.runtime.timer_rows import due_at
-from engine.timers import MAX_ATTEMPTS
-from engine.timers.start_timers import (
-    _force_start,
-    _versions_marker,
-    start_data,
-    start_timer_specs,
-    sync_start_timers,
-)
+from engine.timers import MAX_ATTEMPTS, incidents, start_timers, trouble
+from engine.timers.active import SingleActive, sqlite_path
+from engine.timers.start_timers import TIMER_ACTOR, _versions_marker, sync_start_timers
 
 log = logging.getLogger(__name__)
 
 # --- firing ------------------------------------------------------------------------------------------------
 #
 # A poller claims due rows with a lease, then fires each in its own instance transaction. Delivery is
-# at-least-once (a poller may die after firing and before anyone knows); the effect happens once because
-# the firing transaction locks the instance, re-reads the row under that lock and only fires a row that
-# is still there and still leased to it: the first firing deletes the row (``sync`` sees the timer is no
-# longer waiting), so a second delivery finds nothing and is dropped.
+# at-least-once (a poller may die after firing and before anyone knows); the effect happens once because a
+# firing is computed from a snapshot of the instance and its rows (scripts run outside the write lock) and
+# written with the instance's revision check: of two deliveries one wins, the other is a Conflict and then
+# finds its row gone (the first firing deleted it) and is dropped.
 #
 # PostgreSQL: any number of pollers; the claim is ``SELECT … FOR UPDATE SKIP LOCKED`` in a short
-# transaction. SQLite: one active poller per database file, chosen by an exclusive ``flock`` on a file
-# beside the database. Other pollers are standbys that try the lock on every tick; the OS drops the lock
-# the moment the active process dies (even SIGKILL), and the rows that process had claimed become
-# claimable when their leases expire.
+# transaction. SQLite: one active poller per database file (:mod:`engine.timers.active`).
 
-ACTOR = "scheduler"
+ACTOR = TIMER_ACTOR
 
 
 class _Stale(Exception):
@@ -84,43 +75,11 @@ class TickStats:
     failed: int = 0
     incidents: int = 0
     deferred: int = 0
+    database_errors: int = 0  # passes cut short by a database error (the poller then pauses)
 
     @property
     def total(self) -> int:
         return self.fired + self.stale + self.failed + self.incidents + self.deferred
-
-
-class _SingleActive:
-    """SQLite's "one active poller": an exclusive, non-blocking flock held for the poller's lifetime."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self, owner: str) -> bool:
-        if self.fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{owner}\n".encode())
-        self.fd = fd
-        return True
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def _sqlite_path(url: str) -> str | None:
-    path = url.split("///", 1)[1] if "///" in url else ""
-    return None if not path or path == ":memory:" else path.split("?", 1)[0]
 
 
 _ROW_BY_ID = select(Timer).where(Timer.id == bindparam("id"))
@@ -130,10 +89,11 @@ _T = Timer.__table__
 # All timer rows of the instance (the fired one among them): timers.sync reuses them.
 _ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kind, _T.c.sla_key, _T.c.due_at,
                _T.c.attempts, _T.c.lease_owner).where(_T.c.instance_id == bindparam("iid"))
-_ROWS_LOCKED = _ROWS.with_for_update()
-_DROP = delete(_T).where(_T.c.id == bindparam("id"))
-_RELEASE = update(_T).where(_T.c.id == bindparam("id")).values(lease_owner=None, lease_expires_at=None)
-_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("id"))
+# Rows are read from a snapshot: drop or move one only while it is still leased to this poller.
+_DROP = delete(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
+# (UPDATE parameters named like a column would be taken for SET values: hence b_id.)
+_RELEASE = update(_T).where(_T.c.id == bindparam("b_id")).values(lease_owner=None, lease_expires_at=None)
+_RESCHEDULE = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("owner"))
                .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
 
 
@@ -151,9 +111,10 @@ class Poller:
         self.backoff_seconds = backoff_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
         self.sqlite = self.url.startswith("sqlite")
-        path = _sqlite_path(self.url) if self.sqlite else None
-        self._single = _SingleActive(path + ".timers.lock") if path else None
+        path = sqlite_path(self.url) if self.sqlite else None
+        self._single = SingleActive(path + ".timers.lock") if path else None
         self._versions_seen: tuple | None = None
+        self.database = trouble.DatabaseBackoff()
 
     # --- roles ---
 
@@ -186,12 +147,20 @@ class Poller:
     def run_due(self, stop=None) -> TickStats:
         """Fire everything due now, oldest first, batch by batch, until nothing is due (or ``stop`` is set)."""
         stats = TickStats()
-        if not self.is_active():
+        if self.database.paused() or not self.is_active():
             return stats
-        self._drain(stats, stop)
-        # Deployments are checked after the drain, so a start-up backlog is not held up by parsing every
-        # process; a start row armed here is fired by the next pass.
-        self.sync_start_timers_if_changed()
+        try:
+            self._drain(stats, stop)
+            # Deployments are checked after the drain, so a start-up backlog is not held up by parsing
+            # every process; a start row armed here is fired by the next pass.
+            self.sync_start_timers_if_changed()
+        except Exception as exc:
+            if not trouble.is_database_trouble(exc):
+                raise
+            stats.database_errors += 1
+            self.database.note(exc)
+        else:
+            self.database.clear()
         return stats
 
     def _drain(self, stats: TickStats, stop) -> None:
@@ -201,13 +170,20 @@ class Poller:
             claimed = self.claim()
             if not claimed:
                 break
-            # One connection per batch; each firing is still its own transaction on it.
-            with db.get_engine(self.url).connect() as conn:
+            # Two connections per batch (writes, and the snapshots firings are computed from); each
+            # firing is still its own transaction.
+            engine = db.get_engine(self.url)
+            with engine.connect() as conn, engine.connect() as reader:
                 for i, c in enumerate(claimed):
                     if stop is not None and stop.is_set():
                         self._unlease([x.id for x in claimed[i:]])
                         return
-                    outcome = self.fire(c, conn)
+                    try:
+                        outcome = self.fire(c, conn, reader)
+                    except Exception as exc:
+                        if trouble.is_database_trouble(exc):  # give the rest back, best effort
+                            self._unlease_quietly([x.id for x in claimed[i:]])
+                        raise
                     setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     def _eligible(self, now):
@@ -255,23 +231,44 @@ class Poller:
                 session.execute(update(Timer).where(Timer.id.in_(ids), Timer.lease_owner == self.owner)
                                 .values(lease_owner=None, lease_expires_at=None))
 
+    def _unlease_quietly(self, ids: list[int]) -> None:
+        try:
+            self._unlease(ids)
+        except Exception as exc:  # the database is in trouble: the leases expire on their own
+            log.warning("could not give back %s timer leases: %s", len(ids), exc)
+
     # --- firing ---
 
-    def fire(self, c: Claimed, connection=None) -> str:
-        """Fire one claimed row in its own transaction (on ``connection`` when given); returns 'fired',
-        'stale', 'deferred', 'failed' or 'incidents'."""
+    def fire(self, c: Claimed, connection=None, reader=None) -> str:
+        """Fire one claimed row in its own transaction (on ``connection``, reading from ``reader``, when
+        given); returns 'fired',
+        'stale', 'deferred', 'failed' or 'incidents'. A database error is raised (see :mod:`trouble`):
+        the caller pauses the whole poller."""
         try:
             with db.transaction(self.url, connection=connection) as session:
                 if c.instance_id is None:
                     return self._fire_start(session, c)
-                return self._fire_instance(session, c)
-        except errors.ScriptFailure as exc:
+                return self._fire_instance(session, c, reader)
+        except Exception as exc:
+            if trouble.is_race(exc):  # lost a race with a person's change: try again shortly
+                log.info("timer %s deferred: %s", c.id, exc)
+                self._defer(c, dt.timedelta(seconds=0.2))
+                return "deferred"
+            if trouble.is_database_trouble(exc):
+                raise
+            if not isinstance(exc, errors.ScriptFailure):
+                log.exception("timer %s (%s) could not fire", c.id, c.element_id)
             return self._failed(c, exc)
-        except (errors.Conflict, OperationalError, DBAPIError) as exc:
-            # Lost a race with a person's change (or a deadlock/serialization error): try again shortly.
-            log.info("timer %s deferred: %s", c.id, exc)
-            self._defer(c, dt.timedelta(seconds=0.2))
-            return "deferred"
+
+    @contextlib.contextmanager
+    def _reading(self, session: Session, reader) -> Iterator[Session]:
+        """A read snapshot: on the batch's reader connection, or one ``db.reading`` opens."""
+        if reader is None:
+            with db.reading(session) as read:
+                yield read
+        else:
+            with db.transaction(self.url, write=False, connection=reader) as read:
+                yield read
 
     def _lock(self, session: Session, c: Claimed) -> Timer | None:
         """Lock the instance first, then the row (the same order every instance change takes), and
@@ -293,20 +290,26 @@ class Poller:
                 "due_at": due.isoformat(), "fired_at": now.isoformat(),
                 "lateness_ms": int((now - due).total_seconds() * 1000), "attempt": row.attempts + 1}
 
-    def _fire_instance(self, session: Session, c: Claimed) -> str:
-        """The hot path: Core statements only. The instance is loaded (and, on PostgreSQL, locked) first,
-        then the row is re-read under that lock; the firing itself is one ordinary change of the instance
-        (revision check, projections, audit events), which deletes the row."""
+    def _fire_instance(self, session: Session, c: Claimed, reader=None) -> str:
+        """The hot path: Core statements only. The instance and its timer rows are read from a snapshot
+        (``reader``, a connection held for the batch) and the timer's scripts run on that copy, outside the
+        write lock; the firing is then one ordinary change of the instance (revision check, projections,
+        audit events, the row deleted). Whoever changed the instance meanwhile makes it a ``Conflict``,
+        retried shortly; a row another poller took meanwhile is fired once, by the revision check."""
+        with self._reading(session, reader) as read:
+            return self._fire_from(session, read, c)
+
+    def _fire_from(self, session: Session, read: Session, c: Claimed) -> str:
         try:
-            loaded = runtime.load(session, c.instance_id, lock=True)
+            loaded = runtime.load(read, c.instance_id)
         except errors.NotFound:
             loaded = None
-        rows = session.connection().execute(_ROWS if self.sqlite else _ROWS_LOCKED, {"iid": c.instance_id}).all()
+        rows = read.connection().execute(_ROWS, {"iid": c.instance_id}).all()
         row = next((r for r in rows if r.id == c.id), None)
         if row is None or row.lease_owner != self.owner:
             return "stale"
         if loaded is None or loaded.instance.status != "running":
-            session.connection().execute(_DROP, {"id": row.id})
+            session.connection().execute(_DROP, {"id": row.id, "owner": self.owner})
             return "stale"
         loaded.timer_rows = {r.task_id: r for r in rows}
         now = clock.now()
@@ -324,44 +327,27 @@ class Poller:
 
         try:
             runtime.run_steps(session, c.instance_id, ACTOR, "timer_fired", self._payload(c, row, now),
-                              before=before, element_id=row.element_id, loaded=loaded)
+                              before=before, element_id=row.element_id, loaded=loaded, read=read)
         except errors.ScriptFailure as exc:
             if isinstance(exc.__cause__, _Stale):
-                session.execute(_DROP, {"id": row.id})
+                session.execute(_DROP, {"id": row.id, "owner": self.owner})
                 return "stale"
             if isinstance(exc.__cause__, _NotDue):
-                session.execute(_RESCHEDULE, {"id": row.id, "due": exc.__cause__.due})
+                session.execute(_RESCHEDULE, {"b_id": row.id, "due": exc.__cause__.due, "owner": self.owner})
                 return "deferred"
             raise
         # The timer fired, so sync deleted its row; a cycle timer's row stays with its next due time.
         task = _find_task(loaded.workflow, row.task_id)
         if task is not None and task.state == TaskState.WAITING:
-            session.connection().execute(_RELEASE, {"id": row.id})
+            session.connection().execute(_RELEASE, {"b_id": row.id})
         return "fired"
 
     def _fire_start(self, session: Session, c: Claimed) -> str:
-        """A timer start event: start an instance, let its start event proceed at once, arm the next one."""
+        """A timer start event (see :func:`engine.timers.start_timers.fire`)."""
         row = self._lock(session, c)
         if row is None:
             return "stale"
-        occurrence = clock.as_utc(row.due_at)
-        version = repository.latest_version(session, row.process_id)
-        spec = next((s for s in start_timer_specs(repository.load(session, version))
-                     if s.element_id == row.element_id), None) if version else None
-        if spec is None:  # the latest version no longer starts on this timer
-            session.delete(row)
-            return "stale"
-        now = clock.now()
-        instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), ACTOR)
-        runtime.run_steps(session, instance.id, ACTOR, "timer_fired", self._payload(c, row, now),
-                          before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
-        following = spec.next_occurrence(after=occurrence, armed_at=occurrence)
-        session.delete(row)
-        if following is not None:
-            session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
-                              element_id=row.element_id, kind="start", due_at=following, attempts=0,
-                              created_at=now))
-        return "fired"
+        return "fired" if start_timers.fire(session, row, lambda now: self._payload(c, row, now)) else "stale"
 
     # --- failures ---
 
@@ -373,14 +359,16 @@ class Poller:
             session.execute(update(Timer).where(Timer.id == c.id, Timer.lease_owner == self.owner)
                             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=clock.now() + delay))
 
-    def _failed(self, c: Claimed, exc) -> str:
-        error = _error_text(exc)
+    def _failed(self, c: Claimed, exc: Exception) -> str:
+        """Count the failure: retry with back-off, or raise an incident once the attempts are used up — at
+        once when running the timer again cannot help (``trouble.hopeless``)."""
+        error = trouble.error_text(exc)
         now = clock.now()
         with db.transaction(self.url) as session:
             row = self._lock(session, c)
             if row is None:
                 return "stale"
-            row.attempts += 1
+            row.attempts = max(row.attempts + 1, self.max_attempts if trouble.hopeless(exc) else 0)
             row.last_error = error
             row.lease_owner, row.lease_expires_at = None, None
             if row.attempts < self.max_attempts:
@@ -388,34 +376,11 @@ class Poller:
                 log.warning("timer %s (%s) failed, attempt %s, retry at %s: %s", row.id, row.element_id,
                             row.attempts, row.next_attempt_at, error)
                 return "failed"
-            row.next_attempt_at = None
-            element = _failed_element(exc) or row.element_id
-            incident = Incident(instance_id=row.instance_id, timer_id=row.id, element_id=element, error=error,
-                                created_at=now)
-            session.add(incident)
-            session.flush()
-            if row.instance_id is not None:
-                instance = session.get(Instance, row.instance_id)
-                instance.status, instance.incident = "incident", error
-                history.append(session, instance.id, ACTOR, "incident_raised", element_id=element,
-                               payload={"incident_id": incident.id, "timer_id": row.id, "attempts": row.attempts,
-                                        "error": error}, state_fingerprint=instance.state_fingerprint, at=now)
-            log.error("timer %s (%s) failed %s times: incident %s: %s", row.id, row.element_id, row.attempts,
-                      incident.id, error)
+            incident = incidents.raise_incident(session, row, error, trouble.failed_element(exc) or row.element_id,
+                                                now)
+            log.error("timer %s (%s) cannot fire (attempt %s): incident %s: %s", row.id, row.element_id,
+                      row.attempts, incident.id, error)
             return "incidents"
-
-
-def _error_text(exc) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    detail = ((getattr(exc, "details", None) or {}).get("error") or "").strip()
-    return f"{message}\n{detail}" if detail and detail not in message else message
-
-
-def _failed_element(exc) -> str | None:
-    """The BPMN element that raised: named by the runtime, or by SpiffWorkflow's task exception."""
-    named = (getattr(exc, "details", None) or {}).get("element_id")
-    task = getattr(exc.__cause__, "task", None)
-    return named or (task.task_spec.bpmn_id if task is not None else None)
 
 
 def _find_task(wf, task_id: str | None):

@@ -39,3 +39,20 @@ def retry_incident(session: Session, incident_id: int, actor: str) -> Incident:
                            state_fingerprint=instance.state_fingerprint, at=now)
     session.flush()
     return incident
+
+
+def raise_incident(session: Session, row: Timer, error: str, element_id: str, now) -> Incident:
+    """The timer stops firing (the caller has used up its attempts) and its instance is flagged until an
+    admin retries."""
+    row.next_attempt_at = None
+    incident = Incident(instance_id=row.instance_id, timer_id=row.id, element_id=element_id, error=error,
+                        created_at=now)
+    session.add(incident)
+    session.flush()
+    if row.instance_id is not None:
+        instance = session.get(Instance, row.instance_id)
+        instance.status, instance.incident = "incident", error
+        history.append(session, instance.id, "scheduler", "incident_raised", element_id=element_id,
+                       payload={"incident_id": incident.id, "timer_id": row.id, "attempts": row.attempts,
+                                "error": error}, state_fingerprint=instance.state_fingerprint, at=now)
+    return incident

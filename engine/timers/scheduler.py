@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.core import clock
-from engine.timers import firing
+from engine.timers import firing, trouble
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 0.5
@@ -64,7 +64,7 @@ class TimerScheduler:
         self.ticks += 1
         try:
             self.poller.run_due(stop=self._stop)
-            while not self._stop.is_set() and self.poller.is_active():
+            while not self._stop.is_set() and not self.poller.database.paused() and self.poller.is_active():
                 upcoming = self.poller.next_due()
                 if upcoming is None:
                     break
@@ -76,8 +76,11 @@ class TimerScheduler:
                 handled = self.poller.run_due(stop=self._stop).total
                 if wait <= 0 and handled == 0:  # due, yet nothing this poller could take: next tick
                     break
-        except Exception:  # keep ticking: the next tick retries
-            log.exception("timer tick failed")
+        except Exception as exc:  # keep ticking: the next tick retries
+            if trouble.is_database_trouble(exc):
+                self.poller.database.note(exc)  # pause the poller, as a failed pass does
+            else:
+                log.exception("timer tick failed")
 
     def stop(self) -> None:
         self._stop.set()

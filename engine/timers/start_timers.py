@@ -6,6 +6,7 @@ import ast
 import calendar
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -18,12 +19,13 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from engine import repository
+from engine import repository, runtime
 from engine.core import clock
-from engine.core.tables import ProcessVersion, Timer
+from engine.core.tables import Instance, ProcessVersion, Timer
 from engine.runtime import listeners
 
 log = logging.getLogger(__name__)
+TIMER_ACTOR = "scheduler"  # who starts the instances of timer start events (firing.ACTOR)
 
 # --- timer start events ------------------------------------------------------------------------------------
 #
@@ -42,7 +44,9 @@ log = logging.getLogger(__name__)
 #   :00 s. So ``"R/P1M"`` fires at 00:00 on the 1st of every month. (n is not counted without a start.)
 # - ``timeCycle "R[n]/P…/end"``: end − k·period, the first after the previous occurrence.
 # - A ``schedule`` property on the start event (a cycle as above) overrides the timer's own expression.
-# - ``timeDate``: once, if it lies in the future when armed. ``timeDuration``: once, that long after arming.
+# - ``timeDate``: once, if it lies in the future when armed. ``timeDuration``: once per deployed version,
+#   that long after the version is armed; once it has started an instance it is not armed again (not by the
+#   firing, nor by a restarted poller's sync).
 # The instance's start data: ``period`` = "YYYY-MM" of the month before the occurrence (for the monthly
 # statistics: the month just ended) and ``scheduled_at`` = the occurrence (ISO, Shanghai).
 
@@ -120,6 +124,11 @@ class StartTimerSpec:
     element_id: str
     timer_type: str  # cycle | date | duration
     expression: str
+
+    @property
+    def repeats(self) -> bool:
+        """Only a cycle has a next occurrence after firing; a date or a duration fires once."""
+        return self.timer_type == "cycle"
 
     def next_occurrence(self, *, after: dt.datetime, armed_at: dt.datetime) -> dt.datetime | None:
         after = after.astimezone(clock.SHANGHAI)
@@ -218,6 +227,8 @@ def sync_start_timers(session: Session) -> int:
             row = existing.get(key)
             if row is not None and row.task_id == tag:
                 continue
+            if row is None and not spec.repeats and _started_by_timer(session, version.id):
+                continue  # a once-only start event of this version has fired already
             # A new version keeps an occurrence already due (downtime backlog) if the rule still yields it.
             after = min(now, clock.as_utc(row.due_at) - dt.timedelta(microseconds=1)) if row is not None else now
             due = spec.next_occurrence(after=after, armed_at=now)
@@ -232,6 +243,32 @@ def sync_start_timers(session: Session) -> int:
             session.delete(row)
     session.flush()
     return armed
+
+
+def fire(session: Session, row: Timer, payload: Callable[[dt.datetime], dict]) -> bool:
+    """Fire a due start row: start an instance of the latest version, let its start event proceed at once,
+    and arm the next occurrence (a cycle only). False when the latest version no longer starts on it."""
+    occurrence = clock.as_utc(row.due_at)
+    version = repository.latest_version(session, row.process_id)
+    spec = next((s for s in start_timer_specs(repository.load(session, version))
+                 if s.element_id == row.element_id), None) if version else None
+    session.delete(row)
+    if spec is None:
+        return False
+    now = clock.now()
+    instance = runtime.start(session, row.process_id, start_data(occurrence, session, row.process_id), TIMER_ACTOR)
+    runtime.run_steps(session, instance.id, TIMER_ACTOR, "timer_fired", payload(now),
+                      before=lambda wf: _force_start(wf, row.element_id, now), element_id=row.element_id)
+    following = spec.next_occurrence(after=occurrence, armed_at=occurrence) if spec.repeats else None
+    if following is not None:
+        session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
+                          element_id=row.element_id, kind="start", due_at=following, attempts=0, created_at=now))
+    return True
+
+
+def _started_by_timer(session: Session, version_id: int) -> bool:
+    return session.scalar(select(Instance.id).where(Instance.version_id == version_id,
+                                                    Instance.started_by == TIMER_ACTOR).limit(1)) is not None
 
 
 def _versions_marker(session: Session) -> tuple:

@@ -92,10 +92,11 @@ def complete_task(task_id: str):
     if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool)):
         raise ApiError(422, "revision 必须是整数", fields={"revision": "格式不正确，应为整数"})
     with db.transaction() as session:
-        row = _row(session, task_id, for_change=True)
-        if not policy.can_work_on(user, row):
-            who = f"（已由 {row.claimed_by} 领取）" if row.claimed_by else ""
-            raise ApiError(403, f"您没有处理此任务的权限{who}")
+        with db.reading(session) as read:  # the write lock waits for the write, not for the scripts
+            row = _row(read, task_id, for_change=True)
+            if not policy.can_work_on(user, row):
+                who = f"（已由 {row.claimed_by} 领取）" if row.claimed_by else ""
+                raise ApiError(403, f"您没有处理此任务的权限{who}")
         instance = tasks.complete(session, task_id, user, body.get("data", {}), expected_revision=revision)
         out = {"instance_id": instance.id, "status": instance.status, "revision": instance.revision}
     return out
