@@ -10,7 +10,7 @@ two writers serialise on the lock instead of both reading the same revision and 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -20,6 +20,18 @@ from engine.core import config
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+# Rooms above core that must act as a write transaction ends (the audit log seals the events appended in it
+# into its Merkle tree and signs a checkpoint before the commit, then publishes it outside the database after).
+_before_commit: list[Callable[[Session], None]] = []
+_after_commit: list[Callable[[Session], None]] = []
+
+
+def on_commit(before: Callable[[Session], None] | None = None, after: Callable[[Session], None] | None = None) -> None:
+    """Register hooks run inside every write transaction just before it commits, and after it committed."""
+    for hooks, fn in ((_before_commit, before), (_after_commit, after)):
+        if fn is not None and fn not in hooks:
+            hooks.append(fn)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -89,7 +101,11 @@ def transaction(url: str | None = None, *, write: bool = True, connection: Conne
             try:
                 yield session
                 session.flush()
+                for hook in _before_commit:
+                    hook(session)
                 trans.commit()
+                for hook in _after_commit:
+                    hook(session)
             except BaseException:
                 if trans.is_active:  # the session may already have rolled it back (failed flush)
                     trans.rollback()

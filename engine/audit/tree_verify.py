@@ -1,0 +1,116 @@
+"""Checking the Merkle tree against its signed checkpoints — what catches a forger who rewrote the chains.
+
+A forger with write access can recompute every chain hash, delete the last events of an instance or an
+instance with all its events, and append events with the right sequence and hashes. None of that survives
+this check: every event must be a leaf, the leaves must be numbered 0, 1, 2 … without a gap, every signed
+checkpoint (in the database *and* in the file outside it) must carry a valid signature by our key and
+match the root recomputed from the leaves at its size — which is also the consistency of each checkpoint
+with every earlier one — and no leaf may lie beyond the last signed checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit import merkle, signing, tree
+from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding; ``chain``/``seq`` name the first event affected when it is known."""
+
+    message: str
+    chain: str | None = None
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        where = f"（首个受影响的事件：{self.chain} 第 {self.seq} 条）" if self.chain is not None else ""
+        return self.message + where
+
+
+@dataclass
+class TreeReport:
+    leaves: int
+    checkpoints: int
+    signed_up_to: int
+    problems: list[Problem]
+
+
+def _checkpoints(session: Session, public, file_rows: list[dict], problems: list[Problem]) -> dict[int, str]:
+    """Signed roots by tree size, from the database and the published file, each signature checked."""
+    roots: dict[int, tuple[str, str]] = {}
+    own = signing.key_id(public)
+    db_rows = [dict(tree_size=c.tree_size, root=c.root, at=c.at, key_id=c.key_id, signature=c.signature,
+                    source="数据库") for c in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size))]
+    in_db = {r["tree_size"] for r in db_rows}
+    for row in file_rows + db_rows:
+        if "unreadable" in row:
+            problems.append(Problem(f"检查点文件 {row['source']} 无法解析：文件被改动过"))
+            continue
+        size, root = int(row["tree_size"]), row["root"]
+        if row.get("key_id") != own or not signing.signature_ok(public, size, root, row["at"], row["signature"]):
+            problems.append(Problem(f"检查点（树大小 {size}，来源 {row['source']}）的签名无效或不是本系统密钥所签"))
+            continue
+        if size in roots and roots[size][0] != root:
+            problems.append(Problem(f"树大小 {size} 有两个不同的已签名根（{roots[size][1]} 与 {row['source']}）："
+                                    "日志被分叉改写"))
+        roots.setdefault(size, (root, row["source"]))
+        if row["source"] != "数据库" and size not in in_db:
+            problems.append(Problem(f"已发布的检查点（树大小 {size}）在数据库中不见了：检查点表被删改"))
+    return {size: root for size, (root, _src) in roots.items()}
+
+
+def verify(session: Session, public=None, file_rows: list[dict] | None = None) -> TreeReport:
+    """Walk every leaf in order, recomputing the root at each signed size. ``public``: the key checkpoints
+    must be signed with (default: the configured key's); ``file_rows``: the published checkpoints."""
+    problems: list[Problem] = []
+    if public is None:
+        key = signing.private_key()
+        public = key.public_key() if key is not None else None
+    file_rows = tree.published() if file_rows is None else file_rows
+    roots = _checkpoints(session, public, file_rows, problems) if public is not None else {}
+    sizes = sorted(roots)
+    rows = session.execute(select(AuditLeaf.leaf, AuditLeaf.event_id, AuditEvent.chain, AuditEvent.seq, AuditEvent.hash)
+                           .outerjoin(AuditEvent, AuditEvent.id == AuditLeaf.event_id).order_by(AuditLeaf.leaf)
+                           .execution_options(yield_per=5000))
+    frontier: list = []
+    count, next_size, last_good = 0, 0, 0
+    first_in_range: tuple[str, int] | None = None
+    broken_at = None
+    for leaf, event_id, chain, seq, event_hash in rows:
+        if leaf != count:
+            problems.append(Problem(f"第 {count} 至 {leaf - 1} 号叶子缺失：事件及其叶子被删除", chain, seq))
+            break
+        if event_hash is None:
+            problems.append(Problem(f"第 {leaf} 号叶子所指的事件 #{event_id} 已不存在：事件被删除"))
+            break
+        if first_in_range is None:
+            first_in_range = (chain, seq)
+        merkle.push(frontier, merkle.event_leaf(event_hash))
+        count += 1
+        while next_size < len(sizes) and sizes[next_size] == count:
+            if merkle.root(frontier).hex() != roots[count] and broken_at is None:
+                broken_at = count
+                problems.append(Problem(
+                    f"树大小 {count} 处重算的根与已签名检查点不符：第 {last_good} 至 {count - 1} 号叶子中的事件被改写",
+                    *first_in_range))
+            elif broken_at is None:
+                last_good, first_in_range = count, None
+            next_size += 1
+    if sizes and sizes[-1] > count and not any("缺失" in p.message or "不存在" in p.message for p in problems):
+        problems.append(Problem(f"已签名检查点覆盖 {sizes[-1]} 个事件，数据库中只剩 {count} 个：末尾的事件被删除"))
+    orphans = session.execute(select(AuditEvent.chain, AuditEvent.seq).outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+                              .where(AuditLeaf.leaf.is_(None)).order_by(AuditEvent.id).limit(1)).first()
+    if orphans is not None:
+        problems.append(Problem("有事件不在默克尔树中：它绕过系统直接写入数据库", *orphans))
+    signed_up_to = sizes[-1] if sizes else 0
+    if public is not None and count > signed_up_to and not problems:
+        extra = session.execute(select(AuditEvent.chain, AuditEvent.seq).join(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+                                .where(AuditLeaf.leaf == signed_up_to)).first()
+        problems.append(Problem(f"第 {signed_up_to} 号起的 {count - signed_up_to} 个事件没有任何已签名检查点覆盖："
+                                "它们不是由持有签名密钥的系统写入的", *(extra or (None, None))))
+    return TreeReport(count, len(sizes), signed_up_to, problems)
