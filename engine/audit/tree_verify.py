@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import merkle, signing, tree
-from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf
+from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, Instance
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,27 @@ def _checkpoints(session: Session, public, file_rows: list[dict], problems: list
     return {size: root for size, (root, _src) in roots.items()}
 
 
+def _instance_heads(session: Session) -> list[Problem]:
+    """Each instance's stored state must be the one its chain's last event says it left: deleting the last
+    events of an instance (or rewriting its state) shows here, naming the instance."""
+    # the last event that recorded a state (claims, urges and incidents leave the state and record none)
+    last = (select(AuditEvent.chain, func.max(AuditEvent.seq).label("seq"))
+            .where(AuditEvent.state_fingerprint.is_not(None)).group_by(AuditEvent.chain).subquery())
+    rows = session.execute(
+        select(Instance.id, Instance.state_fingerprint, AuditEvent.seq, AuditEvent.state_fingerprint)
+        .outerjoin(last, last.c.chain == Instance.id)
+        .outerjoin(AuditEvent, (AuditEvent.chain == last.c.chain) & (AuditEvent.seq == last.c.seq))
+        .order_by(Instance.started_at, Instance.id))
+    out = []
+    for iid, stored, seq, logged in rows:
+        if seq is None:
+            out.append(Problem(f"实例 {iid} 在审计日志中没有任何事件：其日志被删除，或实例是伪造的"))
+        elif stored != logged:
+            out.append(Problem(f"实例 {iid} 保存的状态与其日志最后一条（第 {seq} 条）记录的状态不符："
+                               "末尾的事件被删除，或保存的状态被改写", iid, seq))
+    return out
+
+
 def verify(session: Session, public=None, file_rows: list[dict] | None = None) -> TreeReport:
     """Walk every leaf in order, recomputing the root at each signed size. ``public``: the key checkpoints
     must be signed with (default: the configured key's); ``file_rows``: the published checkpoints."""
@@ -83,7 +104,7 @@ def verify(session: Session, public=None, file_rows: list[dict] | None = None) -
     broken_at = None
     for leaf, event_id, chain, seq, event_hash in rows:
         if leaf != count:
-            problems.append(Problem(f"第 {count} 至 {leaf - 1} 号叶子缺失：事件及其叶子被删除", chain, seq))
+            problems.append(Problem(f"第 {count} 至 {leaf - 1} 号叶子缺失：事件及其叶子被删除"))
             break
         if event_hash is None:
             problems.append(Problem(f"第 {leaf} 号叶子所指的事件 #{event_id} 已不存在：事件被删除"))
@@ -107,6 +128,7 @@ def verify(session: Session, public=None, file_rows: list[dict] | None = None) -
                               .where(AuditLeaf.leaf.is_(None)).order_by(AuditEvent.id).limit(1)).first()
     if orphans is not None:
         problems.append(Problem("有事件不在默克尔树中：它绕过系统直接写入数据库", *orphans))
+    problems += _instance_heads(session)
     signed_up_to = sizes[-1] if sizes else 0
     if public is not None and count > signed_up_to and not problems:
         extra = session.execute(select(AuditEvent.chain, AuditEvent.seq).join(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
