@@ -58,6 +58,14 @@ def checkpoints():
                      download_name="audit-checkpoints.jsonl", max_age=0)
 
 
+@bp.get("/verify_bundle.py")
+@requires("audit")
+def verifier():
+    """The standalone bundle checker, as a file to hand to an outside firm with the bundle."""
+    return send_file(audit.verify_bundle.__file__, mimetype="text/x-python", as_attachment=True,
+                     download_name="verify_bundle.py", max_age=0)
+
+
 @bp.get("/public-key")
 @requires("audit")
 def public_key():

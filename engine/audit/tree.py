@@ -115,3 +115,27 @@ def published(path=None) -> list[dict]:
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)).first()
+
+
+def inclusion(session: Session, event_ids: list[int]) -> tuple[dict | None, dict[int, tuple[int, list[str]]]]:
+    """The latest signed checkpoint covering every one of ``event_ids``, and for each event its leaf
+    number and RFC 9162 inclusion proof (hex, leaf side first) in the tree of that checkpoint's size.
+
+    Building the proofs reads the first ``tree_size`` leaf hashes once: an export, not a hot path.
+    """
+    leaves = dict(session.execute(select(AuditLeaf.event_id, AuditLeaf.leaf).where(AuditLeaf.event_id.in_(event_ids))).all())
+    checkpoint = latest_checkpoint(session)
+    if checkpoint is None or not leaves or len(leaves) < len(event_ids) or max(leaves.values()) >= checkpoint.tree_size:
+        return None, {}
+    key = signing.private_key()
+    hashes = [merkle.event_leaf(h) for h in session.scalars(
+        select(AuditEvent.hash).join(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+        .where(AuditLeaf.leaf < checkpoint.tree_size).order_by(AuditLeaf.leaf))]
+    levels = merkle.levels(hashes)
+    proofs = {eid: (leaf, [p.hex() for p in merkle.inclusion_proof(levels, leaf)]) for eid, leaf in leaves.items()}
+    published = {"tree_size": checkpoint.tree_size, "root": checkpoint.root, "at": checkpoint.at,
+                 "key_id": checkpoint.key_id, "signature": checkpoint.signature,
+                 "signed_text": signing.checkpoint_text(checkpoint.tree_size, checkpoint.root, checkpoint.at).decode(),
+                 "public_key": signing.public_b64(key.public_key())
+                 if key is not None and signing.key_id(key.public_key()) == checkpoint.key_id else None}
+    return published, proofs

@@ -414,3 +414,7 @@ def test_auditor_downloads_the_published_checkpoints_and_the_key_that_signed_the
     assert signing.signature_ok(public, last["tree_size"], last["root"], last["at"], last["signature"])
     verified = auditor.post("/audit/verify").get_data(as_text=True)
     assert "默克尔树与" in verified and "✓ 校验通过" in verified
+    from engine.audit import verify_bundle
+
+    script = auditor.get("/audit/verify_bundle.py")
+    assert script.status_code == 200 and script.get_data() == open(verify_bundle.__file__, "rb").read()

@@ -78,6 +78,24 @@ def _progress(done: int, total: int, started: float) -> None:
     print(f"\r[{bar:<30}] {done}/{total}  剩余约 {eta:.0f} 秒", end="" if done < total else "\n", file=sys.stderr)
 
 
+def cmd_export(args) -> int:
+    import json
+
+    from engine import audit
+
+    with db.read_session() as session:
+        bundle = audit.export_bundle(session, args.instance_id)
+    if bundle is None:
+        print(f"找不到实例 {args.instance_id}", file=sys.stderr)
+        return 1
+    Path(args.file).write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
+    cp = bundle["checkpoint"]
+    print(f"bundle written: {args.file} ({len(bundle['events'])} event(s), "
+          + (f"checkpoint tree size {cp['tree_size']})" if cp else "NO signed checkpoint covers them)"))
+    print(f"check it anywhere with: python {Path(audit.verify_bundle.__file__).name} {args.file}")
+    return 0 if cp else 1
+
+
 def cmd_replay(args) -> int:
     from engine.runtime import replay
 
@@ -107,6 +125,10 @@ def register(sub) -> None:
     ver.add_argument("--projections", action="store_true",
                      help="recompute request status, priority, ratings, tasks, SLA outcomes, instance status from the log")
     ver.set_defaults(func=cmd_verify)
+    exp = asub.add_parser("export", help="write an instance's audit bundle for verify_bundle.py (no database needed)")
+    exp.add_argument("instance_id")
+    exp.add_argument("file")
+    exp.set_defaults(func=cmd_export)
     rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
     rep.add_argument("instance_id")
     rep.set_defaults(func=cmd_replay)
