@@ -58,6 +58,10 @@ def private_key() -> Ed25519PrivateKey | None:
     return _cache[key]
 
 
+def load_private(path: Path) -> Ed25519PrivateKey:
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
 def raw_public(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 

@@ -84,14 +84,19 @@ def publish(session: Session) -> None:
     row = session.info.pop("audit_checkpoint", None)
     if row is None:
         return
-    path = signing.checkpoint_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        append_published(row)
     except OSError as exc:
-        log.warning("could not append checkpoint %s to %s: %s", row["tree_size"], path, exc)
+        log.warning("could not append checkpoint %s to %s: %s", row["tree_size"], signing.checkpoint_file(), exc)
+
+
+def append_published(row: dict) -> None:
+    """One JSON line appended to the published file (O_APPEND: a line is never rewritten in place)."""
+    path = signing.checkpoint_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 db.on_commit(before=seal, after=publish)
@@ -111,6 +116,15 @@ def published(path=None) -> list[dict]:
         except ValueError:
             out.append({"source": f"{path.name}:{number}", "unreadable": line[:80]})
     return out
+
+
+def current_root(session: Session) -> tuple[int, str]:
+    """(size, root hex) of the tree as the database's leaves make it, recomputed: never the head row's word."""
+    frontier: list = []
+    for event_hash in session.scalars(select(AuditEvent.hash).join(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+                                      .order_by(AuditLeaf.leaf).execution_options(yield_per=5000)):
+        merkle.push(frontier, merkle.event_leaf(event_hash))
+    return sum(1 << h for h, _x in frontier), merkle.root(frontier).hex()
 
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:

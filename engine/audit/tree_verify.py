@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.audit import merkle, signing, tree
+from engine.audit import history, keys, merkle, signing, tree
 from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, Instance
 
 
@@ -38,22 +38,45 @@ class TreeReport:
     checkpoints: int
     signed_up_to: int
     problems: list[Problem]
+    superseded: int = 0  # published checkpoints of a history a lawful restore discarded
 
 
-def _checkpoints(session: Session, public, file_rows: list[dict], problems: list[Problem]) -> dict[int, str]:
-    """Signed roots by tree size, from the database and the published file, each signature checked."""
+def _records(session: Session, file_rows: list[dict]) -> list[tuple[int, dict]]:
+    """Rotation and restore records with their place in the published file; one only the database holds
+    (its file line was lost) counts as published last."""
+    records = [(i, r) for i, r in enumerate(file_rows) if r.get("record")]
+    seen = {r.get("signature") or r.get("new_signature") for _i, r in records}
+    for event in session.scalars(select(AuditEvent).where(AuditEvent.chain == keys.CHAIN).order_by(AuditEvent.seq)):
+        r = dict(history.payload_of(event), source=f"审计链 {keys.CHAIN} 第 {event.seq} 条")
+        if r.get("record") and (r.get("signature") or r.get("new_signature")) not in seen:
+            records.append((len(file_rows), r))
+    return records
+
+
+def _checkpoints(session: Session, anchor, file_rows: list[dict], problems: list[Problem]) -> tuple[dict[int, str], int]:
+    """Signed roots by tree size, from the database and the published file, each signature checked against
+    the keys in force (the anchor and its signed rotations). A published checkpoint for a larger tree than a
+    later lawful restore kept belongs to the discarded history: counted, not compared."""
+    trust = keys.trust(signing.public_b64(anchor), _records(session, file_rows))
+    problems += [Problem(p) for p in trust.problems]
     roots: dict[int, tuple[str, str]] = {}
-    own = signing.key_id(public)
     db_rows = [dict(tree_size=c.tree_size, root=c.root, at=c.at, key_id=c.key_id, signature=c.signature,
                     source="数据库") for c in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size))]
     in_db = {r["tree_size"] for r in db_rows}
-    for row in file_rows + db_rows:
+    superseded = 0
+    for position, row in list(enumerate(file_rows)) + [(None, r) for r in db_rows]:
         if "unreadable" in row:
             problems.append(Problem(f"检查点文件 {row['source']} 无法解析：文件被改动过"))
             continue
+        if row.get("record"):
+            continue
         size, root = int(row["tree_size"]), row["root"]
-        if row.get("key_id") != own or not signing.signature_ok(public, size, root, row["at"], row["signature"]):
+        public = trust.keys.get(row.get("key_id"))
+        if public is None or not signing.signature_ok(signing.load_public(public), size, root, row["at"], row["signature"]):
             problems.append(Problem(f"检查点（树大小 {size}，来源 {row['source']}）的签名无效或不是本系统密钥所签"))
+            continue
+        if position is not None and any(p > position and size > int(r["tree_size"]) for p, r in trust.restores):
+            superseded += 1
             continue
         if size in roots and roots[size][0] != root:
             problems.append(Problem(f"树大小 {size} 有两个不同的已签名根（{roots[size][1]} 与 {row['source']}）："
@@ -61,7 +84,7 @@ def _checkpoints(session: Session, public, file_rows: list[dict], problems: list
         roots.setdefault(size, (root, row["source"]))
         if row["source"] != "数据库" and size not in in_db:
             problems.append(Problem(f"已发布的检查点（树大小 {size}）在数据库中不见了：检查点表被删改"))
-    return {size: root for size, (root, _src) in roots.items()}
+    return {size: root for size, (root, _src) in roots.items()}, superseded
 
 
 def _instance_heads(session: Session) -> list[Problem]:
@@ -93,7 +116,7 @@ def verify(session: Session, public=None, file_rows: list[dict] | None = None) -
         key = signing.private_key()
         public = key.public_key() if key is not None else None
     file_rows = tree.published() if file_rows is None else file_rows
-    roots = _checkpoints(session, public, file_rows, problems) if public is not None else {}
+    roots, superseded = _checkpoints(session, public, file_rows, problems) if public is not None else ({}, 0)
     sizes = sorted(roots)
     rows = session.execute(select(AuditLeaf.leaf, AuditLeaf.event_id, AuditEvent.chain, AuditEvent.seq, AuditEvent.hash)
                            .outerjoin(AuditEvent, AuditEvent.id == AuditLeaf.event_id).order_by(AuditLeaf.leaf)
@@ -135,4 +158,4 @@ def verify(session: Session, public=None, file_rows: list[dict] | None = None) -
                                 .where(AuditLeaf.leaf == signed_up_to)).first()
         problems.append(Problem(f"第 {signed_up_to} 号起的 {count - signed_up_to} 个事件没有任何已签名检查点覆盖："
                                 "它们不是由持有签名密钥的系统写入的", *(extra or (None, None))))
-    return TreeReport(count, len(sizes), signed_up_to, problems)
+    return TreeReport(count, len(sizes), signed_up_to, problems, superseded)

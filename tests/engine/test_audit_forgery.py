@@ -10,40 +10,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
 
 from engine.audit import history, signing
 from engine.core import clock, db
-from tests.engine.helpers import complete, start
+from tests.engine.helpers import complete, forger, start
 from tests.timers import helpers as timer_helpers
 from webapp.cli import main
-
-TABLES = ("audit_events", "audit_leaves", "audit_checkpoints")
-
-
-@contextmanager
-def forger(db_url):
-    """A connection of someone with every right: the append-only triggers are dropped (SQLite: this test's
-    own file) or disabled for the duration (PostgreSQL: the session's shared database)."""
-    engine = db.get_engine(db_url)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            for table in TABLES:
-                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-        else:
-            for (name,) in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all():
-                conn.execute(text(f'DROP TRIGGER "{name}"'))
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                for table in TABLES:
-                    conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
 
 
 def _verify(capsys, *extra) -> tuple[int, str]:

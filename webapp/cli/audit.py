@@ -28,6 +28,31 @@ def cmd_keygen(args) -> int:
     return 0
 
 
+def cmd_rotate_key(args) -> int:
+    from engine.audit import keys
+
+    with db.transaction() as session:
+        record = keys.rotate(session, signing.key_file(), args.actor)
+    print(f"签名密钥已轮换：{record['old_key_id']} → {record['new_key_id']}（轮换记录由新旧两把密钥共同签署，"
+          f"已写入检查点文件与审计日志；旧密钥保留为 {signing.key_file().name}.retired-{record['old_key_id']}）")
+    print(f"new public key (base64): {record['new_public_key']}")
+    return 0
+
+
+def cmd_restored(args) -> int:
+    from engine.audit import keys
+
+    try:
+        with db.transaction() as session:
+            record = keys.restored(session, args.actor)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"已签署恢复记录：数据库恢复到检查点（树大小 {record['tree_size']}，根 {record['root']}）；"
+          "此后 liyuan audit verify 将把此前发布的更大检查点视为被合法恢复舍弃的历史")
+    return 0
+
+
 def _public_key(args):
     text = args.public_key or os.environ.get("LIYUAN_AUDIT_PUBLIC_KEY")
     if text:
@@ -50,6 +75,7 @@ def cmd_verify(args) -> int:
     for brk in breaks:
         print(f"BROKEN {brk}")
     failed = bool(breaks)
+    notes = []
     if report is not None:
         for problem in report.problems:
             print(f"TAMPERED {problem}")
@@ -58,15 +84,19 @@ def cmd_verify(args) -> int:
             print("未配置签名公钥（LIYUAN_AUDIT_PUBLIC_KEY 或签名密钥）：只校验了哈希链与树的完整性，未核对已签名检查点",
                   file=sys.stderr)
         else:
-            print(f"tree: {report.leaves} leaves, {report.checkpoints} signed checkpoint(s), "
-                  f"signed up to {report.signed_up_to}")
+            notes.append(f"tree: {report.leaves} leaves, {report.checkpoints} signed checkpoint(s), "
+                         f"signed up to {report.signed_up_to}")
+        if report.superseded:
+            notes.append(f"note: {report.superseded} published checkpoint(s) belong to history discarded by a "
+                         "signed lawful restore")
     for diff in diffs:
         print(f"PROJECTION {diff}")
     failed |= bool(diffs)
-    if failed:
-        return 1
-    print(f"ok: {count} audit row(s) verified" + (", projections recomputed from the log" if args.projections else ""))
-    return 0
+    if not failed:
+        print(f"ok: {count} audit row(s) verified" + (", projections recomputed from the log" if args.projections else ""))
+    for note in notes:
+        print(note)
+    return 1 if failed else 0
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -118,6 +148,12 @@ def register(sub) -> None:
     key.add_argument("--file", help="default: $LIYUAN_AUDIT_KEY_FILE or var/audit-signing.key")
     key.add_argument("--force", action="store_true", help="replace an existing key")
     key.set_defaults(func=cmd_keygen)
+    rot = asub.add_parser("rotate-key", help="replace the signing key, by a record both keys sign")
+    rot.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    rot.set_defaults(func=cmd_rotate_key)
+    res = asub.add_parser("restored", help="after restoring a backup: sign 'restored to checkpoint N'")
+    res.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    res.set_defaults(func=cmd_restored)
     ver = asub.add_parser("verify", help="chains, the Merkle tree against signed checkpoints, [projections]")
     ver.add_argument("--chain", help="only this chain's hashes")
     ver.add_argument("--public-key", help="base64 Ed25519 public key (default: $LIYUAN_AUDIT_PUBLIC_KEY or the signing key's)")
