@@ -35,6 +35,8 @@ bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/sqlite_synchronous.py
 	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
+	$(PY) bench/audit_signing.py
+	$(PY) bench/audit_scale.py
 
 # ruff: style and bugs. deptry: every imported package is declared in pyproject.toml, none unused.
 # lint-imports: the [tool.importlinter] contracts (the house's layers, no Flask in engine/, no circles).

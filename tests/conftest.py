@@ -32,6 +32,27 @@ UNDER_CI = os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture(scope="session")
+def audit_key_file(tmp_path_factory) -> Path:
+    """One checkpoint signing key for the run, outside every test database, as in production."""
+    from engine.audit import signing
+
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing.key"
+    signing.keygen(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def audit_signing(audit_key_file, tmp_path, monkeypatch) -> Path:
+    """Every test signs checkpoints with the run's key into its own published file (never the repo's var/)."""
+    monkeypatch.setenv("LIYUAN_AUDIT_KEY_FILE", str(audit_key_file))
+    monkeypatch.delenv("LIYUAN_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("LIYUAN_AUDIT_PUBLIC_KEY", raising=False)
+    path = tmp_path / "audit-checkpoints.jsonl"
+    monkeypatch.setenv("LIYUAN_AUDIT_CHECKPOINT_FILE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     url = f"sqlite:///{path}"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, send_file
 
 from engine import audit, repository
-from engine.audit import history
+from engine.audit import history, signing, tree, tree_verify
 from engine.helpdesk import queries
 from engine.runtime import replay
 
@@ -28,8 +28,10 @@ SYSTEM_ACTORS = ("engine", "scheduler", "timer")
 @requires("audit")
 def index():
     q = request.args.get("q", "").strip()
-    rows = queries.search_instances(read_db(), q or None)
-    return render_template("audit/index.html", rows=rows, q=q, verified=None)
+    session = read_db()
+    rows = queries.search_instances(session, q or None)
+    return render_template("audit/index.html", rows=rows, q=q, verified=None,
+                           checkpoint=tree.latest_checkpoint(session))
 
 
 @bp.post("/verify")
@@ -37,9 +39,40 @@ def index():
 def verify_all():
     session = read_db()
     count, breaks = history.verify(session)
+    report = tree_verify.verify(session)
     rows = queries.search_instances(session, None)
-    return render_template("audit/index.html", rows=rows, q="", verified={"count": count, "breaks": breaks},
-                           reason=audit.break_reason)
+    return render_template("audit/index.html", rows=rows, q="", reason=audit.break_reason,
+                           verified={"count": count, "breaks": breaks, "tree": report},
+                           checkpoint=tree.latest_checkpoint(session))
+
+
+@bp.get("/checkpoints.jsonl")
+@requires("audit")
+def checkpoints():
+    """The published checkpoint file, as it is outside the database: auditors keep their own copies, and
+    a later copy that does not extend an earlier one shows the history was rewritten."""
+    path = signing.checkpoint_file()
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="application/x-ndjson", as_attachment=True,
+                     download_name="audit-checkpoints.jsonl", max_age=0)
+
+
+@bp.get("/verify_bundle.py")
+@requires("audit")
+def verifier():
+    """The standalone bundle checker, as a file to hand to an outside firm with the bundle."""
+    return send_file(audit.verify_bundle.__file__, mimetype="text/x-python", as_attachment=True,
+                     download_name="verify_bundle.py", max_age=0)
+
+
+@bp.get("/public-key")
+@requires("audit")
+def public_key():
+    key = signing.private_key()
+    if key is None:
+        abort(404)
+    return Response(signing.public_b64(key.public_key()) + "\n", mimetype="text/plain")
 
 
 def _instance(instance_id: str):

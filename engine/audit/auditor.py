@@ -2,7 +2,9 @@
 
 The bundle is one JSON document an outsider can check without our code: every event of the instance with
 its ``prev_hash`` and ``hash`` (``hash = sha256(prev_hash + canonical row)``, see :mod:`engine.audit.history`),
-and the pinned BPMN and form files of the instance's version with their sha256. :func:`check_bundle` is
+its leaf number and inclusion proof in the Merkle tree, the signed checkpoint those proofs lead to with the
+public key, and the pinned BPMN and form files of the instance's version with their sha256. The firm runs
+:mod:`engine.audit.verify_bundle` (one file, handed over as is) on it. :func:`check_bundle` is
 the same check written out, so the rule documented on the audit page is the rule the tests run.
 """
 
@@ -17,11 +19,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import history
+from engine.audit import history, signing, tree
 from engine.core import clock
 from engine.core.tables import AuditEvent, Blob, Instance, ProcessVersion
 
-BUNDLE_FORMAT = "liyuan-audit-bundle/1"
+BUNDLE_FORMAT = "liyuan-audit-bundle/2"
+STATEMENT_FORMAT = "liyuan-audit-export/1"
+MERKLE_RULE = ("默克尔树按 RFC 9162：叶子哈希 = SHA-256(0x00 || 事件 hash 的 ASCII 字节)，"
+               "节点哈希 = SHA-256(0x01 || 左 || 右)；检查点签名（Ed25519）的内容为 signed_text。")
 HASH_RULE = ("hash = sha256(prev_hash + canonical_row)，其中 canonical_row 为 JSON："
              "取 chain, seq, at, actor, kind, element_id, payload, state_fingerprint 八个字段，"
              "键按字母排序、不转义中文、分隔符为 \",\" 与 \":\"（无空格）；第一行的 prev_hash 为 64 个 \"0\"。")
@@ -32,6 +37,7 @@ KIND_NAMES = {
     "task_released": "退回任务", "task_assigned": "派单", "task_cancelled": "任务取消", "timer_fired": "计时器触发",
     "escalated": "超时升级", "instance_completed": "流程结束", "urged": "住户催单", "data_edited": "修改资料",
     "deployed": "发布流程版本", "incident_raised": "出现异常", "incident_retried": "异常重试",
+    "key_rotated": "签名密钥轮换", "restored": "从备份恢复（已签名）",
 }
 
 BREAK_REASONS = {  # history.Break.reason (English, for logs and the CLI) -> what the auditor reads
@@ -124,7 +130,15 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
         files.append({"kind": kind, "name": name, "sha256": sha,
                       "content_base64": base64.b64encode(blob.content).decode() if blob else None})
     _, breaks = history.verify(session, instance_id)
-    return {
+    rows = history.events(session, instance_id)
+    checkpoint, proofs = tree.inclusion(session, [r.id for r in rows])
+    events = []
+    for row in rows:
+        event = _event_dict(row)
+        if row.id in proofs:
+            event["leaf"], event["proof"] = proofs[row.id]
+        events.append(event)
+    bundle = {
         "format": BUNDLE_FORMAT,
         "exported_at": clock.now().isoformat(timespec="seconds"),
         "hash_rule": HASH_RULE,
@@ -137,9 +151,25 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
                      "started_at": clock.as_utc(instance.started_at).isoformat(timespec="seconds"),
                      "state_fingerprint": instance.state_fingerprint},
         "chain_ok_at_export": not breaks,
-        "events": [_event_dict(r) for r in history.events(session, instance_id)],
+        "merkle_rule": MERKLE_RULE,
+        "checkpoint": checkpoint,
+        "events": events,
         "files": files,
     }
+    bundle["statement"], bundle["statement_signature"] = _statement(instance_id, rows, checkpoint)
+    return bundle
+
+
+def _statement(instance_id: str, rows: list[AuditEvent], checkpoint: dict | None) -> tuple[dict | None, str | None]:
+    """What the company attests by signing the export: this is the *whole* chain of the instance (so an
+    event dropped from the end of the bundle shows), as contained in the checkpoint's tree."""
+    key = signing.private_key()
+    if key is None or checkpoint is None or not rows:
+        return None, None
+    statement = {"format": STATEMENT_FORMAT, "instance_id": instance_id, "events": len(rows),
+                 "head": rows[-1].hash, "tree_size": checkpoint["tree_size"]}
+    text = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    return statement, base64.b64encode(key.sign(text)).decode()
 
 
 def check_bundle(bundle: dict) -> list[str]:

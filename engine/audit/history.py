@@ -95,6 +95,8 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
     session.connection().execute(_INSERT, rows)
     # Later appends in this transaction continue from here without re-reading the chain's head.
     heads[chain] = (seq, prev)
+    # Sealed into the Merkle tree as the transaction commits (engine.audit.tree.seal).
+    session.info.setdefault("audit_pending", []).append((chain, rows[0]["seq"], seq))
     return rows
 
 
@@ -102,6 +104,7 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
 def _forget_heads(session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("audit_heads", None)
+        session.info.pop("audit_pending", None)
 
 
 def events(session: Session, chain: str) -> list[AuditEvent]:

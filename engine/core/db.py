@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +33,18 @@ from engine.core.errors import StorageFull
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+
+# Rooms above core that must act as a write transaction ends (the audit log seals the events appended in it
+# into its Merkle tree and signs a checkpoint before the commit, then publishes it outside the database after).
+_before_commit: list[Callable[[Session], None]] = []
+_after_commit: list[Callable[[Session], None]] = []
+
+
+def on_commit(before: Callable[[Session], None] | None = None, after: Callable[[Session], None] | None = None) -> None:
+    """Register hooks run inside every write transaction just before it commits, and after it committed."""
+    for hooks, fn in ((_before_commit, before), (_after_commit, after)):
+        if fn is not None and fn not in hooks:
+            hooks.append(fn)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -125,7 +137,12 @@ def transaction(url: str | None = None, *, write: bool = True, connection: Conne
         with Session(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only") as session:
             try:
                 yield session
+                session.flush()
+                for hook in _before_commit:
+                    hook(session)
                 session.commit()
+                for hook in _after_commit:
+                    hook(session)
             except OperationalError as exc:
                 session.rollback()
                 if _disk_full(exc):

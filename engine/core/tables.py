@@ -190,6 +190,39 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditLeaf(Base):
+    """An audit event's place in the one global Merkle tree (leaf 0, 1, 2 … in commit order, no gaps).
+
+    Kept beside ``audit_events`` rather than as a column of it because the place is assigned as the
+    transaction commits, under the tree's lock (see :mod:`engine.audit.tree`), and events are never updated.
+    """
+
+    __tablename__ = "audit_leaves"
+    leaf: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+
+
+class AuditTreeHead(Base):
+    """The tree's current size and right edge (one row, id 1): lets a commit extend the tree without reading
+    it all. Its row lock is the single lock that orders leaves on PostgreSQL. Verification never trusts it."""
+
+    __tablename__ = "audit_tree_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[str] = mapped_column(Text)  # JSON list of [height, hex hash], left to right
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: size, root and time, signed with Ed25519 by a key kept outside the database."""
+
+    __tablename__ = "audit_checkpoints"
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))  # the signed text of the time, kept verbatim
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
 class Incident(Base):
     __tablename__ = "incidents"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

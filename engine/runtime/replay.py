@@ -9,6 +9,7 @@ history and the engine part ways.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from SpiffWorkflow.util.task import TaskState
@@ -60,7 +61,9 @@ class Replay:
         return next((s for s in self.steps if not s.matches), None)
 
 
-def replay(session: Session, instance_id: str) -> Replay:
+def replay(session: Session, instance_id: str, observe: Callable | None = None) -> Replay:
+    """Re-run ``instance_id`` from its log. ``observe(version, event, wf)`` is called after each step that
+    changed the workflow, so a caller can recompute what the runtime projected at that point."""
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound("找不到该求助记录", instance_id=instance_id)
@@ -84,6 +87,9 @@ def replay(session: Session, instance_id: str) -> Replay:
                                      payload.get("data", {}),
                                      [t.task_spec.bpmn_id for t in all_tasks(wf)
                                       if t.state == TaskState.READY and t.task_spec.manual]))
+            if observe is not None:
+                with clock.pinned(at):
+                    observe(version, event, wf)
     except Exception as exc:  # the recorded input does not fit the model: report, don't crash the audit
         result.error = f"{type(exc).__name__}: {exc}"
     if wf is not None and not result.error:

@@ -10,6 +10,9 @@ would be refused at run time is refused before it is deployed.
 Every evaluation runs under the time and memory budget of :mod:`engine.scripting.budget`; the guards
 below refuse, before they run, the single operations a line-by-line budget could not interrupt (huge
 ``*``/``**``/``<<``/``pow``, padding a string to a huge width).
+
+Scripts are also deterministic, so an honest history always replays: ``datetime`` answers "now" from the
+engine's clock (pinned per change and in a replay), and ``hash``/``id`` are neither offered nor accepted.
 """
 
 from __future__ import annotations
@@ -170,16 +173,61 @@ class _Policy(RestrictingNodeTransformer):
         return ast.fix_missing_locations(ast.copy_location(call, node))
 
 
+class EngineDatetime(_dt.datetime):
+    """``datetime`` as scripts see it: every way of asking for "now" reads the engine's clock (pinned to the
+    change's instant, and to the recorded instant in a replay), never the wall clock — so a history whose
+    scripts use dates replays to the same state. Naive results are Shanghai local time, as the real
+    ``datetime.now()`` gives on the company's servers. Every constructor hands back a plain ``datetime``,
+    so what a script stores in task data serializes like any other date."""
+
+    def __new__(cls, *args, **kwargs):
+        return _dt.datetime(*args, **kwargs)
+
+    @classmethod
+    def now(cls, tz=None):
+        moment = clock.now()
+        return moment.astimezone(tz) if tz is not None else moment.astimezone(clock.SHANGHAI).replace(tzinfo=None)
+
+    @classmethod
+    def today(cls):
+        return cls.now()
+
+    @classmethod
+    def utcnow(cls):
+        return clock.now().astimezone(_dt.UTC).replace(tzinfo=None)
+
+    @classmethod
+    def fromisoformat(cls, text):
+        return _dt.datetime.fromisoformat(text)
+
+    @classmethod
+    def strptime(cls, text, fmt):
+        return _dt.datetime.strptime(text, fmt)
+
+    @classmethod
+    def combine(cls, date, time, tzinfo=True):
+        return _dt.datetime.combine(date, time) if tzinfo is True else _dt.datetime.combine(date, time, tzinfo)
+
+    @classmethod
+    def fromtimestamp(cls, stamp, tz=None):
+        moment = _dt.datetime.fromtimestamp(stamp, tz if tz is not None else clock.SHANGHAI)
+        return moment if tz is not None else moment.replace(tzinfo=None)
+
+
+# Builtins whose answer differs from one run to the next (an object's address, the per-process string hash
+# seed): a script that used them could not be replayed, so they are not offered and validation refuses them.
+NONDETERMINISTIC = ("hash", "id")
+
 HELPERS: dict[str, Any] = {
     "now": _now,
     "add_duration": _add_duration,
-    "datetime": _dt.datetime,
+    "datetime": EngineDatetime,
     "timedelta": _dt.timedelta,
     "ceil": math.ceil,
     "floor": math.floor,
 }
 
-_BUILTINS = dict(safe_builtins)
+_BUILTINS = {k: v for k, v in safe_builtins.items() if k not in NONDETERMINISTIC}
 _BUILTINS.update(limited_builtins)
 _BUILTINS.update({name: getattr(builtins, name)
                   for name in ("min", "max", "sum", "any", "all", "enumerate", "dict", "list", "sorted",
@@ -202,6 +250,11 @@ _GUARDS = {
 }
 
 
+def _assigned(tree) -> set[str]:
+    """Names the script binds itself (a task-data field called ``id`` is data, not the builtin)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile(code: str, mode: str):
     try:
@@ -213,6 +266,9 @@ def _compile(code: str, mode: str):
             raise ScriptRejected(f"Line {node.lineno}: 不允许 import，请使用内置辅助函数")
         if isinstance(node, ast.ExceptHandler) and node.type is None:
             raise ScriptRejected(f"Line {node.lineno}: 不允许不带异常类型的 except，请写明要捕获的异常")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NONDETERMINISTIC
+                and node.func.id not in _assigned(tree)):
+            raise ScriptRejected(f"Line {node.lineno}: 不允许使用 {node.func.id}()：每次运行结果不同，历史将无法重放")
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     result = compiler(code, budget.SCRIPT_FILENAME, policy=_Policy)
     if result.errors:

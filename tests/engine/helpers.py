@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from sqlalchemy import text
+
 from engine import identity, runtime, tasks
 from engine.core import db
 from engine.core.tables import Instance
@@ -39,3 +43,28 @@ def complete(instance_id: str, element_id: str, data: dict, username: str = "ass
 def revision(instance_id: str) -> int:
     with db.read_session() as session:
         return session.get(Instance, instance_id).revision
+
+
+AUDIT_TABLES = ("audit_events", "audit_leaves", "audit_checkpoints")
+
+
+@contextmanager
+def forger(db_url):
+    """A connection of someone with every right: the append-only triggers are dropped (SQLite: this test's
+    own file) or disabled for the duration (PostgreSQL: the session's shared database)."""
+    engine = db.get_engine(db_url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for table in AUDIT_TABLES:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        else:
+            for (name,) in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all():
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                for table in AUDIT_TABLES:
+                    conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))

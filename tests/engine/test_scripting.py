@@ -80,3 +80,62 @@ def test_ordinary_scripts_and_helpers_still_work():
 def test_helpers_cannot_be_shadowed_by_task_data():
     with pytest.raises(SpiffWorkflowException, match="重名"):
         _run("x = 1", {"now": "not a function"})
+
+
+# --- deterministic scripts (issue 13, item 4) ------------------------------------------------------------
+
+def test_scripts_read_the_time_from_the_engine_clock_never_the_wall_clock():
+    import datetime as dt
+
+    from engine.core import clock
+
+    clock.freeze(dt.datetime(2021, 3, 4, 1, 2, 3, tzinfo=dt.UTC))
+    try:
+        data = _run("local = datetime.now().isoformat()\nutc = datetime.now(timezone_utc).isoformat()\n"
+                    "later = (datetime.today() + timedelta(days=1)).isoformat()\nflat = datetime.utcnow().isoformat()",
+                    {"timezone_utc": dt.UTC})
+    finally:
+        clock.reset()
+    assert data["local"] == "2021-03-04T09:02:03"  # Shanghai local time, as on the company's servers
+    assert data["utc"] == "2021-03-04T01:02:03+00:00" and data["flat"] == "2021-03-04T01:02:03"
+    assert data["later"] == "2021-03-05T09:02:03"
+
+
+@pytest.mark.parametrize("script", ["x = hash('a')", "x = id(items)", "x = str(hash(name))"])
+def test_sources_of_nondeterminism_are_refused_at_validation_and_at_run_time(script):
+    problems = _validate(script)
+    assert problems and "每次运行结果不同" in problems[0], problems
+    with pytest.raises(SpiffWorkflowException):
+        _run(script, {"items": [1], "name": "x"})
+
+
+def test_a_data_field_called_id_is_still_data():
+    assert _validate("label = 'No.' + str(id)") == []
+    assert _run("label = 'No.' + str(id)", {"id": 7})["label"] == "No.7"
+
+
+DATED = TEMPLATE.replace('id="p"', 'id="dated"').replace("SCRIPT", escape(
+    "received = datetime.now().isoformat()\n"
+    "due = (datetime.now() + timedelta(hours=24)).isoformat()\n"
+    "weekend = datetime.now().weekday() >= 5"))
+
+
+def test_a_history_whose_scripts_use_dates_replays_clean(db_url):
+    import datetime as dt
+
+    from engine import repository, runtime
+    from engine.core import clock, db
+    from engine.runtime import replay
+
+    with db.transaction() as session:
+        repository.deploy(session, bundle.Bundle(bpmn={"dated.bpmn": bundle.SourceFile("dated.bpmn", "dated.bpmn",
+                                                                                      DATED.encode())}), actor="t")
+    clock.freeze(dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC))  # a Saturday, years before the wall clock
+    with db.transaction() as session:
+        iid = runtime.start(session, "dated", {}, "tester").id
+    clock.advance(days=3)  # the replay runs later; the scripts must still see the recorded instant
+    with db.read_session() as session:
+        result = replay.replay(session, iid)
+        data = runtime.load(session, iid).workflow.data
+    assert (data["received"], data["due"], data["weekend"]) == ("2026-11-28T10:00:00", "2026-11-29T10:00:00", True)
+    assert result.ok, (result.error, result.first_mismatch)

@@ -397,3 +397,24 @@ def test_the_monthly_report_exports_as_csv_that_excel_opens_and_cannot_run(clien
     [breach] = [r for r in rows if r and r[-1] == late]
     assert breach[4:6] == ["'=HYPERLINK(\"http://x\")", "'-3栋"]  # typed text stays text
     assert client_for("engineer").get("/reports/export.csv").status_code == 403
+
+
+def test_auditor_downloads_the_published_checkpoints_and_the_key_that_signed_them(client_for, audit_signing):
+    from engine.audit import signing
+
+    _repaired_and_rated(client_for)
+    auditor = client_for("auditor")
+    page = auditor.get("/audit").get_data(as_text=True)
+    published = [json.loads(line) for line in audit_signing.read_text().splitlines()]
+    assert f"树大小 <strong>{published[-1]['tree_size']}</strong>" in page and published[-1]["root"] in page
+    res = auditor.get("/audit/checkpoints.jsonl")
+    assert res.status_code == 200 and res.get_data() == audit_signing.read_bytes()
+    public = signing.load_public(auditor.get("/audit/public-key").get_data(as_text=True).strip())
+    last = published[-1]
+    assert signing.signature_ok(public, last["tree_size"], last["root"], last["at"], last["signature"])
+    verified = auditor.post("/audit/verify").get_data(as_text=True)
+    assert "默克尔树与" in verified and "✓ 校验通过" in verified
+    from engine.audit import verify_bundle
+
+    script = auditor.get("/audit/verify_bundle.py")
+    assert script.status_code == 200 and script.get_data() == open(verify_bundle.__file__, "rb").read()

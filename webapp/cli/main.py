@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 import engine.helpdesk
 from engine import identity, repository
-from engine.audit import history
 from engine.core import config as engine_config
 from engine.core import db
 from engine.core.errors import EngineError
@@ -155,32 +154,6 @@ def cmd_users_list(_args) -> int:
     return 0
 
 
-def cmd_audit_verify(args) -> int:
-    with db.read_session() as session:
-        count, breaks = history.verify(session, args.chain)
-    for brk in breaks:
-        print(f"BROKEN {brk}")
-    if breaks:
-        return 1
-    print(f"ok: {count} audit row(s) verified")
-    return 0
-
-
-def cmd_audit_replay(args) -> int:
-    from engine.runtime import replay
-
-    with db.read_session() as session:
-        result = replay.replay(session, args.instance_id)
-    print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
-    for step in result.steps:
-        mark = "ok " if step.matches else "MISMATCH"
-        print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
-    if result.error:
-        print(f"  replay error: {result.error}")
-    print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
-    return 0 if result.ok else 1
-
-
 def cmd_serve(args) -> int:
     from webapp.server import serve
 
@@ -224,15 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_users_add)
     usub.add_parser("list").set_defaults(func=cmd_users_list)
 
-    p = sub.add_parser("audit", help="audit log")
-    asub = p.add_subparsers(dest="audit_command", required=True)
-    ver = asub.add_parser("verify", help="recompute every hash chain")
-    ver.add_argument("--chain")
-    ver.set_defaults(func=cmd_audit_verify)
-    rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
-    rep.add_argument("instance_id")
-    rep.set_defaults(func=cmd_audit_replay)
-
     p = sub.add_parser("serve", help="serve the web app (and the in-process scheduler)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
@@ -244,10 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():
-    """Sub-commands that live in their own modules (timers and SLA, clause matrix, scenario runs)."""
-    from webapp.cli import clauses, simulate, timers
+    """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs)."""
+    from webapp.cli import audit, clauses, simulate, timers
 
-    return (timers.register, clauses.register, simulate.register)
+    return (audit.register, timers.register, clauses.register, simulate.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,170 @@
+"""``liyuan audit …``: the signing key, verification of the whole log, replay of one instance.
+
+``verify`` is what an auditor runs with someone who can write the database as the adversary: the chains,
+then the Merkle tree against every signed checkpoint (the database's and the published file's), and with
+``--projections`` every row reports read, recomputed from the log. Exit 1 names what was altered.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from engine.audit import history, signing, tree, tree_verify
+from engine.core import db
+
+
+def cmd_keygen(args) -> int:
+    path = Path(args.file) if args.file else signing.key_file()
+    try:
+        public = signing.keygen(path, overwrite=args.force)
+    except FileExistsError:
+        print(f"{path} 已存在：不覆盖现有签名密钥（确需更换请加 --force，并妥善保留旧公钥）", file=sys.stderr)
+        return 1
+    print(f"签名密钥已写入 {path}（权限 0600，切勿放入数据库或备份到同一位置）")
+    print(f"public key (base64): {signing.public_b64(public)}")
+    print(f"key id: {signing.key_id(public)}")
+    return 0
+
+
+def cmd_rotate_key(args) -> int:
+    from engine.audit import keys
+
+    with db.transaction() as session:
+        record = keys.rotate(session, signing.key_file(), args.actor)
+    print(f"签名密钥已轮换：{record['old_key_id']} → {record['new_key_id']}（轮换记录由新旧两把密钥共同签署，"
+          f"已写入检查点文件与审计日志；旧密钥保留为 {signing.key_file().name}.retired-{record['old_key_id']}）")
+    print(f"new public key (base64): {record['new_public_key']}")
+    return 0
+
+
+def cmd_restored(args) -> int:
+    from engine.audit import keys
+
+    try:
+        with db.transaction() as session:
+            record = keys.restored(session, args.actor)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"已签署恢复记录：数据库恢复到检查点（树大小 {record['tree_size']}，根 {record['root']}）；"
+          "此后 liyuan audit verify 将把此前发布的更大检查点视为被合法恢复舍弃的历史")
+    return 0
+
+
+def _public_key(args):
+    text = args.public_key or os.environ.get("LIYUAN_AUDIT_PUBLIC_KEY")
+    if text:
+        return signing.load_public(text)
+    key = signing.private_key()
+    return key.public_key() if key is not None else None
+
+
+def cmd_verify(args) -> int:
+    public = _public_key(args)
+    file_rows = tree.published(Path(args.checkpoints) if args.checkpoints else None)
+    with db.read_session() as session:
+        count, breaks = history.verify(session, args.chain)
+        report = tree_verify.verify(session, public, file_rows) if args.chain is None else None
+        diffs = []
+        if args.projections:
+            from engine.helpdesk import projections_check
+
+            diffs = projections_check.verify(session, progress=_progress if sys.stderr.isatty() else None)
+    for brk in breaks:
+        print(f"BROKEN {brk}")
+    failed = bool(breaks)
+    notes = []
+    if report is not None:
+        for problem in report.problems:
+            print(f"TAMPERED {problem}")
+        failed |= bool(report.problems)
+        if public is None:
+            print("未配置签名公钥（LIYUAN_AUDIT_PUBLIC_KEY 或签名密钥）：只校验了哈希链与树的完整性，未核对已签名检查点",
+                  file=sys.stderr)
+        else:
+            notes.append(f"tree: {report.leaves} leaves, {report.checkpoints} signed checkpoint(s), "
+                         f"signed up to {report.signed_up_to}")
+        if report.superseded:
+            notes.append(f"note: {report.superseded} published checkpoint(s) belong to history discarded by a "
+                         "signed lawful restore")
+    for diff in diffs:
+        print(f"PROJECTION {diff}")
+    failed |= bool(diffs)
+    if not failed:
+        print(f"ok: {count} audit row(s) verified" + (", projections recomputed from the log" if args.projections else ""))
+    for note in notes:
+        print(note)
+    return 1 if failed else 0
+
+
+def _progress(done: int, total: int, started: float) -> None:
+    import time
+
+    elapsed = time.monotonic() - started
+    eta = elapsed / done * (total - done) if done else 0
+    bar = "#" * int(30 * done / max(total, 1))
+    print(f"\r[{bar:<30}] {done}/{total}  剩余约 {eta:.0f} 秒", end="" if done < total else "\n", file=sys.stderr)
+
+
+def cmd_export(args) -> int:
+    import json
+
+    from engine import audit
+
+    with db.read_session() as session:
+        bundle = audit.export_bundle(session, args.instance_id)
+    if bundle is None:
+        print(f"找不到实例 {args.instance_id}", file=sys.stderr)
+        return 1
+    Path(args.file).write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
+    cp = bundle["checkpoint"]
+    print(f"bundle written: {args.file} ({len(bundle['events'])} event(s), "
+          + (f"checkpoint tree size {cp['tree_size']})" if cp else "NO signed checkpoint covers them)"))
+    print(f"check it anywhere with: python {Path(audit.verify_bundle.__file__).name} {args.file}")
+    return 0 if cp else 1
+
+
+def cmd_replay(args) -> int:
+    from engine.runtime import replay
+
+    with db.read_session() as session:
+        result = replay.replay(session, args.instance_id)
+    print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
+    for step in result.steps:
+        mark = "ok " if step.matches else "MISMATCH"
+        print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
+    if result.error:
+        print(f"  replay error: {result.error}")
+    print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
+    return 0 if result.ok else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("audit", help="audit log")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    key = asub.add_parser("keygen", help="create the Ed25519 key that signs checkpoints (a 0600 file)")
+    key.add_argument("--file", help="default: $LIYUAN_AUDIT_KEY_FILE or var/audit-signing.key")
+    key.add_argument("--force", action="store_true", help="replace an existing key")
+    key.set_defaults(func=cmd_keygen)
+    rot = asub.add_parser("rotate-key", help="replace the signing key, by a record both keys sign")
+    rot.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    rot.set_defaults(func=cmd_rotate_key)
+    res = asub.add_parser("restored", help="after restoring a backup: sign 'restored to checkpoint N'")
+    res.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    res.set_defaults(func=cmd_restored)
+    ver = asub.add_parser("verify", help="chains, the Merkle tree against signed checkpoints, [projections]")
+    ver.add_argument("--chain", help="only this chain's hashes")
+    ver.add_argument("--public-key", help="base64 Ed25519 public key (default: $LIYUAN_AUDIT_PUBLIC_KEY or the signing key's)")
+    ver.add_argument("--checkpoints", help="the published checkpoint file (default: $LIYUAN_AUDIT_CHECKPOINT_FILE)")
+    ver.add_argument("--projections", action="store_true",
+                     help="recompute request status, priority, ratings, tasks, SLA outcomes, instance status from the log")
+    ver.set_defaults(func=cmd_verify)
+    exp = asub.add_parser("export", help="write an instance's audit bundle for verify_bundle.py (no database needed)")
+    exp.add_argument("instance_id")
+    exp.add_argument("file")
+    exp.set_defaults(func=cmd_export)
+    rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
+    rep.add_argument("instance_id")
+    rep.set_defaults(func=cmd_replay)
