@@ -17,7 +17,8 @@ import datetime as dt
 
 import pytest
 
-from engine.core import clock
+from engine.core import clock, db
+from engine.helpdesk import queries
 from tests.scenarios import driver as d
 from tests.scenarios.conftest import MORNING
 from tests.scenarios.test_4_1_help_request import close_by_phone, close_online
@@ -110,6 +111,23 @@ def test_T2_1_response_within_30_minutes_meets_its_clock(procedure):
     d.do(iid, "handover_follow", "assistant")
     assert d.clocks(iid) == {"response": "met", "resolve_ordinary": "armed"}
     assert d.advance(minutes=30) == 0 and escalations(iid) == []
+
+
+def test_T2_1_the_clocks_counted_from_receipt_show_on_whatever_task_is_open(procedure):
+    """The response and 24-hour clocks run from the call, whichever step the request is at: each open task
+    carries the nearest of them as its deadline, and the inbox badges show both."""
+    iid = d.start_request("hotline", "d")
+    row = d.task_row(iid, "record_hotline")
+    assert (row.sla_key, clock.as_utc(row.due_at)) == ("response", MORNING + dt.timedelta(minutes=30))
+    with db.read_session() as session:
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == [
+            "response", "resolve_ordinary"]
+    hand_over(iid)
+    d.do(iid, "handover_follow", "assistant")
+    row = d.task_row(iid, "register")  # the consultation itself, after the response
+    assert (row.sla_key, clock.as_utc(row.due_at)) == ("resolve_ordinary", MORNING + dt.timedelta(hours=24))
+    with db.read_session() as session:
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == ["resolve_ordinary"]
 
 
 # --- 4.1.2.a supervisor's reply, 10 minutes -------------------------------------------------------------------
