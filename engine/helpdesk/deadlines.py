@@ -27,6 +27,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     DurationTimerEventDefinition,
+    TimeDateEventDefinition,
     TimerEventDefinition,
 )
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -154,6 +155,20 @@ def literal_duration(expression: str | None) -> dt.timedelta | None:
                         minutes=parsed.get("minutes", 0), seconds=parsed.get("seconds", 0))
 
 
+def counted_duration(expression: str | None) -> dt.timedelta | None:
+    """The length of a deadline counted from a recorded moment, written as a date
+    ``add_duration(received_at, "PT48H")`` (the 48 hours run from receipt even when the timer is armed
+    later, e.g. when a problem is re-classified as complex); ``None`` for any other date expression."""
+    try:
+        call = ast.parse((expression or "").strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "add_duration"
+            and len(call.args) == 2 and not call.keywords and isinstance(call.args[1], ast.Constant)):
+        return None
+    return literal_duration(repr(call.args[1].value))
+
+
 def _timer_of(task_spec) -> TimerEventDefinition | None:
     event = getattr(task_spec, "event_definition", None)
     if isinstance(event, MultipleEventDefinition):
@@ -172,7 +187,8 @@ def timers_of(spec, properties: dict[str, dict[str, dict[str, str]]]) -> list[De
         key = own.get(getattr(task_spec, "bpmn_id", None) or "", {}).get("sla")
         if event is None or not key:
             continue
-        duration = literal_duration(event.expression) if isinstance(event, DurationTimerEventDefinition) else None
+        duration = literal_duration(event.expression) if isinstance(event, DurationTimerEventDefinition) \
+            else counted_duration(event.expression) if isinstance(event, TimeDateEventDefinition) else None
         out.append(DeadlineTimer(key, spec.name, task_spec.bpmn_id, event.expression, duration))
     return out
 

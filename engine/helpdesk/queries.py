@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
 from engine.helpdesk import sla
 from engine.helpdesk.tables import HelpRequest
@@ -27,7 +28,9 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
 
 
 def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, list[SlaClock]]:
-    """SLA clocks guarding each task (armed, or breached while the task is still open), earliest due first."""
+    """SLA clocks guarding each task (armed, or breached while the task is still open), earliest due first;
+    with them the armed clocks of the whole request (those that guard no single task, such as the response
+    time counted from receipt)."""
     ids = list(set(task_ids))
     out: dict[str, list[SlaClock]] = {i: [] for i in ids}
     if not ids:
@@ -36,6 +39,13 @@ def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, lis
              .order_by(SlaClock.due_at))
     for clk in session.scalars(query):
         out[clk.guarded_task_id].append(clk)
+    whole = (select(TaskRow.id, SlaClock).join(SlaClock, SlaClock.instance_id == TaskRow.instance_id)
+             .where(TaskRow.id.in_(ids), SlaClock.guarded_task_id.is_(None), SlaClock.guarded_element_id.is_not(None),
+                    SlaClock.status == "armed"))
+    for task_id, clk in session.execute(whole):
+        out[task_id].append(clk)
+    for clocks in out.values():
+        clocks.sort(key=lambda c: clock.as_utc(c.due_at))
     return out
 
 

@@ -296,7 +296,9 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     instance, wf = loaded.instance, loaded.workflow
     waiting_now = timer_rows.waiting(wf, loaded.version)
     ready_now = frozenset(t.id for t in ready_user_tasks(wf))
-    if ready_now != before.ready or task_rows.deadlines(waiting_now) != task_rows.deadlines(before.waiting):
+    ready_ids = [str(i) for i in ready_now]  # same ready tasks: only their deadlines can have changed
+    if ready_now != before.ready or (task_rows.deadlines(waiting_now, ready_ids)
+                                     != task_rows.deadlines(before.waiting, ready_ids)):
         task_rows.sync(session, instance, wf, loaded.version, waiting_now, new=not before.states)
     fired = []
     if timer_rows.due_times(waiting_now) != timer_rows.due_times(before.waiting):

@@ -19,14 +19,17 @@ _T = TaskRow.__table__
 _ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"))
 
 
-def deadlines(waiting) -> dict[str, tuple]:
-    """Task id -> (due, SLA key) of the nearest SLA deadline timer guarding it."""
+def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
+    """Task id -> (due, SLA key) of the nearest SLA deadline timer guarding it; a clock watched for the
+    whole request (``watches_instance``, e.g. the response time counted from receipt) guards every ready task."""
     out: dict[str, tuple] = {}
     for w in waiting:
-        if w.guarded_task_id and w.sla_key:
-            best = out.get(w.guarded_task_id)
+        if not w.sla_key:
+            continue
+        for tid in (ready_ids if w.watches_instance else (w.guarded_task_id,) if w.guarded_task_id else ()):
+            best = out.get(tid)
             if best is None or w.due_at < best[0]:
-                out[w.guarded_task_id] = (w.due_at, w.sla_key)
+                out[tid] = (w.due_at, w.sla_key)
     return out
 
 
@@ -44,7 +47,7 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
     stale = [i for i in existing if i not in ids]
     if stale:
         session.execute(delete(table).where(table.c.id.in_(stale)))
-    due_by_task = deadlines(waiting_now)
+    due_by_task = deadlines(waiting_now, ids)
     now = clock.now()
     new_rows = []
     for task in ready:

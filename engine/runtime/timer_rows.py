@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -34,8 +35,21 @@ class WaitingTimer:
     kind: str  # boundary | intermediate | start
     due_at: dt.datetime
     sla_key: str | None
-    guarded_task_id: str | None
+    guarded_task_id: str | None  # None for a clock of the whole request (see :func:`is_watcher`)
     guarded_element_id: str | None
+
+    @property
+    def watches_instance(self) -> bool:
+        """A boundary timer on a clock watcher: its deadline applies to the instance, not to one task."""
+        return self.kind == "boundary" and self.guarded_task_id is None and self.guarded_element_id is not None
+
+
+def is_watcher(task_spec) -> bool:
+    """Whether an activity is a clock watcher: an embedded subprocess run beside the work (it only waits for
+    the signal that stops the clock), whose boundary timer measures the request from the moment the watcher
+    started (e.g. from receipt) until that signal, whichever tasks are open meanwhile. Its clock guards no
+    single task, so it is recorded without a guarded task id and shown on every open task of the request."""
+    return isinstance(task_spec, SubWorkflowTask) and not isinstance(task_spec, CallActivity)
 
 
 def _is_timer(event_definition) -> bool:
@@ -76,7 +90,7 @@ def waiting(wf, version) -> list[WaitingTimer]:
         kind = "boundary" if isinstance(spec, BoundaryEvent) else "start" if isinstance(spec, StartEvent) \
             else "intermediate"
         out.append(WaitingTimer(str(task.id), spec.bpmn_id, process_id, kind, due, _sla_key(props, task),
-                                str(guarded.id) if guarded else None,
+                                str(guarded.id) if guarded and not is_watcher(guarded.task_spec) else None,
                                 guarded.task_spec.bpmn_id if guarded else None))
     return out
 
@@ -131,13 +145,16 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
         session.connection().execute(_DELETE_GONE, {"iid": instance.id, "gone": gone})
         settled = [tid for tid in gone if rows[tid].sla_key]
         if settled:
-            states = {str(t.id): t.state for t in _tasks_by_id(wf, settled)}
+            tasks = {str(t.id): t for t in _tasks_by_id(wf, settled)}
             for clk in session.scalars(_ARMED_CLOCKS, {"iid": instance.id}):
                 if clk.timer_task_id not in settled:
                     continue
-                if states.get(clk.timer_task_id) == TaskState.COMPLETED:
+                task = tasks.get(clk.timer_task_id)
+                if task is not None and task.state == TaskState.COMPLETED:
                     clk.status, clk.breached_at = "breached", now
                     breached.append(clk)
+                elif task is not None and _withdrawn(task):
+                    session.delete(clk)
                 else:
                     clk.status, clk.met_at = "met", now
     new_rows, new_clocks = [], []
@@ -159,6 +176,21 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
     if new_clocks:
         session.execute(insert(SlaClock.__table__), new_clocks)
     return breached
+
+
+def _withdrawn(timer_task) -> bool:
+    """Whether the deadline stopped applying instead of being met: a sibling boundary event marked
+    ``sla_withdraw`` (e.g. "the problem is complex", so the 24-hour rule for ordinary problems no longer
+    applies) interrupted the activity the timer watched. Such a clock is removed, as if ``sla_when`` had
+    been false when it was armed: it counts neither as met nor as breached."""
+    parent = timer_task.parent
+    if parent is None:
+        return False
+    for sibling in parent.children:
+        props = (getattr(sibling.task_spec, "extensions", None) or {}).get("properties") or {}
+        if sibling is not timer_task and sibling.state == TaskState.COMPLETED and props.get("sla_withdraw"):
+            return True
+    return False
 
 
 def _tasks_by_id(wf, ids):

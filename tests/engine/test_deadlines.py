@@ -59,7 +59,11 @@ def test_the_registry_reads_the_durations_of_the_deployed_procedure(db_url):
     reply = registry.get("supervisor_reply")
     assert [(t.process_id, t.element_id, t.expression) for t in reply.timers] == [
         ("consultation", "b_reply", '"PT10M"'), ("general_help", "b_reply", '"PT10M"')]
-    assert len(registry.get("resolve_ordinary").timers) == 7  # one per category's call activity
+    # one clock per request, watched from receipt (not one per category's handling step)
+    assert [(t.process_id, t.element_id) for t in registry.get("resolve_ordinary").timers] == [("help_request", "b_res")]
+    # the 48 hours are counted from receipt, also when the timer is armed later (re-classified as complex)
+    [plan] = registry.get("solution_complex").timers
+    assert (plan.element_id, plan.expression) == ("b_plan", 'add_duration(received_at, "PT48H")')
     assert _registry() is registry  # cached until a deployment changes what is current
     assert deadlines.from_sources(ROOT / "bpmn") == registry  # the diagrams as written say the same
 
@@ -124,6 +128,17 @@ def test_timers_that_disagree_are_labelled_by_the_most_common_duration(db_url, t
 ])
 def test_only_a_quoted_literal_duration_has_a_known_length(expression, expected):
     assert deadlines.literal_duration(expression) == expected
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ('add_duration(received_at, "PT48H")', dt.timedelta(hours=48)),
+    ("add_duration(received_at, 'PT30M')", 30 * MINUTES),
+    ("add_duration(received_at, limit)", None),  # known only at run time
+    ('add_duration(received_at, "P1M")', None), ('other(received_at, "PT48H")', None),
+    ('"2026-12-01T00:00:00+08:00"', None), ("add_duration(", None), (None, None),
+])
+def test_a_deadline_counted_from_a_recorded_moment_has_the_length_it_adds(expression, expected):
+    assert deadlines.counted_duration(expression) == expected
 
 
 @pytest.mark.parametrize(("delta", "text"), [

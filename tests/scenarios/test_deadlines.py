@@ -17,7 +17,8 @@ import datetime as dt
 
 import pytest
 
-from engine.core import clock
+from engine.core import clock, db
+from engine.helpdesk import queries
 from tests.scenarios import driver as d
 from tests.scenarios.conftest import MORNING
 from tests.scenarios.test_4_1_help_request import close_by_phone, close_online
@@ -37,6 +38,12 @@ def assert_missed(iid: str, late: str, owner: str, escalation: str, boss: str, l
     return d.task_row(iid, late).id
 
 
+def close_by_phone_after_qc(iid: str) -> None:
+    d.do(iid, "callback", "assistant", problem_solved=True, satisfaction=4)
+    d.do(iid, "archive", "assistant", record_summary="已解决并回访，客户满意")
+    d.assert_finished(iid)
+
+
 def go_help_directly(iid: str) -> None:
     d.do(iid, "evaluate", "assistant", capability="direct", chargeable=False)
     d.do(iid, "do_help", "assistant")
@@ -48,7 +55,8 @@ def test_O1_2_online_request_not_acknowledged_in_15_minutes_escalated_to_the_sup
     iid = d.start_request("online", "g", description="电梯里有异味")
     row = d.task_row(iid, "ack_online")
     assert (row.sla_key, clock.as_utc(row.due_at)) == ("ack_online", MORNING + dt.timedelta(minutes=15))
-    assert d.clocks(iid) == {"ack_online": "armed"}
+    # every clock of the request runs from the submission, not only the acknowledgement's
+    assert d.clocks(iid) == {"ack_online": "armed", "response": "armed", "resolve_ordinary": "armed"}
     assert d.advance(minutes=14, seconds=59) == 0
     assert d.ready(iid) == {"ack_online": "物业助理"}
     assert d.advance(seconds=2) == 1
@@ -66,8 +74,8 @@ def test_O1_2_online_request_acknowledged_within_15_minutes_meets_its_clock(proc
     iid = d.start_request("online", "g")
     assert d.advance(minutes=14) == 0
     d.do(iid, "ack_online", "assistant", acknowledged=True)
-    assert d.clocks(iid) == {"ack_online": "met"}
-    assert d.advance(hours=1) == 0 and "esc_ack" not in d.ready(iid)
+    assert d.clocks(iid) == {"ack_online": "met", "response": "armed", "resolve_ordinary": "armed"}
+    assert d.advance(minutes=10) == 0 and "esc_ack" not in d.ready(iid)
     assert escalations(iid) == []
 
 
@@ -103,6 +111,23 @@ def test_T2_1_response_within_30_minutes_meets_its_clock(procedure):
     d.do(iid, "handover_follow", "assistant")
     assert d.clocks(iid) == {"response": "met", "resolve_ordinary": "armed"}
     assert d.advance(minutes=30) == 0 and escalations(iid) == []
+
+
+def test_T2_1_the_clocks_counted_from_receipt_show_on_whatever_task_is_open(procedure):
+    """The response and 24-hour clocks run from the call, whichever step the request is at: each open task
+    carries the nearest of them as its deadline, and the inbox badges show both."""
+    iid = d.start_request("hotline", "d")
+    row = d.task_row(iid, "record_hotline")
+    assert (row.sla_key, clock.as_utc(row.due_at)) == ("response", MORNING + dt.timedelta(minutes=30))
+    with db.read_session() as session:
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == [
+            "response", "resolve_ordinary"]
+    hand_over(iid)
+    d.do(iid, "handover_follow", "assistant")
+    row = d.task_row(iid, "register")  # the consultation itself, after the response
+    assert (row.sla_key, clock.as_utc(row.due_at)) == ("resolve_ordinary", MORNING + dt.timedelta(hours=24))
+    with db.read_session() as session:
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == ["resolve_ordinary"]
 
 
 # --- 4.1.2.a supervisor's reply, 10 minutes -------------------------------------------------------------------
@@ -173,7 +198,7 @@ def test_T2_2_ordinary_problem_not_solved_within_24_hours_escalated_to_the_super
     iid = d.start_request("hotline", "b", description="地下车库照明故障")
     repair_until_temporary(iid)
     [resolve] = [c for c in d.clock_rows(iid) if c.sla_key == "resolve_ordinary"]
-    assert resolve.guarded_element_id == "call_b"
+    assert resolve.guarded_element_id == "watch_res"  # watched from receipt, beside the handling
     assert d.advance(hours=23, minutes=59) == 0
     assert d.advance(minutes=2) == 1
     # the repair goes on in the engineers' inbox; the supervisor chases it
@@ -191,9 +216,12 @@ def test_T2_2_ordinary_problem_solved_within_24_hours_meets_its_clock(procedure)
     d.do(iid, "temporary", "engineer")
     d.do(iid, "work", "engineer")
     d.do(iid, "qc", "engineer", process="repair", qc_passed=True)
+    # repaired, but solved only when the help desk's quality control says so
+    assert d.clocks(iid) == {"response": "met", "resolve_ordinary": "armed"}
+    d.do(iid, "qc", "assistant", process="help_request", resolved=True)
     assert d.clocks(iid) == {"response": "met", "resolve_ordinary": "met"}
     assert d.advance(hours=2) == 0
-    close_by_phone(iid)
+    close_by_phone_after_qc(iid)
     assert escalations(iid) == []
 
 

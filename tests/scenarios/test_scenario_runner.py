@@ -35,16 +35,16 @@ def test_a_failing_step_is_named_with_what_was_found_instead(procedure, tmp_path
 start: {channel: hotline}
 steps:
   - {do: record_hotline, as: assistant}
-  - {expect: {ready: [assess], clocks: {response: armed}}}
+  - {expect: {ready: [assess], clocks: {solution_complex: armed}}}
   - {do: handover, as: assistant}
   - {do: assess, as: assistant}
 """)
     outcome = scenarios.run(scenarios.load(path), procedure)
     assert not outcome.ok and outcome.failed_step.number == 2
-    assert outcome.message == "时限 response 应为 armed，实为 未启动"
+    assert outcome.message == "时限 solution_complex 应为 armed，实为 未启动"
     assert outcome.describe().startswith("wrong.yaml：第2步（expect ready、clocks）")
 
-    path.write_text(path.read_text(encoding="utf-8").replace("clocks: {response: armed}", "clocks: {response: null}"),
+    path.write_text(path.read_text(encoding="utf-8").replace("clocks: {solution_complex: armed}", "clocks: {solution_complex: null}"),
                     encoding="utf-8")
     outcome = scenarios.run(scenarios.load(path), procedure)
     assert outcome.failed_step.number == 3
