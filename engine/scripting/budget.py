@@ -41,6 +41,10 @@ DEFAULT_MEMORY_MB = 256
 # inside a single C call that no line check can interrupt).
 MAX_INT_BITS = 100_000
 _MEMORY_CHECK_EVERY = 2048
+# A script that keeps running yields the GIL this often: a CPU-bound traced loop would otherwise hold it for
+# the whole switch interval each time, and every other request thread (each database call gives the GIL up)
+# would wait that long again and again — a runaway script would slow everyone for its whole budget.
+_YIELD_EVERY = 256
 
 _process: psutil.Process | None = None
 
@@ -104,6 +108,8 @@ def enforced(budget: Limits | None = None) -> Iterator[None]:
             lines += 1
             if time.monotonic() > deadline:
                 raise BudgetExceeded(f"脚本运行超过时间限制（{budget.seconds:g} 秒），已中止")
+            if lines % _YIELD_EVERY == 0:
+                time.sleep(0)  # releases the GIL: a waiting request thread runs now
             if lines % _MEMORY_CHECK_EVERY == 0 and _rss() - start_rss > budget.memory_bytes:
                 raise BudgetExceeded(
                     f"脚本占用内存超出限制（{budget.memory_bytes // (1024 * 1024)} MB），已中止")
