@@ -12,7 +12,7 @@ import json
 from flask import Blueprint, Response, abort, render_template, request, send_file
 
 from engine import audit, repository
-from engine.audit import history, signing, tree, tree_verify
+from engine.audit import history, personal, signing, tree, tree_verify
 from engine.helpdesk import queries
 from engine.runtime import replay
 
@@ -90,10 +90,12 @@ def _page(instance_id: str, result=None):
     names = element_names(repository.load(session, version))
     people = queries.display_names(session, {e.actor for e in events})
     people.update({name: "系统" for name in SYSTEM_ACTORS})
+    known = personal.chain_values(session, instance_id)  # personal values beside the log; erased ones say so
     rows = []
     for e in events:
         try:
-            payload = json.dumps(history.payload_of(e), ensure_ascii=False, indent=1, sort_keys=True)
+            payload = json.dumps(personal.reveal(history.payload_of(e), known), ensure_ascii=False, indent=1,
+                                 sort_keys=True)
         except ValueError:
             payload = e.payload  # an edited row need not even be JSON any more; show what is there
         rows.append({"e": e, "kind": audit.kind_name(e.kind), "element": names.get(e.element_id or "", e.element_id),

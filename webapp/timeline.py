@@ -70,6 +70,8 @@ def _describe(kind: str, element: str, payload: dict, names: dict[str, str], peo
         return "住户催单"
     if kind == "data_edited":
         return "修改了求助资料"
+    if kind == "personal_data_erased":
+        return f"依法删除个人信息（{len(payload.get('refs', []))} 项），此处记录已显示为“已删除”"
     return kind
 
 

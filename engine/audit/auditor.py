@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import history, signing, tree
+from engine.audit import history, personal, signing, tree
 from engine.core import clock
 from engine.core.tables import AuditEvent, Blob, Instance, ProcessVersion
 
@@ -31,6 +31,10 @@ HASH_RULE = ("hash = sha256(prev_hash + canonical_row)，其中 canonical_row �
              "取 chain, seq, at, actor, kind, element_id, payload, state_fingerprint 八个字段，"
              "键按字母排序、不转义中文、分隔符为 \",\" 与 \":\"（无空格）；第一行的 prev_hash 为 64 个 \"0\"。")
 
+PERSONAL_RULE = ("个人信息不在事件中：事件 payload 中的 {\"$personal\": ref, \"h\": …} 是承诺，"
+                 "h = sha256(salt 的 32 字节 || value_json 的 UTF-8 字节)；personal 中给出尚存的 value_json 与 salt，"
+                 "已依法删除的标为 erased。")
+
 # Chinese names of audit event kinds, for auditors (the request page tells the same events as a story).
 KIND_NAMES = {
     "started": "流程启动", "task_completed": "完成任务", "task_reached": "到达任务", "task_claimed": "领取任务",
@@ -38,6 +42,7 @@ KIND_NAMES = {
     "escalated": "超时升级", "instance_completed": "流程结束", "urged": "住户催单", "data_edited": "修改资料",
     "deployed": "发布流程版本", "incident_raised": "出现异常", "incident_retried": "异常重试",
     "key_rotated": "签名密钥轮换", "restored": "从备份恢复（已签名）",
+    "personal_data_erased": "依法删除个人信息",
 }
 
 BREAK_REASONS = {  # history.Break.reason (English, for logs and the CLI) -> what the auditor reads
@@ -154,6 +159,10 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
         "merkle_rule": MERKLE_RULE,
         "checkpoint": checkpoint,
         "events": events,
+        "personal_rule": PERSONAL_RULE,
+        # ref -> {"field", "value_json", "salt"} while stored, {"erased": true} once lawfully erased
+        "personal": personal.rows_for_bundle(
+            session, {m[personal.MARK] for r in rows for m in personal.markers(history.payload_of(r))}),
         "files": files,
     }
     bundle["statement"], bundle["statement_signature"] = _statement(instance_id, rows, checkpoint)
@@ -191,6 +200,14 @@ def check_bundle(bundle: dict) -> list[str]:
         if event["hash"] != digest:
             problems.append(f"seq {event['seq']}: hash does not match the row")
         prev = event["hash"]
+    stored = bundle.get("personal") or {}
+    for event in bundle["events"]:
+        for m in personal.markers(json.loads(event["payload"])):
+            entry = stored.get(m[personal.MARK])
+            if entry is None:
+                problems.append(f"seq {event['seq']}: personal value {m[personal.MARK]} missing")
+            elif not entry.get("erased") and personal.commitment(entry["salt"], entry["value_json"]) != m["h"]:
+                problems.append(f"seq {event['seq']}: personal value {m[personal.MARK]} does not match its commitment")
     for f in bundle["files"]:
         if f["content_base64"] is None:
             problems.append(f"{f['name']}: content missing")

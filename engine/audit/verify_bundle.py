@@ -17,7 +17,10 @@ no code of the company. It checks that
    the company published (``--public-key``) so a bundle re-signed with another key is refused;
 4. the company's signed export statement (same key) names this instance, its number of events and the
    last event's hash — so an event dropped from the end is noticed too;
-5. the pinned BPMN and form files match their sha256, and the instance's recorded state is its chain's last.
+5. the pinned BPMN and form files match their sha256, and the instance's recorded state is its chain's last;
+6. every personal value (name, phone, address, medical detail) the events commit to as
+   ``{"$personal": ref, "h": …}`` is in the bundle's ``personal`` section with ``h = sha256(salt || value_json)``,
+   or marked ``erased`` (lawfully deleted on the person's request: the events still verify, the value is gone).
 
 Exit status 0 when everything holds, 1 with one line per problem otherwise, 2 when the file is unreadable.
 """
@@ -147,6 +150,38 @@ def check_files(bundle: dict) -> list[str]:
     return problems
 
 
+def _commitments(value):
+    """Every {"$personal": ref, "h": hash} inside an event's payload."""
+    if isinstance(value, dict):
+        if set(value) == {"$personal", "h"}:
+            yield value
+        else:
+            for v in value.values():
+                yield from _commitments(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _commitments(v)
+
+
+def check_personal(bundle: dict) -> tuple[list[str], int, int]:
+    """(problems, values checked, values erased)."""
+    problems, checked, erased = [], 0, 0
+    stored = bundle.get("personal") or {}
+    for event in bundle["events"]:
+        for c in _commitments(json.loads(event["payload"])):
+            entry = stored.get(c["$personal"])
+            if entry is None:
+                problems.append(f"事件 seq {event['seq']}：个人信息 {c['$personal']} 既未给出也未标为已删除")
+            elif entry.get("erased") is True:
+                erased += 1
+            else:
+                digest = hashlib.sha256(bytes.fromhex(entry["salt"]) + entry["value_json"].encode("utf-8")).hexdigest()
+                if digest != c["h"]:
+                    problems.append(f"事件 seq {event['seq']}：个人信息 {c['$personal']} 与事件中的哈希承诺不符——被改动过")
+                checked += 1
+    return problems, checked, erased
+
+
 def verify(bundle: dict, pinned_key: str | None = None) -> list[str]:
     """Every problem found in ``bundle`` (empty when it holds)."""
     if bundle.get("format") != FORMAT:
@@ -157,7 +192,7 @@ def verify(bundle: dict, pinned_key: str | None = None) -> list[str]:
     if cp is not None:
         problems += check_proofs(bundle, cp)
         problems += check_statement(bundle, pinned_key or cp["public_key"])
-    return problems + check_files(bundle)
+    return problems + check_files(bundle) + check_personal(bundle)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
           f"均包含在树大小 {cp['tree_size']} 的已签名检查点（{cp['at']}）中；"
           f"签名公钥 key id {hashlib.sha256(key).hexdigest()[:16]}"
           + ("（已与指定公钥核对）" if args.public_key else "（请与公司公布的公钥核对）"))
+    _problems, checked, erased = check_personal(bundle)
+    if checked or erased:
+        print(f"个人信息：{checked} 项与哈希承诺相符" + (f"，{erased} 项已依法删除（事件仍完整，取值已不在包中）" if erased else ""))
     return 0
 
 

@@ -190,6 +190,22 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class PersonalData(Base):
+    """A personal value (a name, phone, address, medical detail) kept *beside* the audit log.
+
+    The event that brought it in holds ``{"$personal": ref, "h": sha256(salt || value)}`` instead of the value,
+    so chains, Merkle leaves and signed checkpoints commit to the value without containing it; erasing a
+    person deletes these rows and every chain stays valid (see :mod:`engine.audit.personal`).
+    """
+
+    __tablename__ = "personal_data"
+    ref: Mapped[str] = mapped_column(String(36), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str] = mapped_column(Text)  # canonical JSON of the value: the bytes the commitment hashes
+    salt: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hex
+
+
 class AuditLeaf(Base):
     """An audit event's place in the one global Merkle tree (leaf 0, 1, 2 … in commit order, no gaps).
 

@@ -105,6 +105,8 @@ def _check_field(schema: Mapping[str, Any], ui: Mapping[str, Any], path: str, pr
     if kind == "array" and isinstance(schema.get("items"), Mapping) and field_type(schema["items"]) == "string" \
             and not _has_choices(schema["items"], ui.get("items") or {}) and not choices:
         _check_max_length(schema["items"], path + "[]", problems)
+    if "x-personal" in schema and not isinstance(schema["x-personal"], bool):
+        problems.append(f"{path}: x-personal must be true or false")
     names = schema.get("x-enumNames")
     if names is not None and len(names) != len(schema.get("enum") or ()):
         problems.append(f"{path}: x-enumNames and enum differ in length")
@@ -125,6 +127,14 @@ def _check_max_length(schema: Mapping[str, Any], path: str, problems: list[str])
 def _has_choices(schema: Mapping[str, Any], ui: Mapping[str, Any]) -> bool:
     return ("enum" in schema or "oneOf" in schema or "enum_from" in (ui.get("ui:options") or {})
             or field_type(schema) == "boolean")
+
+
+def personal_fields(schema: Mapping[str, Any] | None) -> frozenset[str]:
+    """The form's fields marked ``"x-personal": true``: a resident's or caller's name, phone, address or
+    medical details. Their submitted values are kept beside the audit log, committed to it by a salted hash,
+    so they can be erased on a lawful request (:mod:`engine.audit.personal`)."""
+    props = (schema or {}).get("properties") or {}
+    return frozenset(name for name, sub in props.items() if isinstance(sub, Mapping) and sub.get("x-personal") is True)
 
 
 # --- options from task data --------------------------------------------------------------

@@ -86,7 +86,7 @@ def _check_instance(session: Session, instance: Instance) -> list[Difference]:
     if instance.status != status:
         out.append(Difference("instances", iid, "status", instance.status, status))
     # the inbox: ready user tasks with their nearest SLA deadline (task ids are random per run: compare content)
-    deadlines = task_rows.deadlines(list(seen.waiting.values()))
+    deadlines = task_rows.deadlines(list(seen.waiting.values()), [str(t.id) for t in ready_user_tasks(wf)])
     expected = Counter((t.workflow.spec.name, t.task_spec.bpmn_id, t.task_spec.lane,
                         *deadlines.get(str(t.id), (None, None))) for t in ready_user_tasks(wf))
     stored = Counter((r.process_id, r.element_id, r.lane, clock.as_utc(r.due_at) if r.due_at else None, r.sla_key)

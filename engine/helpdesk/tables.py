@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.core.tables import Base, Timestamp
 
+# Columns copying a value a form marks "x-personal" (see engine.audit.personal): erased with the person.
+PERSONAL = {"personal": True}
+
 
 class HelpRequest(Base):
     """The request as people talk about it: who called, where, what, which type, how it stands."""
@@ -19,11 +22,11 @@ class HelpRequest(Base):
     __tablename__ = "requests"
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str | None] = mapped_column(String(16))
-    caller_name: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    address: Mapped[str | None] = mapped_column(String(255))
+    caller_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
+    phone: Mapped[str | None] = mapped_column(String(32), info=PERSONAL)
+    address: Mapped[str | None] = mapped_column(String(255), info=PERSONAL)
     building: Mapped[str | None] = mapped_column(String(64), index=True)
-    description: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text, info=PERSONAL)
     category: Mapped[str | None] = mapped_column(String(4), index=True)
     priority: Mapped[str | None] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(32))

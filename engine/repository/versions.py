@@ -20,6 +20,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import forms
 from engine.audit import history
 from engine.core import clock
 from engine.core.tables import Blob, Deployment, ProcessVersion
@@ -38,6 +39,15 @@ class LoadedVersion:
     # process id -> element id -> spiffworkflow properties (clause, sla, assignee, form names …)
     properties: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     process_names: dict[str, str] = field(default_factory=dict)  # process id -> name
+
+    @property
+    def personal_fields(self) -> frozenset[str]:
+        """Data keys this version's forms mark ``x-personal`` (see :mod:`engine.audit.personal`). Taken from
+        the pinned forms, so a version's answer never changes and its histories fingerprint the same forever."""
+        cached = self.__dict__.get("_personal")
+        if cached is None:
+            cached = self.__dict__["_personal"] = frozenset().union(*(forms.personal_fields(f) for f in self.forms.values()))
+        return cached
 
 
 @dataclass(frozen=True)

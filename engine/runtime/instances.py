@@ -28,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
 from engine import forms, repository, scripting
-from engine.audit import history
+from engine.audit import history, personal
 from engine.core import clock, db
 from engine.core.errors import Conflict, EngineError, InvalidData, NotFound, ScriptFailure
 from engine.core.tables import Instance
@@ -264,7 +264,7 @@ def _commit_change(session: Session, loaded: Loaded, *, actor: str, kind: str, e
     fx = _effects(wf, before.states)
     try:
         instance.state = serialization.dumps(wf)
-        instance.state_fingerprint = state_fingerprint(wf)
+        instance.state_fingerprint = state_fingerprint(wf, loaded.version.personal_fields)
     except (TypeError, ValueError) as exc:
         # A script stored something JSON cannot hold; running it again would store it again.
         fields = "、".join(_unstorable(wf)) or "?"
@@ -306,6 +306,10 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     listeners.write_projections(session, instance, current_data(wf), before.projected, ended=fx.ended)
 
     fp = instance.state_fingerprint
+    if isinstance(payload.get("data"), dict) and loaded.version.personal_fields:
+        # Personal values go beside the log; the event commits to them by salted hash (engine.audit.personal).
+        payload = {**payload, "data": personal.commit_data(session, instance.id, payload["data"],
+                                                           loaded.version.personal_fields)}
     events = [dict(actor=actor, kind=kind, element_id=element_id,
                    payload={**payload, "revision": instance.revision, "passed": fx.passed})]
     escalating = kind == "timer_fired" or bool(fired)

@@ -5,6 +5,13 @@ the fee schedule a quote used) with the instant it happened, and the fingerprint
 resulted. Replaying those inputs against the instance's pinned version, with the clock pinned to each
 event's time, must reproduce every fingerprint; the first mismatch names the event where the recorded
 history and the engine part ways.
+
+Personal values (names, phones, addresses, medical details) are not in the log but beside it
+(:mod:`engine.audit.personal`): the replay feeds each step the stored value, or the placeholder
+"已删除（依法删除个人信息）" once it was lawfully erased — the erasure wrote the same placeholder into the stored
+state. Fingerprints count a personal value as a mask, so an erased history still reproduces every recorded
+fingerprint; the stored state's personal values are then compared apart, with the log's values or
+placeholders (``Replay.erased`` says how many were replaced, so the auditor is told the replay ran on them).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
 from engine import repository, scripting
-from engine.audit import history
+from engine.audit import history, personal
 from engine.core import clock
 from engine.core.errors import NotFound
 from engine.core.tables import Instance, ProcessVersion
@@ -51,6 +58,7 @@ class Replay:
     steps: list[Step]
     chain_ok: bool
     error: str | None = None
+    erased: int = 0  # personal values lawfully erased, replayed as the placeholder
 
     @property
     def ok(self) -> bool:
@@ -71,19 +79,26 @@ def replay(session: Session, instance_id: str, observe: Callable | None = None) 
     events = history.events(session, instance_id)
     version = repository.load(session, session.get(ProcessVersion, instance.version_id))
     result = Replay(instance_id, [], chain_ok=not breaks)
+    known = personal.chain_values(session, instance_id) if version.personal_fields else {}
+    personal_fields = version.personal_fields
     wf = None
     try:
         for event in events:
-            payload = history.payload_of(event)
             if event.kind not in STATE_CHANGING:
                 continue
+            payload = history.payload_of(event)
+            if personal_fields:
+                found = list(personal.markers(payload))
+                if found:
+                    result.erased += sum(1 for m in found if m[personal.MARK] not in known)
+                    payload = personal.reveal(payload, known)
             at = clock.as_utc(event.at)
             recorded = {name: (lambda n=name, p=payload: p[n]) for name in scripting.recorded_helper_names()
                         if name in payload}
             with clock.pinned(at), scripting.recorded_helpers(recorded):
                 wf = _apply(wf, version, event.kind, payload)
             result.steps.append(Step(event.seq, event.kind, event.element_id, at.isoformat(), event.actor,
-                                     event.state_fingerprint, state_fingerprint(wf),
+                                     event.state_fingerprint, state_fingerprint(wf, personal_fields),
                                      payload.get("data", {}),
                                      [t.task_spec.bpmn_id for t in all_tasks(wf)
                                       if t.state == TaskState.READY and t.task_spec.manual]))
@@ -94,8 +109,11 @@ def replay(session: Session, instance_id: str, observe: Callable | None = None) 
         result.error = f"{type(exc).__name__}: {exc}"
     if wf is not None and not result.error:
         stored = serialization.loads(instance.state, version.spec, version.subprocess_specs)
-        if state_fingerprint(wf) != state_fingerprint(stored):
+        if state_fingerprint(wf, personal_fields) != state_fingerprint(stored, personal_fields):
             result.error = "replayed state differs from the instance's stored state (the stored state was altered)"
+        elif personal_fields and state_fingerprint(wf) != state_fingerprint(stored):
+            result.error = ("replayed state differs from the instance's stored state in its personal data "
+                            "(the stored state was altered)")
     return result
 
 

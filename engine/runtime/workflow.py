@@ -27,11 +27,23 @@ def ready_user_tasks(wf: BpmnWorkflow) -> list:
     return [t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual]
 
 
-def state_fingerprint(wf: BpmnWorkflow) -> str:
+MASK = "*"
+
+
+def _masked(data: dict, personal: frozenset[str]) -> dict:
+    if not personal or personal.isdisjoint(data):
+        return data
+    return {k: (MASK if k in personal and v is not None and v != "" else v) for k, v in data.items()}
+
+
+def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) -> str:
     """A digest of what the instance *is*: task states in tree order, waiting due times and current data.
 
     Task ids are random, so they are left out; replaying the recorded inputs against the pinned version
-    must reproduce this digest exactly.
+    must reproduce this digest exactly. ``personal``: the data keys the version marks personal
+    (:attr:`engine.repository.LoadedVersion.personal_fields`); their non-empty values count as one mask, so
+    the digest — recorded in the log — never depends on a value that may lawfully be erased, and a replay
+    with erased values in their place still reproduces it. (Replay compares those values apart.)
     """
     h = hashlib.sha256()
 
@@ -43,7 +55,7 @@ def state_fingerprint(wf: BpmnWorkflow) -> str:
         if value is not None and task.state == TaskState.WAITING:
             h.update(history.canonical_json(value).encode())
         if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) or not task.children:
-            h.update(history.canonical_json(task.data).encode())
+            h.update(history.canonical_json(_masked(task.data, personal)).encode())
         for child in task.children:
             walk(child, depth + 1)
         sub = task.workflow.top_workflow.subprocesses.get(task.id)
@@ -51,7 +63,7 @@ def state_fingerprint(wf: BpmnWorkflow) -> str:
             walk(sub.task_tree, depth + 1)
 
     walk(wf.task_tree, 0)
-    h.update(history.canonical_json(wf.data).encode())
+    h.update(history.canonical_json(_masked(wf.data, personal)).encode())
     return h.hexdigest()
 
 

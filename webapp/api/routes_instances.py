@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine import runtime
-from engine.audit import history
+from engine.audit import history, personal
 from engine.core import db, errors
 from engine.core.tables import ProcessVersion, TaskRow
 from engine.helpdesk.tables import HelpRequest
@@ -56,5 +56,6 @@ def get_events(instance_id: str):
         user, instance, _req = _visible_instance(session, instance_id)
         if not policy.allowed(user, "request_data"):
             raise ApiError(403, "您没有查看审计记录的权限")
-        events = [event_json(e) for e in history.events(session, instance.id)]
+        known = personal.chain_values(session, instance.id)  # values beside the log ("已删除…" once erased)
+        events = [event_json(e, known) for e in history.events(session, instance.id)]
     return {"instance_id": instance.id, "events": events}

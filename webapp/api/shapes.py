@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.audit import personal
 from engine.core import clock
 from engine.core.tables import AuditEvent, SlaClock, TaskRow, User
 from engine.helpdesk import sla
@@ -58,7 +59,11 @@ def request_json(user: User, row: HelpRequest | None) -> dict | None:
     return shown
 
 
-def event_json(row: AuditEvent) -> dict:
+def event_json(row: AuditEvent, personal_values: dict | None = None) -> dict:
+    """One event; with ``personal_values`` (ref -> value) its personal-data commitments shown as values."""
+    payload = json.loads(row.payload)
+    if personal_values is not None:
+        payload = personal.reveal(payload, personal_values)
     return {"seq": row.seq, "at": iso(row.at), "actor": row.actor, "kind": row.kind,
-            "element_id": row.element_id, "payload": json.loads(row.payload),
+            "element_id": row.element_id, "payload": payload,
             "state_fingerprint": row.state_fingerprint, "prev_hash": row.prev_hash, "hash": row.hash}

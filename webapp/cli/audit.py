@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.audit import history, signing, tree, tree_verify
+from engine.audit import history, personal, signing, tree, tree_verify
 from engine.core import db
 
 
@@ -67,6 +67,7 @@ def cmd_verify(args) -> int:
     with db.read_session() as session:
         count, breaks = history.verify(session, args.chain)
         report = tree_verify.verify(session, public, file_rows) if args.chain is None else None
+        personal_problems = personal.verify(session) if args.chain is None else []
         diffs = []
         if args.projections:
             from engine.helpdesk import projections_check
@@ -75,6 +76,9 @@ def cmd_verify(args) -> int:
     for brk in breaks:
         print(f"BROKEN {brk}")
     failed = bool(breaks)
+    for problem in personal_problems:
+        print(f"TAMPERED {problem}")
+    failed |= bool(personal_problems)
     notes = []
     if report is not None:
         for problem in report.problems:
@@ -137,8 +141,37 @@ def cmd_replay(args) -> int:
         print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
     if result.error:
         print(f"  replay error: {result.error}")
+    if result.erased:
+        print(f"  个人信息已删除，按占位值回放（{result.erased} 项依法删除的个人信息以“{personal.ERASED}”代入；"
+              "状态指纹不含个人信息的取值，仍逐步比对）")
     print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
     return 0 if result.ok else 1
+
+
+def cmd_erase(args) -> int:
+    """Erase a person's personal data on a lawful request; the log keeps only the salted commitments."""
+    from sqlalchemy import delete
+
+    from engine.core.errors import InvalidData
+    from engine.helpdesk import erasure
+    from webapp.tables import Draft
+
+    try:
+        with db.transaction() as session:
+            result = erasure.erase_person(session, args.person, args.actor, args.reason or "")
+            if result.task_ids:  # what staff typed into those tasks' forms and saved as drafts
+                session.execute(delete(Draft).where(Draft.task_id.in_(result.task_ids)))
+    except InvalidData as exc:
+        print("；".join(exc.errors.values()), file=sys.stderr)
+        return 1
+    print(f"已依法删除个人信息：{len(result.instances)} 条求助记录中的 {result.refs} 项个人信息"
+          + (f"，住户账号 {result.user} 的姓名与电话（账号已停用）" if result.user else "")
+          + "；审计日志中只保留了哈希承诺与删除记录，哈希链和已签名检查点不受影响")
+    for iid in result.instances:
+        print(f"  已删除：{iid}")
+    for iid in result.legacy:
+        print(f"  未能删除：{iid}（该记录所用流程版本早于个人信息分离，个人信息写在审计日志本身中，删除会破坏哈希链）")
+    return 0
 
 
 def register(sub) -> None:
@@ -165,6 +198,11 @@ def register(sub) -> None:
     exp.add_argument("instance_id")
     exp.add_argument("file")
     exp.set_defaults(func=cmd_export)
+    era = asub.add_parser("erase", help="erase a person's personal data (PIPL); chains and checkpoints stay valid")
+    era.add_argument("--person", required=True, help="the person's phone number or resident username")
+    era.add_argument("--reason", default="", help="the lawful request, e.g. its reference number")
+    era.add_argument("--actor", required=True, help="who erases (an administrator), recorded in the log")
+    era.set_defaults(func=cmd_erase)
     rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
     rep.add_argument("instance_id")
     rep.set_defaults(func=cmd_replay)
