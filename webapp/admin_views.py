@@ -13,7 +13,7 @@ from engine.core import clock, db, errors
 from engine.helpdesk import management
 from engine.timers import incidents as timer_incidents
 
-from . import sla_view
+from . import personal_erasure, sla_view
 from .policy import current_user, requires
 from .web import read_db
 
@@ -188,3 +188,36 @@ def retry(incident_id):
     else:
         flash(f"异常 #{number} 已标记处理，计时器将在下一轮重新触发", "success")
     return redirect(url_for("admin.incidents"))
+
+
+# --- erasure of personal data (PIPL) ----------------------------------------------------------------------
+
+@bp.get("/erasure")
+@requires("admin")
+def erasure_page():
+    return render_template("admin/erasure.html", tab="erasure", form={}, errors={}, result=None)
+
+
+@bp.post("/erasure")
+@requires("admin")
+def erase_person():
+    """Erase one person's personal data on a lawful request (what ``liyuan audit erase`` does)."""
+    form = {k: request.form.get(k, "").strip() for k in ("person", "reason")}
+    errs = {}
+    if not form["person"]:
+        errs["person"] = "请填写电话号码或住户账号"
+    if not form["reason"]:
+        errs["reason"] = "请填写删除依据（如申请编号）"
+    if request.form.get("confirm") != "1":
+        errs["confirm"] = "请勾选确认：删除后无法恢复"
+    if not errs:
+        try:
+            with db.transaction() as session:
+                result = personal_erasure.erase(session, form["person"], current_user().username, form["reason"])
+        except errors.InvalidData as exc:
+            errs = exc.errors
+        except errors.NotFound as exc:
+            errs = {"person": exc.message}
+        else:
+            return render_template("admin/erasure.html", tab="erasure", form={}, errors={}, result=result)
+    return render_template("admin/erasure.html", tab="erasure", form=form, errors=errs, result=None), 422

@@ -150,17 +150,12 @@ def cmd_replay(args) -> int:
 
 def cmd_erase(args) -> int:
     """Erase a person's personal data on a lawful request; the log keeps only the salted commitments."""
-    from sqlalchemy import delete
-
     from engine.core.errors import InvalidData
-    from engine.helpdesk import erasure
-    from webapp.tables import Draft
+    from webapp import personal_erasure
 
     try:
         with db.transaction() as session:
-            result = erasure.erase_person(session, args.person, args.actor, args.reason or "")
-            if result.task_ids:  # what staff typed into those tasks' forms and saved as drafts
-                session.execute(delete(Draft).where(Draft.task_id.in_(result.task_ids)))
+            result = personal_erasure.erase(session, args.person, args.actor, args.reason or "")
     except InvalidData as exc:
         print("；".join(exc.errors.values()), file=sys.stderr)
         return 1
