@@ -129,6 +129,11 @@ def cmd_export(args) -> int:
 def cmd_replay(args) -> int:
     from engine.runtime import replay
 
+    if getattr(args, "bundle", None):
+        return cmd_replay_bundle(args)
+    if not args.instance_id:
+        print("请给出实例编号，或用 --bundle 文件 重放导出的审计包", file=sys.stderr)
+        return 2
     with db.read_session() as session:
         result = replay.replay(session, args.instance_id)
     print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
@@ -137,6 +142,34 @@ def cmd_replay(args) -> int:
         print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
     if result.error:
         print(f"  replay error: {result.error}")
+    print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
+    return 0 if result.ok else 1
+
+
+def cmd_replay_bundle(args) -> int:
+    """``replay --bundle FILE``: the exported bundle replayed with no database (its pinned files, its events)."""
+    import json
+
+    from engine.runtime import bundle_replay
+
+    try:
+        bundle = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
+        result = bundle_replay.replay_bundle(bundle)
+    except (OSError, ValueError) as exc:  # unreadable file, not JSON, not a bundle (BundleError)
+        print(f"无法重放审计包 {args.bundle}：{exc}", file=sys.stderr)
+        return 2
+    print(f"bundle {args.bundle}: instance {result.instance_id}, hash chain {'intact' if result.chain_ok else 'BROKEN'}")
+    for step in result.steps:
+        mark = "ok " if step.matches else "MISMATCH"
+        print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
+    bad = result.first_mismatch
+    if bad is not None:
+        print(f"第 {bad.seq} 条（{bad.kind} {bad.element_id or ''}）重放后的状态与记录不符：该步记录的输入被改动过，"
+              "或不是它所记录的状态的来源")
+    if result.error:
+        print(f"  replay error: {result.error}")
+    if not result.chain_ok:
+        print("哈希链不完整：请先用 verify_bundle.py 核验该审计包")
     print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
     return 0 if result.ok else 1
 
@@ -166,5 +199,6 @@ def register(sub) -> None:
     exp.add_argument("file")
     exp.set_defaults(func=cmd_export)
     rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
-    rep.add_argument("instance_id")
+    rep.add_argument("instance_id", nargs="?")
+    rep.add_argument("--bundle", help="replay an exported audit bundle offline (no database)")
     rep.set_defaults(func=cmd_replay)
