@@ -13,11 +13,11 @@ import json
 from flask import Blueprint, Response, abort, render_template, request, send_file
 
 from engine import audit, repository
-from engine.audit import history, signing, tree, tree_verify
+from engine.audit import history, signing, tree, tree_verify, witness
 from engine.helpdesk import audit_desk, intake, queries
 from engine.runtime import replay
 
-from .policy import requires
+from .policy import public, requires
 from .timeline import element_names
 from .web import read_db
 
@@ -96,6 +96,43 @@ def checkpoints():
         abort(404)
     return send_file(path, mimetype="application/x-ndjson", as_attachment=True,
                      download_name="audit-checkpoints.jsonl", max_age=0)
+
+
+@bp.get("/checkpoints")
+@public
+def witness_checkpoints():
+    """The signed checkpoints as JSON lines, for outside witnesses to pull (``?since=N``: only larger trees).
+    Public on purpose, as a Certificate Transparency log's are: a checkpoint is a tree size, a root, a time
+    and a signature — nothing about anybody — and a witness must not need an account the company grants."""
+    since = _int_arg("since", 0)
+    rows = witness.checkpoint_rows(read_db(), since)
+    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    return Response(body, mimetype="application/x-ndjson", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/consistency")
+@public
+def witness_consistency():
+    """RFC 9162 consistency proof between two tree sizes (``?first=M&second=N``), for a witness to check
+    that the newest tree extends the one it kept."""
+    first, second = _int_arg("first", None), _int_arg("second", None)
+    if first is None or second is None:
+        return Response(json.dumps({"error": "请给出 first 与 second 两个树大小（正整数）"}, ensure_ascii=False),
+                        status=400, mimetype="application/json")
+    try:
+        proof = witness.consistency(read_db(), first, second)
+    except ValueError as exc:
+        return Response(json.dumps({"error": str(exc)}, ensure_ascii=False), status=400, mimetype="application/json")
+    return Response(json.dumps({"first": first, "second": second, "proof": proof}), mimetype="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _int_arg(name: str, default):
+    try:
+        value = int(request.args.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 @bp.get("/verify_bundle.py")

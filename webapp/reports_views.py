@@ -81,6 +81,16 @@ def export_csv():
     w.writerows([[sla_view.label(c.sla_key), local_time(c.due_at), local_time(c.breached_at),
                   category_name(req.category) if req else "", _text(req.caller_name if req else ""),
                   _text(req.address if req else ""), c.instance_id] for c, req in r.breached])
+    w.writerow([])
+    cp = r.checkpoint
+    w.writerow(["审计日志签名检查点（公司经理签字确认）"])
+    if cp is None:
+        w.writerow(["检查点", "无（未配置签名密钥）"])
+    else:
+        w.writerows([["树大小", cp.tree_size], ["根（SHA-256）", cp.root], ["签名密钥 key id", cp.key_id],
+                     ["检查点时间（UTC）", cp.at]])
+    w.writerow(["公司经理签字", ""])
+    w.writerow(["日期", ""])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})
 

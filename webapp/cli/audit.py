@@ -174,6 +174,60 @@ def cmd_replay_bundle(args) -> int:
     return 0 if result.ok else 1
 
 
+def _witness_urls(url: str) -> tuple[str, str]:
+    base = url.rstrip("/")
+    if not base.endswith("/checkpoints"):
+        base += "/audit/checkpoints"
+    return base, base[: -len("/checkpoints")] + "/consistency"
+
+
+def _fetch(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the URL the auditor gave
+        return response.read()
+
+
+def cmd_witness(args) -> int:
+    """``witness --url URL``: fetch a server's signed checkpoints and check them against a local copy."""
+    import json
+    import urllib.parse
+
+    from engine.audit import witness
+    from engine.core import config
+
+    checkpoints_url, consistency_url = _witness_urls(args.url)
+    host = urllib.parse.urlsplit(checkpoints_url).netloc.replace(":", "_") or "server"
+    copy = Path(args.copy) if args.copy else config.var_dir() / "witness" / f"{host}.jsonl"
+    public_key = args.public_key or os.environ.get("LIYUAN_AUDIT_PUBLIC_KEY")
+    try:
+        remote = [json.loads(line) for line in _fetch(checkpoints_url).decode().splitlines() if line.strip()]
+        local = ([json.loads(line) for line in copy.read_text(encoding="utf-8").splitlines() if line.strip()]
+                 if copy.exists() else [])
+    except (OSError, ValueError) as exc:
+        print(f"无法取得或读取检查点：{exc}", file=sys.stderr)
+        return 2
+
+    def proof_of(first: int, second: int) -> list[str]:
+        return json.loads(_fetch(f"{consistency_url}?first={first}&second={second}"))["proof"]
+
+    problems, new = witness.check(local, remote, proof_of, public_key)
+    if public_key is None:
+        print("未给出签名公钥（--public-key 或 LIYUAN_AUDIT_PUBLIC_KEY）：未核对检查点签名", file=sys.stderr)
+    for problem in problems:
+        print(f"不一致：{problem}")
+    if problems:
+        print(f"本地副本 {copy} 未更新：请保留它作为证据")
+        return 1
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with copy.open("a", encoding="utf-8") as fh:  # append only: what the witness saw is never rewritten
+        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in new)
+    newest = (new or local or [{}])[-1]
+    print(f"ok: 服务器的检查点与本地副本一致（本地原有 {len(local)} 个，新增 {len(new)} 个）"
+          + (f"；最新树大小 {newest['tree_size']}，根 {newest['root']}" if newest else ""))
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit log")
     asub = p.add_subparsers(dest="audit_command", required=True)
@@ -202,3 +256,8 @@ def register(sub) -> None:
     rep.add_argument("instance_id", nargs="?")
     rep.add_argument("--bundle", help="replay an exported audit bundle offline (no database)")
     rep.set_defaults(func=cmd_replay)
+    wit = asub.add_parser("witness", help="fetch a server's signed checkpoints and check them against a local copy")
+    wit.add_argument("--url", required=True, help="the server (http://host:port) or its /audit/checkpoints URL")
+    wit.add_argument("--copy", help="the witness's local copy (default: var/witness/<host>.jsonl)")
+    wit.add_argument("--public-key", help="the company's published public key (base64; default $LIYUAN_AUDIT_PUBLIC_KEY)")
+    wit.set_defaults(func=cmd_witness)
