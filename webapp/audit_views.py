@@ -15,7 +15,6 @@ from flask import Blueprint, Response, abort, render_template, request, send_fil
 from engine import audit, repository
 from engine.audit import history, signing, tree, tree_verify, witness
 from engine.helpdesk import audit_desk, intake, queries
-from engine.runtime import replay
 
 from .policy import public, requires
 from .timeline import element_names
@@ -166,7 +165,7 @@ def _selected_step() -> int | None:
         return None
 
 
-def _page(instance_id: str, result=None):
+def _page(instance_id: str, replayed: bool = False):
     session = read_db()
     instance, version = _instance(instance_id)
     events = history.events(session, instance_id)
@@ -184,6 +183,7 @@ def _page(instance_id: str, result=None):
         rows.append({"e": e, "kind": audit.kind_name(e.kind), "element": names.get(e.element_id or "", e.element_id),
                      "actor": people.get(e.actor, e.actor), "payload": payload})
     req = queries.requests_by_instance(session, [instance_id]).get(instance_id)
+    result = desk.result if replayed else None  # the desk replayed it already: shown in full on request
     steps = audit.step_views(result.steps) if result is not None else None
     return render_template("audit/instance.html", instance=instance, version=version, req=req, rows=rows,
                            broken=breaks[0] if breaks else None, reason=audit.break_reason, result=result,
@@ -205,8 +205,7 @@ def show(instance_id):
 @requires("audit")
 def run_replay(instance_id):
     _instance(instance_id)
-    result = replay.replay(read_db(), instance_id)
-    return _page(instance_id, result)
+    return _page(instance_id, replayed=True)
 
 
 @bp.get("/<instance_id>/diagram.bpmn")
