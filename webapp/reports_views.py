@@ -21,7 +21,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 STAT_LABELS = {"total_requests": "求助总数", "closed_requests": "办结数", "ack_online_rate": "线上{}确认率(%)",
                "response_rate": "{}响应率(%)", "resolve_24h_rate": "{}解决率(%)",
                "satisfaction_rate": "满意率(%)", "common_issues": "常见问题", "analysis": "分析与总结",
-               "improvements": "改进措施", "performance_notes": "绩效考核意见", "manager_comment": "经理审阅意见"}
+               "improvements": "改进措施", "performance_notes": "绩效考核意见", "manager_comment": "经理审阅意见",
+               "audit_tree_size": "审计检查点树大小", "audit_root": "审计检查点根", "audit_key_id": "签名密钥"}
 
 
 def stat_labels(registry: deadlines.Registry) -> dict[str, str]:

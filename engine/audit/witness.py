@@ -16,8 +16,6 @@ import json
 import logging
 import os
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -100,6 +98,8 @@ _sender = _Sender()
 
 
 def _post(url: str, row: dict) -> None:
+    import urllib.request  # here, not at import: only a configured witness pays for it at start-up
+
     body = json.dumps(row, sort_keys=True).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})

@@ -234,6 +234,16 @@ def statistics_prefill(session: Session, month: str) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def checkpoint_figures(session: Session, month: str) -> dict:
+    """The month-end signed checkpoint for the statistics process's data: the 公司经理 who reviews the month
+    sees, and signs off, the tree head the figures were drawn from (nothing without a signing key)."""
+    cp = attested_checkpoint(session, month_bounds(month)[1])
+    if cp is None:
+        return {}
+    return {"audit_tree_size": cp.tree_size, "audit_root": cp.root, "audit_key_id": cp.key_id,
+            "audit_checkpoint_at": cp.at}
+
+
 @dataclass
 class StatisticsRun:
     instance: Instance

@@ -214,3 +214,30 @@ def test_the_monthly_report_prints_the_checkpoint_the_manager_signs(client_for):
     rows = list(csv.reader(io.StringIO(manager.get("/reports/export.csv?month=2026-11").get_data(as_text=True)[1:])))
     assert ["树大小", str(november.tree_size)] in rows and ["根（SHA-256）", november.root] in rows
     assert ["签名密钥 key id", november.key_id] in rows and ["公司经理签字", ""] in rows
+
+
+def test_the_month_end_statistics_carry_the_checkpoint_the_manager_signs_off(client_for):
+    import datetime as dt
+
+    from engine import repository
+    from engine.core import clock, config
+    from engine.repository import bundle
+    from tests.scenarios import driver as d
+
+    with db.transaction() as session:
+        repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn" / "monthly_statistics.bpmn"]),
+                          actor="tester")
+    clock.freeze(dt.datetime(2026, 11, 30, 23, 0, tzinfo=clock.SHANGHAI))
+    _commit()
+    with db.read_session() as session:
+        november = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc())).first()
+    clock.freeze(dt.datetime(2026, 11, 30, 23, 59, tzinfo=clock.SHANGHAI))
+    assert d.fire_due() == 0
+    assert d.advance(minutes=1, seconds=1) == 1  # the statistics start at midnight for the month just ended
+    [run] = d.instances_of("monthly_statistics")
+    html = client_for("manager").get("/reports?month=2026-11").get_data(as_text=True)
+    stats = html.split('data-testid="statistics-run"')[1].split("</article>")[0]
+    assert f'<dt>审计检查点树大小</dt><dd class="pre">{november.tree_size}</dd>' in stats
+    assert november.root in stats and november.key_id in stats
+    page = client_for("manager").get(f"/requests/{run.id}").get_data(as_text=True)
+    assert "审计检查点根" in page and november.root in page
