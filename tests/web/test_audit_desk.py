@@ -11,6 +11,7 @@ import re
 import pytest
 
 from engine import repository
+from engine.audit import keys
 from engine.core import clock, db
 from engine.helpdesk import audit_desk, queries
 from engine.repository.bundle import Bundle, SourceFile
@@ -177,19 +178,22 @@ def test_admin_actions_are_marked_in_the_timeline(client_for, db_url):
     incident_id = int(admin.get("/admin/incidents").get_data(as_text=True).split('data-testid="incident-')[1]
                       .split('"')[0])
     assert admin.post(f"/admin/incidents/{incident_id}/retry").status_code == 302
+    _at(20, 9, 15)
+    with db.transaction() as session:  # a backup was restored: the signed record is an admin act too
+        keys.restored(session, "admin")
 
     html = client_for("auditor").get(f"/audit/{iid}").get_data(as_text=True)
     entries = re.findall(r'data-testid="desk-entry" data-kind="([a-z_]+)" data-admin="(true|false)"', html)
     kinds = [k for k, _ in entries]
     admin_kinds = {k for k, a in entries if a == "true"}
-    assert admin_kinds == {"deployed", "incident_retried"}, entries
-    assert kinds.index("started") < kinds.index("deployed") < kinds.index("incident_retried")  # in time order
-    assert html.count('data-testid="admin-mark"') == 2 and "［流程仓库］" in html
+    assert admin_kinds == {"deployed", "incident_retried", "restored"}, entries
+    assert kinds.index("started") < kinds.index("deployed") < kinds.index("incident_retried") < kinds.index("restored")
+    assert html.count('data-testid="admin-mark"') == 3 and "［流程仓库］" in html and "［审计密钥与恢复］" in html
     assert {k for k, a in entries if a == "false"} >= {"started", "task_reached"}
     # the other request shares the period and sees the deployment, but nobody retried anything on it
     other_html = client_for("auditor").get(f"/audit/{other}").get_data(as_text=True)
     other_admin = re.findall(r'data-kind="([a-z_]+)" data-admin="true"', other_html)
-    assert other_admin == ["deployed"]
+    assert other_admin == ["deployed", "restored"]
 
 
 def test_the_desk_is_for_the_auditor_only(client_for, histories):
