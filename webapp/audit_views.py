@@ -17,6 +17,7 @@ from engine.audit import history, signing, tree, tree_verify, witness
 from engine.helpdesk import audit_desk, intake, queries
 
 from .policy import public, requires
+from .requests_view import DATA_LABELS
 from .timeline import element_names
 from .web import read_db
 
@@ -189,7 +190,7 @@ def _page(instance_id: str, replayed: bool = False):
                            broken=breaks[0] if breaks else None, reason=audit.break_reason, result=result,
                            steps=steps, names=names, people=people, shown=audit.shown, kind_name=audit.kind_name,
                            hash_rule=audit.HASH_RULE, replay_error=audit.replay_error, desk=desk,
-                           chain_names=CHAIN_NAMES)
+                           chain_names=CHAIN_NAMES, labels=DATA_LABELS)
 
 
 CHAIN_NAMES = {"repository": "流程仓库", "audit": "审计密钥与恢复", "management": "用户与收费管理"}

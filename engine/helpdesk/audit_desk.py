@@ -132,7 +132,8 @@ class Entry:
         """What the diagram shows as of this event, the event's own element as ``current``."""
         out = dict(self.state.marks) if self.state else {"finished": [], "active": []}
         out["escalated"] = self.escalated
-        out["current"] = [self.event.element_id] if self.event.element_id else []
+        whole = self.event.kind in ("started", "instance_completed")  # their element id is the process's
+        out["current"] = [self.event.element_id] if self.event.element_id and not whole else []
         return out
 
 
