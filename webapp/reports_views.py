@@ -21,7 +21,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 STAT_LABELS = {"total_requests": "求助总数", "closed_requests": "办结数", "ack_online_rate": "线上{}确认率(%)",
                "response_rate": "{}响应率(%)", "resolve_24h_rate": "{}解决率(%)",
                "satisfaction_rate": "满意率(%)", "common_issues": "常见问题", "analysis": "分析与总结",
-               "improvements": "改进措施", "performance_notes": "绩效考核意见", "manager_comment": "经理审阅意见"}
+               "improvements": "改进措施", "performance_notes": "绩效考核意见", "manager_comment": "经理审阅意见",
+               "audit_tree_size": "审计检查点树大小", "audit_root": "审计检查点根", "audit_key_id": "签名密钥"}
 
 
 def stat_labels(registry: deadlines.Registry) -> dict[str, str]:
@@ -81,6 +82,16 @@ def export_csv():
     w.writerows([[sla_view.label(c.sla_key), local_time(c.due_at), local_time(c.breached_at),
                   category_name(req.category) if req else "", _text(req.caller_name if req else ""),
                   _text(req.address if req else ""), c.instance_id] for c, req in r.breached])
+    w.writerow([])
+    cp = r.checkpoint
+    w.writerow(["审计日志签名检查点（公司经理签字确认）"])
+    if cp is None:
+        w.writerow(["检查点", "无（未配置签名密钥）"])
+    else:
+        w.writerows([["树大小", cp.tree_size], ["根（SHA-256）", cp.root], ["签名密钥 key id", cp.key_id],
+                     ["检查点时间（UTC）", cp.at]])
+    w.writerow(["公司经理签字", ""])
+    w.writerow(["日期", ""])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})
 

@@ -23,7 +23,9 @@ bp = Blueprint("requests", __name__)
 
 DATA_LABELS = {"channel": "来源", "caller_name": "来电人/联系人", "phone": "联系电话", "address": "楼栋/单元",
                "description": "求助内容", "category": "求助类型", "customer_username": "住户账号",
-               "priority": "优先级", "satisfaction": "满意度", "comment": "意见", **intake.RATINGS}
+               "priority": "优先级", "satisfaction": "满意度", "comment": "意见", **intake.RATINGS,
+               "audit_tree_size": "审计检查点树大小", "audit_root": "审计检查点根", "audit_key_id": "签名密钥",
+               "audit_checkpoint_at": "审计检查点时间（UTC）"}
 
 
 def _guard(instance_id: str):

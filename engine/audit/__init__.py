@@ -11,7 +11,7 @@ the embedded database. Replaying an instance re-applies its steps, so it lives w
 (:mod:`engine.runtime.replay`).
 """
 
-from engine.audit import backup, history, merkle, personal, signing, tree, verify_bundle
+from engine.audit import backup, history, merkle, personal, signing, tree, verify_bundle, witness
 from engine.audit.auditor import (
            BUNDLE_FORMAT,
            HASH_RULE,
@@ -26,4 +26,5 @@ from engine.audit.auditor import (
 )
 
 __all__ = ["BUNDLE_FORMAT", "HASH_RULE", "KIND_NAMES", "backup", "break_reason", "check_bundle",
-           "export_bundle", "history", "personal", "merkle", "signing", "tree", "verify_bundle", "kind_name", "replay_error", "shown", "step_views"]
+           "export_bundle", "history", "merkle", "personal", "signing", "tree", "verify_bundle", "witness",
+           "kind_name", "replay_error", "shown", "step_views"]

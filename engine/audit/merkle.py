@@ -86,3 +86,70 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], exp
         fn >>= 1
         sn >>= 1
     return sn == 0 and value == expected_root
+
+
+# --- consistency proofs (RFC 9162 section 2.1.4): a later tree extends an earlier one ---------------------
+
+def _mth(leaves: list[bytes]) -> bytes:
+    frontier: list = []
+    for leaf in leaves:
+        push(frontier, leaf)
+    return root(frontier)
+
+
+def _largest_power_below(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def consistency_proof(leaves: list[bytes], first: int) -> list[bytes]:
+    """RFC 9162 PROOF(first, D[n]) over the leaf hashes of the tree of n = len(leaves) leaves."""
+    if not 0 < first <= len(leaves):
+        raise ValueError(f"first must be in 1..{len(leaves)}")
+    return _subproof(first, leaves, True)
+
+
+def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [_mth(leaves)]
+    k = _largest_power_below(n)
+    if m <= k:
+        return _subproof(m, leaves[:k], complete) + [_mth(leaves[k:])]
+    return _subproof(m - k, leaves[k:], False) + [_mth(leaves[:k])]
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]) -> bool:
+    """RFC 9162 section 2.1.4.2: does the tree of ``second`` leaves with ``second_root`` extend the tree of
+    ``first`` leaves with ``first_root``?"""
+    if first > second or first < 0:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if first == 0:
+        return not proof
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # an exact power of two: the first tree is a subtree of the proof
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == first_root and sr == second_root and sn == 0

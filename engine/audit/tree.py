@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.audit import merkle, signing
+from engine.audit import merkle, signing, witness
 from engine.core import clock, db
 from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead
 
@@ -88,6 +88,7 @@ def publish(session: Session) -> None:
         append_published(row)
     except OSError as exc:
         log.warning("could not append checkpoint %s to %s: %s", row["tree_size"], signing.checkpoint_file(), exc)
+    witness.send(row)  # queued for the HTTP witness, if one is configured; never blocks the commit
 
 
 def append_published(row: dict) -> None:

@@ -20,7 +20,8 @@ from engine.runtime import listeners
 def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
     if process_id != reports.STATISTICS_PROCESS or "period" not in data:
         return {}
-    return reports.statistics_prefill(session, data["period"])
+    return {**reports.statistics_prefill(session, data["period"]),
+            **reports.checkpoint_figures(session, data["period"])}
 
 
 def install() -> None:

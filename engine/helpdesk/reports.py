@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine import identity
 from engine.audit import history
 from engine.core import clock
-from engine.core.tables import AuditEvent, Instance, SlaClock, User
+from engine.core.tables import AuditCheckpoint, AuditEvent, Instance, SlaClock, User
 from engine.helpdesk import intake, sla
 from engine.helpdesk.tables import HelpRequest
 
@@ -64,6 +64,8 @@ class MonthReport:
     sla: dict[str, sla.KeySummary] = field(default_factory=dict)
     breached: list[tuple[SlaClock, HelpRequest | None]] = field(default_factory=list)
     breached_count: int = 0
+    # the signed audit checkpoint the 公司经理 signs the report over: the log as it stood at the month's end
+    checkpoint: AuditCheckpoint | None = None
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -107,7 +109,17 @@ def month_report(session: Session, month: str, *, breached_limit: int | None = 5
              .where(*in_breach).order_by(SlaClock.due_at.desc(), SlaClock.id.desc()))
     rows = session.execute(query if breached_limit is None else query.limit(breached_limit)).all()
     report.breached = [(c, r) for c, r in rows]
+    report.checkpoint = attested_checkpoint(session, end)
     return report
+
+
+def attested_checkpoint(session: Session, end: dt.datetime) -> AuditCheckpoint | None:
+    """The latest signed checkpoint before ``end`` (or now, for the month still running). Printed in the
+    report the 公司经理 signs, its root is one more copy of the tree head outside the database: a later
+    rewrite of anything the month's report counted no longer matches the signed paper."""
+    cutoff = min(end, clock.now()).astimezone(dt.UTC).isoformat(timespec="seconds")
+    return session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.at <= cutoff)
+                           .order_by(AuditCheckpoint.tree_size.desc()).limit(1)).first()
 
 
 def _rounded(average) -> float | None:
@@ -220,6 +232,16 @@ def statistics_prefill(session: Session, month: str) -> dict:
     for field_name, key in RATE_FIELDS.items():
         values[field_name] = report.sla[key].compliance if key in report.sla else None
     return {k: v for k, v in values.items() if v is not None}
+
+
+def checkpoint_figures(session: Session, month: str) -> dict:
+    """The month-end signed checkpoint for the statistics process's data: the 公司经理 who reviews the month
+    sees, and signs off, the tree head the figures were drawn from (nothing without a signing key)."""
+    cp = attested_checkpoint(session, month_bounds(month)[1])
+    if cp is None:
+        return {}
+    return {"audit_tree_size": cp.tree_size, "audit_root": cp.root, "audit_key_id": cp.key_id,
+            "audit_checkpoint_at": cp.at}
 
 
 @dataclass

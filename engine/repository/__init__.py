@@ -14,10 +14,11 @@ from engine.repository.versions import (
            latest_version,
            list_versions,
            load,
+           parse,
            session_version,
            version_count,
 )
 
 __all__ = ["DeployResult", "LoadedVersion", "bundle", "deploy", "deployed_process_ids", "editing",
-           "file_content", "get_version", "latest_version", "list_versions", "load", "session_version",
+           "file_content", "get_version", "latest_version", "list_versions", "load", "parse", "session_version",
            "validation", "version_count"]

@@ -189,13 +189,24 @@ def load(session: Session, version: ProcessVersion) -> LoadedVersion:
                                  hit.process_names)
     blobs = {b.sha256: b.content for b in session.scalars(
         select(Blob).where(Blob.sha256.in_([*version.files.values(), *version.forms.values()])))}
+    loaded = parse(version, blobs)
+    with _cache_lock:
+        _cache[key] = loaded
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return loaded
+
+
+def parse(version: ProcessVersion, blobs: dict[str, bytes]) -> LoadedVersion:
+    """Parse a version from its pinned files' bytes (sha256 -> content), with no database: what replaying
+    an exported audit bundle offline needs. ``version`` may be a transient row built from the bundle."""
     parser = SpiffBpmnParser()
     properties: dict[str, dict[str, dict[str, str]]] = {}
     for name, sha in version.files.items():
         parser.add_bpmn_str(blobs[sha], filename=name)
         for process in etree.fromstring(blobs[sha]).iter(f"{{{BPMN_NS}}}process"):
             properties[process.get("id")] = element_properties(process)
-    loaded = LoadedVersion(
+    return LoadedVersion(
         version=version,
         spec=parser.get_spec(version.process_id),
         subprocess_specs=parser.get_subprocess_specs(version.process_id),
@@ -203,11 +214,6 @@ def load(session: Session, version: ProcessVersion) -> LoadedVersion:
         properties=properties,
         process_names={pid: (p.get_name() or pid) for pid, p in parser.process_parsers.items()},
     )
-    with _cache_lock:
-        _cache[key] = loaded
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return loaded
 
 
 def file_content(session: Session, sha256: str) -> bytes | None:

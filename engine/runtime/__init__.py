@@ -4,6 +4,7 @@ every process needs written with it (``task_rows``, ``timer_rows``), the audit e
 The runtime knows nothing of any domain: a domain registers ``listeners`` (its own projection rows, script
 helpers, start data) and the runtime calls them on every change. ``steps`` applies one recorded input to
 a workflow and is shared by the commit path and ``replay``, so what is replayed is what was run.
+``bundle_replay`` (imported where used: only the CLI needs it) replays an exported audit bundle offline.
 """
 
 from engine.runtime import listeners, replay, serialization, store, task_rows, timer_rows

@@ -207,6 +207,10 @@ def test_the_bundle_of_an_erased_request_still_passes_the_standalone_verifier(pr
     assert verify_bundle.check_personal(bundle)[1:] == (0, committed)
     assert verify_bundle.main([str(after)]) == 0
     assert "已依法删除" in capsys.readouterr().out
+    code, out = _run(capsys, "audit", "replay", "--bundle", str(before))  # offline, on the values it carries
+    assert code == 0 and "MISMATCH" not in out, out
+    code, out = _run(capsys, "audit", "replay", "--bundle", str(after))  # offline, on the placeholders
+    assert code == 0 and "MISMATCH" not in out and "个人信息已删除，按占位值回放" in out, out
     bundle["personal"].pop(ref)  # a commitment neither given nor marked erased
     assert any("既未给出也未标为已删除" in p for p in verify_bundle.verify(bundle))
 

@@ -133,6 +133,11 @@ def cmd_export(args) -> int:
 def cmd_replay(args) -> int:
     from engine.runtime import replay
 
+    if getattr(args, "bundle", None):
+        return cmd_replay_bundle(args)
+    if not args.instance_id:
+        print("请给出实例编号，或用 --bundle 文件 重放导出的审计包", file=sys.stderr)
+        return 2
     with db.read_session() as session:
         result = replay.replay(session, args.instance_id)
     print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
@@ -169,6 +174,90 @@ def cmd_erase(args) -> int:
     return 0
 
 
+def cmd_replay_bundle(args) -> int:
+    """``replay --bundle FILE``: the exported bundle replayed with no database (its pinned files, its events)."""
+    import json
+
+    from engine.runtime import bundle_replay
+
+    try:
+        bundle = json.loads(Path(args.bundle).read_text(encoding="utf-8"))
+        result = bundle_replay.replay_bundle(bundle)
+    except (OSError, ValueError) as exc:  # unreadable file, not JSON, not a bundle (BundleError)
+        print(f"无法重放审计包 {args.bundle}：{exc}", file=sys.stderr)
+        return 2
+    print(f"bundle {args.bundle}: instance {result.instance_id}, hash chain {'intact' if result.chain_ok else 'BROKEN'}")
+    for step in result.steps:
+        mark = "ok " if step.matches else "MISMATCH"
+        print(f"  #{step.seq:<4} {step.at}  {step.actor:<14} {step.kind:<15} {step.element_id or '':<24} {mark}")
+    bad = result.first_mismatch
+    if bad is not None:
+        print(f"第 {bad.seq} 条（{bad.kind} {bad.element_id or ''}）重放后的状态与记录不符：该步记录的输入被改动过，"
+              "或不是它所记录的状态的来源")
+    if result.error:
+        print(f"  replay error: {result.error}")
+    if result.erased:
+        print(f"  个人信息已删除，按占位值回放（{result.erased} 项依法删除的个人信息以“{personal.ERASED}”代入）")
+    if not result.chain_ok:
+        print("哈希链不完整：请先用 verify_bundle.py 核验该审计包")
+    print("replay reproduces the recorded history" if result.ok else "replay does NOT reproduce the recorded history")
+    return 0 if result.ok else 1
+
+
+def _witness_urls(url: str) -> tuple[str, str]:
+    base = url.rstrip("/")
+    if not base.endswith("/checkpoints"):
+        base += "/audit/checkpoints"
+    return base, base[: -len("/checkpoints")] + "/consistency"
+
+
+def _fetch(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the URL the auditor gave
+        return response.read()
+
+
+def cmd_witness(args) -> int:
+    """``witness --url URL``: fetch a server's signed checkpoints and check them against a local copy."""
+    import json
+    import urllib.parse
+
+    from engine.audit import witness
+    from engine.core import config
+
+    checkpoints_url, consistency_url = _witness_urls(args.url)
+    host = urllib.parse.urlsplit(checkpoints_url).netloc.replace(":", "_") or "server"
+    copy = Path(args.copy) if args.copy else config.var_dir() / "witness" / f"{host}.jsonl"
+    public_key = args.public_key or os.environ.get("LIYUAN_AUDIT_PUBLIC_KEY")
+    try:
+        remote = [json.loads(line) for line in _fetch(checkpoints_url).decode().splitlines() if line.strip()]
+        local = ([json.loads(line) for line in copy.read_text(encoding="utf-8").splitlines() if line.strip()]
+                 if copy.exists() else [])
+    except (OSError, ValueError) as exc:
+        print(f"无法取得或读取检查点：{exc}", file=sys.stderr)
+        return 2
+
+    def proof_of(first: int, second: int) -> list[str]:
+        return json.loads(_fetch(f"{consistency_url}?first={first}&second={second}"))["proof"]
+
+    problems, new = witness.check(local, remote, proof_of, public_key)
+    if public_key is None:
+        print("未给出签名公钥（--public-key 或 LIYUAN_AUDIT_PUBLIC_KEY）：未核对检查点签名", file=sys.stderr)
+    for problem in problems:
+        print(f"不一致：{problem}")
+    if problems:
+        print(f"本地副本 {copy} 未更新：请保留它作为证据")
+        return 1
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with copy.open("a", encoding="utf-8") as fh:  # append only: what the witness saw is never rewritten
+        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in new)
+    newest = (new or local or [{}])[-1]
+    print(f"ok: 服务器的检查点与本地副本一致（本地原有 {len(local)} 个，新增 {len(new)} 个）"
+          + (f"；最新树大小 {newest['tree_size']}，根 {newest['root']}" if newest else ""))
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit log")
     asub = p.add_subparsers(dest="audit_command", required=True)
@@ -199,5 +288,11 @@ def register(sub) -> None:
     era.add_argument("--actor", required=True, help="who erases (an administrator), recorded in the log")
     era.set_defaults(func=cmd_erase)
     rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
-    rep.add_argument("instance_id")
+    rep.add_argument("instance_id", nargs="?")
+    rep.add_argument("--bundle", help="replay an exported audit bundle offline (no database)")
     rep.set_defaults(func=cmd_replay)
+    wit = asub.add_parser("witness", help="fetch a server's signed checkpoints and check them against a local copy")
+    wit.add_argument("--url", required=True, help="the server (http://host:port) or its /audit/checkpoints URL")
+    wit.add_argument("--copy", help="the witness's local copy (default: var/witness/<host>.jsonl)")
+    wit.add_argument("--public-key", help="the company's published public key (base64; default $LIYUAN_AUDIT_PUBLIC_KEY)")
+    wit.set_defaults(func=cmd_witness)
