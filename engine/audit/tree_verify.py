@@ -62,8 +62,9 @@ def _checkpoints(session: Session, anchor, file_rows: list[dict], problems: list
     trust = keys.trust(signing.public_b64(anchor), _records(session, file_rows))
     problems += [Problem(p) for p in trust.problems]
     roots: dict[int, tuple[str, str]] = {}
-    db_rows = [dict(tree_size=c.tree_size, root=c.root, at=c.at, key_id=c.key_id, signature=c.signature,
-                    source="数据库") for c in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size))]
+    db_rows = [dict(c._mapping, source="数据库") for c in session.execute(  # plain rows: one per committed change
+        select(AuditCheckpoint.tree_size, AuditCheckpoint.root, AuditCheckpoint.at, AuditCheckpoint.key_id,
+               AuditCheckpoint.signature).order_by(AuditCheckpoint.tree_size))]
     in_db = {r["tree_size"] for r in db_rows}
     superseded = 0
     checked = _signatures_ok(trust.keys, file_rows + db_rows)
@@ -100,13 +101,17 @@ def _signatures_ok(keys_in_force: dict[str, str], rows: list[dict]) -> dict[tupl
     todo = {_signed(r) for r in rows if "unreadable" not in r and not r.get("record")}
     publics = {kid: signing.load_public(text) for kid, text in keys_in_force.items()}
 
-    def ok(signed: tuple) -> bool:
-        public = publics.get(signed[0])
-        return public is not None and signing.signature_ok(public, *signed[1:])
+    def check(part: list[tuple]) -> list[bool]:
+        return [(public := publics.get(s[0])) is not None and signing.signature_ok(public, *s[1:]) for s in part]
 
     todo = sorted(todo, key=lambda s: s[1])
-    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4))) as pool:
-        return dict(zip(todo, pool.map(ok, todo, chunksize=256), strict=True))
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    parts = [todo[i::workers] for i in range(workers)]  # one slice per thread: no per-signature hand-off
+    out: dict[tuple, bool] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for part, results in zip(parts, pool.map(check, parts), strict=True):
+            out.update(zip(part, results, strict=True))
+    return out
 
 
 def _instance_heads(session: Session) -> list[Problem]:

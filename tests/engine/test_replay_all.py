@@ -58,6 +58,16 @@ def test_an_untouched_database_replays_with_exit_0(deployed, db_url, capsys):
     assert f"{len(ids)} 个实例重放与记录一致，0 个不一致" in out
 
 
+def test_the_progress_bar_goes_to_stderr_only_when_asked_or_on_a_terminal(deployed, db_url, capsys):
+    ids = _requests()
+    assert main(["audit", "replay", "--all", "--jobs", "1"]) == 0
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no bar in a log or a pipe
+    assert main(["audit", "replay", "--all", "--jobs", "1", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert f"{len(ids)}/{len(ids)}" in captured.err and "剩余约" in captured.err
+    assert "[#" not in captured.out  # the findings on stdout stay clean
+
+
 def test_a_planted_mismatch_is_named_by_instance_and_step_on_every_worker_count(deployed, db_url, capsys):
     ids = _requests()
     seq = _rewrite_summary(db_url, ids[3])
