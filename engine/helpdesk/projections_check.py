@@ -8,24 +8,25 @@ runtime wrote it, and reports every field that differs as tampering with that ro
 desk because the request row is the help desk's projection; the runtime's rows are checked the same way.
 
 Not recomputed: claims and assignments (``tasks.claimed_by``), which the inbox writes beside the workflow.
+
+At scale the instances are checked in chunks on several cores (:mod:`engine.core.parallel`): a chunk reads
+its instances, their events and every projection row of theirs with one query per table.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core import clock
+from engine.core import clock, db, parallel
 from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
 from engine.helpdesk import intake
 from engine.helpdesk.tables import HelpRequest
-from engine.runtime import replay, task_rows, timer_rows
+from engine.runtime import replay, replay_all, task_rows, timer_rows
 from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
 REQUEST_FIELDS = ("channel", "caller_name", "phone", "address", "building", "description", "priority",
@@ -60,11 +61,18 @@ class _Recompute:
         self.wf, self.version = wf, version
         now = clock.as_utc(event.at)
         current = {w.task_id: w for w in timer_rows.waiting(wf, version)}
-        states = {str(t.id): t.state for t in all_tasks(wf)}
-        for tid in self.waiting:
-            clk = self.clocks.get(tid)
-            if tid not in current and clk is not None and clk["status"] == "armed":
-                clk["status"] = "breached" if states.get(tid) == TaskState.COMPLETED else "met"
+        gone = [tid for tid in self.waiting if tid not in current and tid in self.clocks
+                and self.clocks[tid]["status"] == "armed"]
+        if gone:
+            tasks = {str(t.id): t for t in all_tasks(wf)}
+            for tid in gone:
+                task = tasks.get(tid)
+                if task is not None and task.state == TaskState.COMPLETED:
+                    self.clocks[tid]["status"] = "breached"
+                elif task is not None and timer_rows.withdrawn(task):
+                    del self.clocks[tid]  # the deadline stopped applying: the runtime removes its clock
+                else:
+                    self.clocks[tid]["status"] = "met"
         for tid, w in current.items():
             if tid not in self.waiting and tid not in self.clocks and w.sla_key:
                 self.clocks[tid] = {"sla_key": w.sla_key, "element_id": w.element_id, "status": "armed",
@@ -74,9 +82,28 @@ class _Recompute:
             self.completed_at = now
 
 
-def _check_instance(session: Session, instance: Instance) -> list[Difference]:
+@dataclass
+class _Rows:
+    """The projection rows of one chunk of instances, read with one query per table."""
+
+    tasks: dict[str, list[TaskRow]]
+    clocks: dict[str, list[SlaClock]]
+    requests: dict[str, HelpRequest]
+
+    @classmethod
+    def read(cls, session: Session, ids: list[str]) -> _Rows:
+        tasks, clocks = defaultdict(list), defaultdict(list)
+        for row in session.scalars(select(TaskRow).where(TaskRow.instance_id.in_(ids))):
+            tasks[row.instance_id].append(row)
+        for row in session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(ids))):
+            clocks[row.instance_id].append(row)
+        requests = {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
+        return cls(tasks, clocks, requests)
+
+
+def _check_instance(session: Session, instance: Instance, events: list, rows: _Rows) -> list[Difference]:
     seen = _Recompute()
-    result = replay.replay(session, instance.id, observe=seen)
+    result = replay.replay_loaded(session, instance, events, observe=seen)
     out: list[Difference] = []
     iid = instance.id
     if result.error or seen.wf is None:
@@ -90,20 +117,19 @@ def _check_instance(session: Session, instance: Instance) -> list[Difference]:
     expected = Counter((t.workflow.spec.name, t.task_spec.bpmn_id, t.task_spec.lane,
                         *deadlines.get(str(t.id), (None, None))) for t in ready_user_tasks(wf))
     stored = Counter((r.process_id, r.element_id, r.lane, clock.as_utc(r.due_at) if r.due_at else None, r.sla_key)
-                     for r in session.scalars(select(TaskRow).where(TaskRow.instance_id == iid)))
+                     for r in rows.tasks.get(iid, ()))
     for row in sorted((stored - expected).keys(), key=str):
         out.append(Difference("tasks", iid, f"{row[0]}:{row[1]}", "存在", "不应存在"))
     for row in sorted((expected - stored).keys(), key=str):
         out.append(Difference("tasks", iid, f"{row[0]}:{row[1]}", "缺失", "应为待办"))
     # SLA outcomes (met / breached / armed) per deadline
     expected_sla = Counter((c["sla_key"], c["element_id"], c["status"]) for c in seen.clocks.values())
-    stored_sla = Counter((c.sla_key, c.element_id, c.status)
-                         for c in session.scalars(select(SlaClock).where(SlaClock.instance_id == iid)))
+    stored_sla = Counter((c.sla_key, c.element_id, c.status) for c in rows.clocks.get(iid, ()))
     for key, status_, in_db in _diff(stored_sla, expected_sla):
         out.append(Difference("sla_clocks", iid, key, in_db, status_))
     # the request row (type, priority, ratings, status)
     values = intake.projection(instance.process_id, current_data(wf))
-    req = session.get(HelpRequest, iid)
+    req = rows.requests.get(iid)
     if values is not None and req is None:
         out.append(Difference("requests", iid, "（整行）", "缺失", "应存在"))
     elif values is not None:
@@ -126,21 +152,37 @@ def _diff(stored: Counter, expected: Counter):
             yield f"{key}@{element}", "/".join(want) or "（无）", "/".join(has) or "（无）"
 
 
-def verify(session: Session, progress: Callable[[int, int, float], None] | None = None) -> list[Difference]:
-    """Every difference between the projections and what the log says, instance by instance; rows that
-    belong to no logged instance are differences too."""
-    logged = set(session.scalars(select(AuditEvent.chain).where(AuditEvent.kind == "started")))
-    instances = list(session.scalars(select(Instance).order_by(Instance.started_at, Instance.id)))
+def check_chunk(url: str | None, ids: list[str]) -> list[Difference]:
+    """Every difference for the instances ``ids`` (a worker's unit of work)."""
     out: list[Difference] = []
-    started = time.monotonic()
-    for done, instance in enumerate(instances, start=1):
-        if instance.id not in logged:
-            out.append(Difference("instances", instance.id, "（整行）", "存在", "审计日志中没有该实例的启动记录"))
-        else:
-            out += _check_instance(session, instance)
-        if progress is not None:
-            progress(done, len(instances), started)
-    known = {i.id for i in instances}
+    with db.read_session(url) as session:
+        instances = {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(ids)))}
+        logged = set(session.scalars(select(AuditEvent.chain).where(AuditEvent.chain.in_(ids),
+                                                                     AuditEvent.kind == "started")))
+        events = replay_all.events_by_chain(session, ids)
+        rows = _Rows.read(session, ids)
+        for iid in ids:
+            instance = instances.get(iid)
+            if instance is None:
+                continue  # deleted while the check ran: nothing of it is read by a report any more
+            if iid not in logged:
+                out.append(Difference("instances", iid, "（整行）", "存在", "审计日志中没有该实例的启动记录"))
+            else:
+                out += _check_instance(session, instance, events[iid], rows)
+    return out
+
+
+def verify(session: Session, progress: parallel.Progress | None = None, *, url: str | None = None,
+           jobs: int = 1, chunk: int = 50) -> list[Difference]:
+    """Every difference between the projections and what the log says, instance by instance; rows that
+    belong to no logged instance are differences too. ``session`` lists the instances; the chunks are
+    checked on ``url``'s database (default: the session's), ``jobs`` processes at a time."""
+    url = url or session.get_bind().engine.url.render_as_string(hide_password=False)
+    ids = replay_all.instance_ids(session)
+    order = {iid: n for n, iid in enumerate(ids)}
+    out = sorted(parallel.map_chunks(check_chunk, url, ids, jobs=jobs, chunk=chunk, progress=progress),
+                 key=lambda d: order[d.instance_id])
+    known = set(ids)
     for table, column in ((HelpRequest, HelpRequest.instance_id), (TaskRow, TaskRow.instance_id),
                           (SlaClock, SlaClock.instance_id)):
         for iid in sorted(set(session.scalars(select(column).distinct())) - known):

@@ -153,7 +153,7 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
                 if task is not None and task.state == TaskState.COMPLETED:
                     clk.status, clk.breached_at = "breached", now
                     breached.append(clk)
-                elif task is not None and _withdrawn(task):
+                elif task is not None and withdrawn(task):
                     session.delete(clk)
                 else:
                     clk.status, clk.met_at = "met", now
@@ -178,7 +178,7 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
     return breached
 
 
-def _withdrawn(timer_task) -> bool:
+def withdrawn(timer_task) -> bool:
     """Whether the deadline stopped applying instead of being met: a sibling boundary event marked
     ``sla_withdraw`` (e.g. "the problem is complex", so the 24-hour rule for ordinary problems no longer
     applies) interrupted the activity the timer watched. Such a clock is removed, as if ``sla_when`` had

@@ -46,24 +46,34 @@ def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) 
     with erased values in their place still reproduces it. (Replay compares those values apart.)
     """
     h = hashlib.sha256()
+    update, dumps = h.update, history.canonical_json
+    subprocesses = wf.top_workflow.subprocesses
+    live = (TaskState.READY, TaskState.WAITING, TaskState.STARTED)
+    predicted, waiting = TaskState.PREDICTED_MASK, TaskState.WAITING
 
+    # Hot in replay (after every step): children are read from the workflow's own task dict rather than
+    # through ``Task.children``, which builds the same list one property call at a time.
     def walk(task, depth):
-        if task.state & TaskState.PREDICTED_MASK:
+        state = task.state
+        if state & predicted:
             return
-        h.update(f"{depth}|{task.workflow.spec.name}|{task.task_spec.name}|{task.state}|".encode())
-        value = task.internal_data.get("event_value")
-        if value is not None and task.state == TaskState.WAITING:
-            h.update(history.canonical_json(value).encode())
-        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) or not task.children:
-            h.update(history.canonical_json(_masked(task.data, personal)).encode())
-        for child in task.children:
-            walk(child, depth + 1)
-        sub = task.workflow.top_workflow.subprocesses.get(task.id)
+        children = task._children
+        update(f"{depth}|{task.workflow.spec.name}|{task.task_spec.name}|{state}|".encode())
+        if state == waiting:
+            value = task.internal_data.get("event_value")
+            if value is not None:
+                update(dumps(value).encode())
+        if state in live or not children:
+            update(dumps(_masked(task.data, personal)).encode())
+        tasks = task.workflow.tasks
+        for child in children:
+            walk(tasks.get(child), depth + 1)
+        sub = subprocesses.get(task.id)
         if sub is not None:
             walk(sub.task_tree, depth + 1)
 
     walk(wf.task_tree, 0)
-    h.update(history.canonical_json(_masked(wf.data, personal)).encode())
+    update(dumps(_masked(wf.data, personal)).encode())
     return h.hexdigest()
 
 

@@ -28,3 +28,20 @@ def test_scenario_file_passes(procedure, path):
         assert breaks == [] and checked > 1
         result = replay.replay(session, outcome.instance_id)
         assert result.ok, (result.error, result.first_mismatch)
+
+
+def test_a_deadline_withdrawn_by_reclassification_is_not_reported_as_tampering(procedure):
+    """The runtime removes the 24-hour clock when the problem is found complex (``sla_withdraw``);
+    ``verify --projections`` recomputes the same, so an untouched history of that walk has no difference."""
+    from sqlalchemy import select
+
+    from engine.core.tables import SlaClock
+    from engine.helpdesk import projections_check
+
+    path = next(f for f in FILES if f.name == "t2_3_reclassified_complex.yaml")
+    outcome = scenarios.run(scenarios.load(path), procedure)
+    assert outcome.ok, outcome.describe()
+    with db.read_session(procedure) as session:
+        keys = set(session.scalars(select(SlaClock.sla_key).where(SlaClock.instance_id == outcome.instance_id)))
+        assert "response" in keys and "resolve_ordinary" not in keys  # withdrawn: neither met nor breached
+        assert projections_check.verify(session) == []

@@ -72,7 +72,7 @@ def cmd_verify(args) -> int:
         if args.projections:
             from engine.helpdesk import projections_check
 
-            diffs = projections_check.verify(session, progress=_progress if sys.stderr.isatty() else None)
+            diffs = projections_check.verify(session, progress=_progress_for(args), jobs=_jobs(args))
     for brk in breaks:
         print(f"BROKEN {brk}")
     failed = bool(breaks)
@@ -103,13 +103,38 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+def _jobs(args) -> int:
+    from engine.core import parallel
+
+    return args.jobs if args.jobs is not None else parallel.default_jobs()
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数，收到 {text!r}")
+    return value
+
+
+def _progress_for(args):
+    """The progress bar on stderr: when stderr is a terminal, or asked for with --progress."""
+    return _progress if args.progress or sys.stderr.isatty() else None
+
+
 def _progress(done: int, total: int, started: float) -> None:
     import time
 
     elapsed = time.monotonic() - started
-    eta = elapsed / done * (total - done) if done else 0
+    eta = f"剩余约 {elapsed / done * (total - done):.0f} 秒" if done else "正在估算剩余时间"
+    rate = f"{done / elapsed:.0f} 个/秒" if done and elapsed > 0 else ""
     bar = "#" * int(30 * done / max(total, 1))
-    print(f"\r[{bar:<30}] {done}/{total}  剩余约 {eta:.0f} 秒", end="" if done < total else "\n", file=sys.stderr)
+    print(f"\r[{bar:<30}] {done}/{total}  已用 {elapsed:.0f} 秒  {eta}  {rate}   ",
+          end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
 def cmd_export(args) -> int:
@@ -131,13 +156,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from engine.runtime import replay
-
+    if args.all:
+        return _replay_all(args)
     if getattr(args, "bundle", None):
         return cmd_replay_bundle(args)
     if not args.instance_id:
-        print("请给出实例编号，或用 --bundle 文件 重放导出的审计包", file=sys.stderr)
+        print("请给出实例编号，或用 --all 重放全部实例、--bundle 文件 重放导出的审计包", file=sys.stderr)
         return 2
+    from engine.runtime import replay
+
     with db.read_session() as session:
         result = replay.replay(session, args.instance_id)
     print(f"instance {result.instance_id}: hash chain {'intact' if result.chain_ok else 'BROKEN'}")
@@ -258,6 +285,25 @@ def cmd_witness(args) -> int:
     return 0
 
 
+def _replay_all(args) -> int:
+    import time
+
+    from engine.runtime import replay_all
+
+    if args.instance_id is not None:
+        print("--all 与实例 id 不能同时给出", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    outcomes = replay_all.replay_all(jobs=_jobs(args), progress=_progress_for(args))
+    bad = [o for o in outcomes if not o.ok]
+    for outcome in bad:
+        print(f"MISMATCH 实例 {outcome.instance_id}：{outcome.problem}")
+    steps = sum(o.steps for o in outcomes)
+    print(f"{len(outcomes) - len(bad)} 个实例重放与记录一致，{len(bad)} 个不一致"
+          f"（共重放 {steps} 步，用时 {time.monotonic() - started:.1f} 秒）")
+    return 1 if bad else 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit log")
     asub = p.add_subparsers(dest="audit_command", required=True)
@@ -277,6 +323,7 @@ def register(sub) -> None:
     ver.add_argument("--checkpoints", help="the published checkpoint file (default: $LIYUAN_AUDIT_CHECKPOINT_FILE)")
     ver.add_argument("--projections", action="store_true",
                      help="recompute request status, priority, ratings, tasks, SLA outcomes, instance status from the log")
+    _parallel_options(ver)
     ver.set_defaults(func=cmd_verify)
     exp = asub.add_parser("export", help="write an instance's audit bundle for verify_bundle.py (no database needed)")
     exp.add_argument("instance_id")
@@ -290,9 +337,16 @@ def register(sub) -> None:
     rep = asub.add_parser("replay", help="re-run an instance from its audit log and compare every state")
     rep.add_argument("instance_id", nargs="?")
     rep.add_argument("--bundle", help="replay an exported audit bundle offline (no database)")
+    rep.add_argument("--all", action="store_true", help="replay every instance; exit 1 if any differs")
+    _parallel_options(rep)
     rep.set_defaults(func=cmd_replay)
     wit = asub.add_parser("witness", help="fetch a server's signed checkpoints and check them against a local copy")
     wit.add_argument("--url", required=True, help="the server (http://host:port) or its /audit/checkpoints URL")
     wit.add_argument("--copy", help="the witness's local copy (default: var/witness/<host>.jsonl)")
     wit.add_argument("--public-key", help="the company's published public key (base64; default $LIYUAN_AUDIT_PUBLIC_KEY)")
     wit.set_defaults(func=cmd_witness)
+
+
+def _parallel_options(parser) -> None:
+    parser.add_argument("--jobs", type=_positive, help="worker processes (default: min(CPU cores, 4))")
+    parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
