@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from flask import Flask, current_app
+from flask import Flask, current_app, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import Storage
@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core import clock, db
 
+from . import web
 from .tables import RateLimitCounter
 
 DEFAULT_STORAGE_URI = "database://"
@@ -58,10 +59,13 @@ def init_app(app: Flask) -> None:
 
 
 def _too_many(_exc):
-    """The API blueprint answers its own 429s as JSON; this is the pages' (and the editor's JSON) answer."""
-    from .security import refusal
-
-    return refusal(429, MESSAGE)
+    """429 in the shape the caller reads: the API's error JSON, the editor's JSON, or a Chinese page.
+    (Flask-Limiter adds ``Retry-After`` to whichever it is.)"""
+    if request.path.startswith("/api/"):
+        return jsonify({"error": "too_many_requests", "message": MESSAGE, "fields": {}}), 429
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify({"ok": False, "error": "too_many_requests", "message": MESSAGE, "problems": []}), 429
+    return web.friendly_error(MESSAGE, 429)
 
 
 def _now() -> float:

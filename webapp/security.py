@@ -142,8 +142,8 @@ def refusal(status: int, message: str):
 
         return error_response(status, message)
     if request.is_json or request.accept_mimetypes.best == "application/json":
-        error = {400: "bad_request", 413: "too_large", 429: "too_many_requests"}.get(status, "refused")
-        body = {"ok": False, "error": error, "message": message, "problems": []}
+        body = {"ok": False, "error": "bad_request" if status == 400 else "too_large", "message": message,
+                "problems": []}
         return jsonify(body), status
     return web.friendly_error(message, status, title="请求被拒绝")
 
