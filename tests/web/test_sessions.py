@@ -153,6 +153,21 @@ def test_an_admin_lists_and_revokes_a_token_and_it_is_401_at_once(app):
     assert _sign_in(app, "engineer")[0].get("/admin/tokens").status_code == 403
 
 
+def test_tokens_are_listed_and_revoked_from_the_command_line(app, capsys):
+    from webapp.cli.main import main
+
+    token = _token(app, "engineer")
+    assert main(["tokens", "list"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "engineer" in ln)
+    assert "有效" in line
+    token_id = int(re.match(r"#(\d+)", line).group(1))
+    assert main(["tokens", "revoke", str(token_id), "--actor", "ops"]) == 0
+    assert "已撤销访问令牌" in capsys.readouterr().out
+    assert _api(app, token)[0] == 401
+    assert main(["tokens", "revoke", str(token_id)]) == 1  # already revoked: said on stderr
+    assert "不存在或已撤销" in capsys.readouterr().err
+
+
 # --- sign-in throttles ---------------------------------------------------------------------------------------
 
 def test_spraying_one_account_from_many_addresses_is_throttled(app):
