@@ -42,6 +42,7 @@ for data in [
     *(p.as_posix() for p in Path("webapp/templates").rglob("*") if p.is_file()),
     *(p.as_posix() for p in Path("webapp/static").rglob("*") if p.is_file() and not p.name.startswith(".")),
     "migrations/script.py.mako",
+    "engine/identity/common-passwords.txt.gz",  # the password rules' list of common passwords
 ]:
     if data not in names:
         problems.append(f"data file not in the wheel: {data}")

@@ -1,4 +1,5 @@
-"""The administrator's pages: accounts, the fee schedule《有偿服务收费标准》, the timers and their incidents.
+"""The administrator's pages: accounts, API tokens, the fee schedule《有偿服务收费标准》, the timers and their
+incidents.
 
 Each change is one ``db.transaction``; a rejected form is shown again with the Chinese messages beside
 the fields and what was typed kept.
@@ -14,6 +15,7 @@ from engine.helpdesk import management
 from engine.timers import incidents as timer_incidents
 
 from . import personal_erasure, sla_view
+from .api import tokens as api_tokens
 from .policy import current_user, requires
 from .web import read_db
 
@@ -58,8 +60,9 @@ def add_user():
         errors["phone"] = "电话号码格式不正确"
     if not roles:
         errors["roles"] = "请至少选择一个角色"
-    if len(password) < 8:
-        errors["password"] = "初始密码至少8位"
+    problem = identity.password_problem(password, username=form["username"], phone=form["phone"] or None)
+    if problem:
+        errors["password"] = problem
     if not errors:
         try:
             with db.transaction() as session:
@@ -90,6 +93,31 @@ def set_active(username):
     else:
         flash(f"已{'启用' if active else '停用'}账号 {name}", "success")
     return redirect(url_for("admin.users"))
+
+
+# --- API tokens -----------------------------------------------------------------------------------------------
+
+@bp.get("/tokens")
+@requires("admin")
+def tokens():
+    """The API tokens that still work (or, with ?all=1, the latest 200 of any state), each revocable."""
+    show_all = request.args.get("all") == "1"
+    rows = api_tokens.listing(read_db(), include_inactive=show_all)
+    return render_template("admin/tokens.html", rows=rows, show_all=show_all, tab="tokens")
+
+
+@bp.post("/tokens/<token_id>/revoke")
+@requires("admin")
+def revoke_token(token_id):
+    if not token_id.isdecimal() or len(token_id) > 15:
+        abort(404)
+    with db.transaction() as session:
+        revoked = api_tokens.revoke(session, int(token_id), actor=current_user().username)
+    if revoked:
+        flash(f"已撤销访问令牌 #{token_id}，持有者须重新登录", "success")
+    else:
+        flash(f"访问令牌 #{token_id} 不存在或已撤销", "warning")
+    return redirect(url_for("admin.tokens"))
 
 
 # --- fee schedule -----------------------------------------------------------------------------------------

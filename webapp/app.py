@@ -20,7 +20,7 @@ from engine import timers
 from engine.core import config as engine_config
 from engine.core import errors
 
-from . import form_filters, policy, security, web
+from . import form_filters, policy, ratelimit, security, web
 
 csrf = CSRFProtect()
 
@@ -77,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _secret_key()
 
     security.init_app(app)  # first: its limits and checks run before CSRF and sign-in look at the request
+    ratelimit.init_app(app)
     csrf.init_app(app)
     web.login_manager.init_app(app)
     form_filters.register(app)
@@ -84,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.teardown_appcontext(web.close_read_db)
 
     from . import (
+        account_views,
         admin_views,
         api,
         audit_views,
@@ -99,7 +101,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
 
     # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
-    for blueprint in (auth.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
+    for blueprint in (auth.bp, account_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
                       notifications.bp, audit_views.bp, admin_views.bp, reports_views.bp, modeler_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt

@@ -1,7 +1,11 @@
 """Signing in and out, and residents signing up with their phone number.
 
-Failed sign-ins are counted per (username, client IP) by :mod:`webapp.login_throttle`: five failures
-within ten minutes lock that pair for the rest of the window, across every server process.
+Failed sign-ins are counted by :mod:`webapp.login_throttle` per (username, client address), per username and
+per address, across every server process. Every attempt costs one argon2 verification, also for a username
+that does not exist (``identity.authenticate``), so timing does not reveal which accounts exist. Signing out
+ends every session and API token of the user (``identity.end_sessions``), not just this browser's cookie:
+a copy of the cookie kept elsewhere is refused from then on. Sign-up is rate limited per address
+(:mod:`webapp.ratelimit`).
 """
 
 from __future__ import annotations
@@ -9,17 +13,18 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import logout_user
 from sqlalchemy import select
 
 from engine import forms, identity
 from engine.core import db
 from engine.core.tables import User
 
+from . import ratelimit
 from .login_throttle import LoginThrottle
 from .policy import allowed, current_user, public
-from .web import SessionUser, read_db
+from .web import read_db, start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -69,8 +74,8 @@ def login():
         key = (username.lower(), request.remote_addr or "")
         if limiter().locked(key):
             return render_template("auth/login.html", error=LOCKED_MESSAGE, username=username), 429
-        user = identity.get_user(read_db(), username) if username else None
-        if user is None or not user.is_active or not identity.verify_password(user, request.form.get("password", "")):
+        user = identity.authenticate(read_db(), username, request.form.get("password", ""))
+        if user is None:
             limiter().fail(key)
             status = 429 if limiter().locked(key) else 401
             error = LOCKED_MESSAGE if status == 429 else WRONG_MESSAGE
@@ -78,7 +83,7 @@ def login():
         limiter().clear(key)
         user.role_codes  # noqa: B018 - roles are needed after the session closes
         read_db().expunge(user)
-        login_user(SessionUser(user), remember=False)
+        start_session(user)
         return redirect(_safe_next(request.args.get("next")) or home_for(user))
     return render_template("auth/login.html", error=error, username=username)
 
@@ -86,13 +91,19 @@ def login():
 @bp.post("/logout")
 @public
 def logout():
+    user = current_user()
+    if user is not None:
+        with db.transaction() as tx:
+            identity.end_sessions(tx, user)
     logout_user()
+    session.clear()
     flash("您已退出登录", "info")
     return redirect(url_for("auth.login"))
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public
+@ratelimit.limit("SIGNUP")
 def signup():
     """业主/住户 sign up with a mobile number; it becomes their username."""
     values = {k: (request.form.get(k) or "").strip() for k in ("phone", "display_name")}
@@ -107,23 +118,24 @@ def signup():
             errors["display_name"] = "请填写您的称呼"
         elif len(values["display_name"]) > 50:
             errors["display_name"] = "称呼不超过50个字"
-        if len(password) < 8:
-            errors["password"] = "密码至少8位"
+        problem = identity.password_problem(password, username=values["phone"], phone=values["phone"])
+        if problem:
+            errors["password"] = problem
         elif password != request.form.get("password2", ""):
             errors["password2"] = "两次输入的密码不一致"
         if not errors:
             try:
-                with db.transaction() as session:
-                    if session.scalar(select(User.id).where(User.phone == values["phone"])):
+                with db.transaction() as tx:
+                    if tx.scalar(select(User.id).where(User.phone == values["phone"])):
                         raise identity.IdentityError("该手机号已注册，请直接登录")
-                    user = identity.add_user(session, values["phone"], password, ["customer"],
+                    user = identity.add_user(tx, values["phone"], password, ["customer"],
                                              display_name=values["display_name"], phone=values["phone"])
                     user.role_codes  # noqa: B018
-                    session.expunge(user)
+                    tx.expunge(user)
             except identity.IdentityError as exc:
                 errors["phone"] = str(exc).replace(f"用户名 {values['phone']} 已存在", "该手机号已注册，请直接登录")
             else:
-                login_user(SessionUser(user))
+                start_session(user)
                 flash("注册成功，欢迎使用荔园物业线上求助", "success")
                 return redirect(url_for("portal.index"))
     return render_template("auth/signup.html", values=values, errors=errors), (422 if errors else 200)

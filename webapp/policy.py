@@ -8,6 +8,7 @@ cannot disagree.
 
 from __future__ import annotations
 
+from engine import identity
 from engine import tasks as engine_tasks
 from engine.core.tables import TaskRow, User
 from engine.helpdesk.tables import HelpRequest
@@ -30,6 +31,7 @@ AREAS: dict[str, frozenset[str]] = {
     "notifications": STAFF | {"customer", "process_owner", "auditor", "admin"},
     # the missed-timer alarm: those who rely on escalations firing, and the admin who can restart things
     "timer_alarm": frozenset({"cs_supervisor", "manager", "admin"}),
+    "account": frozenset(identity.ROLE_BY_CODE),      # one's own password: everybody signed in
 }
 
 

@@ -1,4 +1,5 @@
-"""Tables the web app needs beside the engine's: form drafts, "read up to here" markers and failed sign-ins.
+"""Tables the web app needs beside the engine's: form drafts, "read up to here" markers, failed sign-ins,
+API tokens and the rate limiter's counters.
 
 They live in their own module (imported by ``migrations/env.py`` and by the web code that uses them) so
 the engine stays free of UI state. Notifications themselves are *derived* from the audit log and the SLA
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.core.tables import Base, BigId, Timestamp
@@ -42,8 +43,38 @@ class LoginFailure(Base):
     """
 
     __tablename__ = "web_login_failures"
-    __table_args__ = (Index("ix_web_login_failures_key", "username", "address", "at"),)
+    __table_args__ = (Index("ix_web_login_failures_key", "username", "address", "at"),
+                      Index("ix_web_login_failures_address", "address", "at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """One bearer token issued by ``POST /api/v1/auth/token`` (webapp.api.tokens).
+
+    The token itself is this row's id signed with the app's secret key, so nothing secret is stored here.
+    It is good while it has not expired, nobody revoked it and its user's ``auth_epoch`` is still ``epoch``
+    (signing out, a password change or deactivation move the user on). Rows let an admin list and revoke.
+    """
+
+    __tablename__ = "web_api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp, index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of Flask-Limiter (webapp.ratelimit's ``database://`` storage): every web
+    process counts in the same row, so the limit holds however many workers serve the site."""
+
+    __tablename__ = "web_rate_limits"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch, UTC

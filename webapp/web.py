@@ -4,14 +4,18 @@ the friendly error pages.
 The Flask-Login user is a thin wrapper around a *detached* ``engine.core.tables.User`` row (roles loaded
 eagerly), exposed as ``.user`` so ``policy.current_user()`` hands views the same object the engine's
 ``tasks`` functions expect.
+
+Every request reloads the user and compares the sign-in generation the session cookie was given
+(:func:`start_session`) with the user's ``auth_epoch``: a cookie kept from before a sign-out, a password
+change or a deactivation names an old generation and is treated as signed out, in every server process.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import g, render_template
-from flask_login import LoginManager, UserMixin
+from flask import g, render_template, session
+from flask_login import LoginManager, UserMixin, login_user
 
 from engine import identity
 from engine.core import clock, db
@@ -43,13 +47,23 @@ def _load_user(user_id: str):
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
-    with db.read_session() as session:
-        user = session.get(User, uid)
-        if user is None or not user.is_active:
+    with db.read_session() as reader:
+        user = reader.get(User, uid)
+        if user is None or not user.is_active or session.get(EPOCH_KEY) != user.auth_epoch:
             return None
         user.role_codes  # noqa: B018 - load roles before the session closes
-        session.expunge(user)
+        reader.expunge(user)
     return SessionUser(user)
+
+
+EPOCH_KEY = "liyuan_epoch"
+
+
+def start_session(user: User, *, epoch: int | None = None) -> None:
+    """Sign ``user`` in on this browser under their current sign-in generation (or ``epoch``, after a
+    change that moved it on), written into the signed session cookie beside Flask-Login's user id."""
+    login_user(SessionUser(user), remember=False)
+    session[EPOCH_KEY] = user.auth_epoch if epoch is None else epoch
 
 
 def read_db():

@@ -41,6 +41,9 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # Sign-in generation: every session cookie and API token carries the value it was issued under and is
+    # refused once it differs. Signing out, a password change and deactivation add one (engine.identity).
+    auth_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -52,6 +55,21 @@ class UserRole(Base):
     __tablename__ = "user_roles"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class PasswordResetCode(Base):
+    """A one-time code that lets its user set a new password (engine.identity.reset): only a hash of the
+    code is kept, it expires, and a few wrong guesses use it up."""
+
+    __tablename__ = "password_reset_codes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Blob(Base):

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import identity
 from engine.audit import history
 from engine.core.tables import User
 from engine.helpdesk.tables import FeeItem
@@ -37,6 +38,8 @@ def set_active(session: Session, username: str, active: bool, *, actor: str) -> 
     if not active and username == actor:
         raise ManagementError("不能停用自己的账号")
     user.is_active = active
+    if not active:  # its sessions and API tokens end now, and stay ended if the account is switched on again
+        identity.end_sessions(session, user)
     history.append(session, "management", actor, "user_activated" if active else "user_deactivated",
                    element_id=username, payload={"username": username})
     session.flush()

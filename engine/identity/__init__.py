@@ -1,8 +1,13 @@
-"""Users, roles and the lane-to-role mapping, password hashing (argon2) and the demo users.
+"""Users, roles and the lane-to-role mapping, password hashing (argon2), the password rules, sign-in
+generations (ending every session of a user) and password reset codes.
 
-Public face: the ``users`` module's names below; lanes in the diagrams are role names.
+Public face: the names below; lanes in the diagrams are role names.
 """
 
+from engine.identity.passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
+from engine.identity.passwords import MIN_LENGTH as PASSWORD_MIN_LENGTH
+from engine.identity.passwords import problem as password_problem
+from engine.identity.reset import issue_reset_code, redeem_reset_code
 from engine.identity.users import (
            DEMO_USERS,
            ROLE_BY_CODE,
@@ -11,15 +16,20 @@ from engine.identity.users import (
            IdentityError,
            Role,
            add_user,
+           authenticate,
+           check_password,
+           end_sessions,
            ensure_demo_users,
            get_user,
            hash_password,
            lane_role,
            list_users,
            roles_for_lanes,
+           set_password,
            verify_password,
 )
 
-__all__ = ["DEMO_USERS", "ROLE_BY_CODE", "ROLE_BY_NAME", "ROLES", "IdentityError", "Role", "add_user",
-           "ensure_demo_users", "get_user", "hash_password", "lane_role", "list_users", "roles_for_lanes",
-           "verify_password"]
+__all__ = ["DEMO_USERS", "PASSWORD_MAX_LENGTH", "PASSWORD_MIN_LENGTH", "ROLE_BY_CODE", "ROLE_BY_NAME", "ROLES",
+           "IdentityError", "Role", "add_user", "authenticate", "check_password", "end_sessions",
+           "ensure_demo_users", "get_user", "hash_password", "issue_reset_code", "lane_role", "list_users",
+           "password_problem", "redeem_reset_code", "roles_for_lanes", "set_password", "verify_password"]

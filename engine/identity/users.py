@@ -1,7 +1,12 @@
 """Users, roles and the lane-to-role mapping.
 
 A BPMN lane's name *is* a role's Chinese name, so the people who may do a task are the holders of the
-role its lane names. Passwords are hashed with argon2 (argon2-cffi's defaults, which follow RFC 9106).
+role its lane names. Passwords are hashed with argon2 (argon2-cffi's defaults, which follow RFC 9106) and
+must pass :func:`engine.identity.passwords.problem` whenever one is set.
+
+Sessions: ``User.auth_epoch`` is the account's sign-in generation. The web app writes it into each session
+cookie and API token it issues and refuses any whose generation is no longer the user's, so
+:func:`end_sessions` (signing out, a password change, deactivation) ends every one of them at once.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.core import clock
 from engine.core.tables import User, UserRole
+
+from . import passwords
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,55 @@ def verify_password(user: User, password: str) -> bool:
         return False
 
 
+_dummy: list[User] = []
+
+
+def _dummy_user() -> User:
+    """A user nobody is, with a hash of the same argon2 parameters as every real one."""
+    if not _dummy:
+        _dummy.append(User(username="", password_hash=_hasher.hash(secrets.token_urlsafe(16))))
+    return _dummy[0]
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user ``username`` if ``password`` is theirs, else ``None``.
+
+    Exactly one argon2 verification runs whatever the outcome — against a dummy hash when there is no such
+    user or the account is disabled — so the answer takes as long for a name that does not exist as for a
+    wrong password, and response times do not tell which usernames exist.
+    """
+    user = get_user(session, username) if username and len(username) <= 64 else None
+    if user is None or not user.is_active:
+        verify_password(_dummy_user(), password)
+        return None
+    return user if verify_password(user, password) else None
+
+
+def check_password(password: str, *, username: str | None = None, phone: str | None = None) -> None:
+    """Raise :class:`IdentityError` with the Chinese reason when ``password`` may not be used."""
+    problem = passwords.problem(password, username=username, phone=phone)
+    if problem:
+        raise IdentityError(problem)
+
+
+def end_sessions(session: Session, user: User) -> int:
+    """Move the user to a new sign-in generation: every session and API token issued before is refused
+    from the next request on (in every server process: they all read the generation from the database).
+    Returns the new generation."""
+    session.execute(update(User).where(User.id == user.id).values(auth_epoch=User.auth_epoch + 1))
+    epoch = session.scalar(select(User.auth_epoch).where(User.id == user.id))
+    user.auth_epoch = epoch
+    return epoch
+
+
+def set_password(session: Session, user: User, password: str) -> int:
+    """A new password (checked against the rules), and every session and token of the old one ended.
+    Returns the new sign-in generation, for the one session that made the change to carry on under."""
+    check_password(password, username=user.username, phone=user.phone)
+    session.execute(update(User).where(User.id == user.id).values(password_hash=hash_password(password)))
+    return end_sessions(session, user)
+
+
 def lane_role(lane: str | None) -> Role | None:
     return ROLE_BY_NAME.get(lane) if lane else None
 
@@ -98,8 +154,7 @@ def add_user(session: Session, username: str, password: str, roles: list[str], *
     unknown = [r for r in roles if r not in ROLE_BY_CODE]
     if unknown:
         raise IdentityError(f"未知角色：{', '.join(unknown)}")
-    if len(password) < 8:
-        raise IdentityError("密码至少8位")
+    check_password(password, username=username, phone=phone)
     # Checked here, not left to the column: SQLite would store any length and PostgreSQL fail with a 500.
     if display_name and len(display_name) > 100:
         raise IdentityError("姓名不超过100个字")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf.csrf import CSRFProtect
 
-from engine.core import db
+from engine.core import clock, db
 from engine.core.tables import User
 from webapp import api
 
@@ -57,7 +57,8 @@ def test_missing_garbage_and_foreign_tokens_are_401_json(client):
 
 def test_expired_token_is_401(client):
     token = client.token("assistant")
-    client.app.config["API_TOKEN_MAX_AGE"] = -1
+    assert client.get("/tasks", headers={"Authorization": f"Bearer {token}"})[0] == 200
+    clock.advance(hours=12, seconds=1)  # API_TOKEN_MAX_AGE: 12 h by default
     status, body = client.get("/tasks", headers={"Authorization": f"Bearer {token}"})
     assert status == 401 and body["error"] == "token_expired" and "过期" in body["message"]
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import uuid
 
+import flask
 import pytest
 
 from engine import identity, runtime
 from engine.core import db
+from engine.core.tables import User
 from webapp import policy
+from webapp.web import EPOCH_KEY
 
 from .conftest import ONLINE, ready_task
 
@@ -67,9 +70,16 @@ class Visitor:
         self.session_id = None
         if username is not None:
             user = client_api.users[username]
-            loaded = app.login_manager._user_callback(str(user.id))  # the app's own user loader
+            with app.test_request_context():
+                flask.session[EPOCH_KEY] = self._epoch()
+                loaded = app.login_manager._user_callback(str(user.id))  # the app's own user loader
             assert loaded is not None, username
             self.session_id = loaded.get_id()
+
+    def _epoch(self) -> int:
+        """The user's sign-in generation now: a POST /logout walked earlier moved it on, as it should."""
+        with db.read_session() as session:
+            return session.get(User, self.api.users[self.username].id).auth_epoch
 
     def request(self, method: str, rule, url: str, *, follow: bool = False):
         web = self.app.test_client()
@@ -82,6 +92,7 @@ class Visitor:
         if self.session_id is not None:
             with web.session_transaction() as sess:
                 sess["_user_id"], sess["_fresh"] = self.session_id, True
+                sess[EPOCH_KEY] = self._epoch()
         return web.open(url, method=method, data={} if method != "GET" else None, follow_redirects=follow)
 
 

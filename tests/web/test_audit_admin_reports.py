@@ -156,7 +156,7 @@ def test_admin_adds_a_user_who_can_sign_in_and_deactivates_them(client_for, app)
     assert res.status_code == 422 and "用户名 guard3 已存在" in html and 'value="重复"' in html
     html = admin.post("/admin/users", data={"username": "x1", "display_name": "", "password": "short"}).get_data(
         as_text=True)
-    assert "请填写姓名" in html and "初始密码至少8位" in html and "请至少选择一个角色" in html
+    assert "请填写姓名" in html and "密码至少12位" in html and "请至少选择一个角色" in html
 
     assert admin.post("/admin/users/guard3/active", data={"active": "0"}).status_code == 302
     assert "已停用账号 唐护管" in admin.get("/admin/users").get_data(as_text=True)

@@ -56,13 +56,13 @@ def test_secure_cookies_when_asked(seeded, monkeypatch):
 
 def test_resident_signs_up_with_phone_and_lands_in_portal(app):
     client = app.test_client()
-    res = client.post("/signup", data={"phone": "13712345678", "display_name": "王女士", "password": "longenough1",
-                                       "password2": "longenough1"})
+    res = client.post("/signup", data={"phone": "13712345678", "display_name": "王女士", "password": "lychee-garden-7",
+                                       "password2": "lychee-garden-7"})
     assert res.status_code == 302 and res.location.endswith("/portal")
     assert client.get("/portal").status_code == 200
     assert client.get("/inbox").status_code == 403
-    again = app.test_client().post("/signup", data={"phone": "13712345678", "display_name": "王", "password": "x" * 8,
-                                                    "password2": "x" * 8})
+    again = app.test_client().post("/signup", data={"phone": "13712345678", "display_name": "王", "password": "lychee-garden-8",
+                                                    "password2": "lychee-garden-8"})
     assert again.status_code == 422 and "该手机号已注册" in again.get_data(as_text=True)
 
 
@@ -71,7 +71,7 @@ def test_signup_validates_in_chinese(app):
                                                   "password2": "short"})
     html = res.get_data(as_text=True)
     assert res.status_code == 422
-    assert "请输入11位手机号码" in html and "请填写您的称呼" in html and "密码至少8位" in html
+    assert "请输入11位手机号码" in html and "请填写您的称呼" in html and "密码至少12位" in html
 
 
 def test_next_parameter_cannot_leave_the_site(app):

@@ -82,9 +82,9 @@ def test_a_landline_is_accepted_where_a_phone_is_asked(client_for, landline):
 
 def test_a_resident_signs_up_with_full_width_digits(app):
     res = app.test_client().post("/signup", data={"phone": "１３７１２３４５６７８", "display_name": "王女士",
-                                                  "password": "longenough1", "password2": "longenough1"})
+                                                  "password": "lychee-garden-7", "password2": "lychee-garden-7"})
     assert res.status_code == 302
-    res = app.test_client().post("/login", data={"username": "13712345678", "password": "longenough1"})
+    res = app.test_client().post("/login", data={"username": "13712345678", "password": "lychee-garden-7"})
     assert res.status_code == 302
 
 

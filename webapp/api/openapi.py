@@ -120,7 +120,8 @@ def _op(summary: str, ok: tuple[str, dict, str], errors: tuple[int, ...], *, bod
 
 def document() -> dict:
     paths = {
-        "/auth/token": {"post": _op("用户名和密码换取访问令牌（12小时有效）", ("200", _ref("Token"), "令牌"),
+        "/auth/token": {"post": _op("用户名和密码换取访问令牌（默认12小时有效；退出登录、修改密码、账号停用或"
+                                    "管理员撤销即失效；按来源地址限制签发频率）", ("200", _ref("Token"), "令牌"),
                                     (401, 422, 429), body="TokenRequest", public=True, tag="auth")},
         "/requests": {"post": _op("登记求助：热线（物业助理/客服部主管）或线上（业主/住户本人）",
                                   ("201", _ref("Created"), "已创建"), (401, 403, 404, 422, 500),

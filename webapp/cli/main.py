@@ -123,7 +123,10 @@ def cmd_init(args) -> int:
                     print(p, file=sys.stderr)
                 raise SystemExit("bpmn/ is invalid; nothing deployed") from None
         if args.demo:
-            password, created = identity.ensure_demo_users(session, os.environ.get("LIYUAN_DEMO_PASSWORD"))
+            try:
+                password, created = identity.ensure_demo_users(session, os.environ.get("LIYUAN_DEMO_PASSWORD"))
+            except identity.IdentityError as exc:  # LIYUAN_DEMO_PASSWORD too short or too common
+                raise SystemExit(f"LIYUAN_DEMO_PASSWORD：{exc}") from None
             if created:
                 print("演示账号 (demo users) — password for all: " + password)
                 for username, display, role in identity.DEMO_USERS:
@@ -208,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():
-    """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs)."""
-    from webapp.cli import audit, clauses, simulate, timers
+    """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs, API tokens)."""
+    from webapp.cli import audit, clauses, simulate, timers, tokens
 
-    return (audit.register, timers.register, clauses.register, simulate.register)
+    return (audit.register, timers.register, clauses.register, simulate.register, tokens.register)
 
 
 def main(argv: list[str] | None = None) -> int:
