@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
@@ -67,7 +68,7 @@ def current(session: Session, event: str) -> str:
 
 def all_current(session: Session) -> list[tuple[Event, str, MessageTemplate | None]]:
     """(event, its template text, the stored row or None when still the default), in the events' order."""
-    rows = {r.event: r for r in session.query(MessageTemplate).all()}
+    rows = {r.event: r for r in session.scalars(select(MessageTemplate))}
     return [(e, rows[e.code].body if e.code in rows else e.default, rows.get(e.code)) for e in EVENTS.values()]
 
 
