@@ -61,7 +61,7 @@ class TimerScheduler:
         self._scheduler.add_job(self.tick, IntervalTrigger(seconds=self.interval), id="timer-poller",
                                 name="timer poller", next_run_time=dt.datetime.now(dt.UTC))
         self._scheduler.add_job(self.send_messages, IntervalTrigger(seconds=OUTBOX_INTERVAL), id="outbox",
-                                name="notifications outbox", next_run_time=dt.datetime.now(dt.UTC))
+                                name="notifications outbox")  # first pass after the start-up backlog of timers
         self._scheduler.start()
         log.info("timer scheduler started (%s, every %ss)", self.poller.owner, self.interval)
         return self

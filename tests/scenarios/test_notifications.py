@@ -178,3 +178,15 @@ def test_a_one_time_code_goes_through_the_outbox_and_is_accepted_once(procedure,
         assert notify.codes.check_code(session, "13800001234", "verify_phone", code) is True
     with pytest.raises(notify.codes.CodeError, match="失效"), db.transaction() as session:
         notify.codes.check_code(session, "13800001234", "verify_phone", code)
+
+
+def test_the_demo_provider_writes_the_sms_to_the_server_log(procedure, monkeypatch, caplog):
+    monkeypatch.delenv("LIYUAN_SMS_PROVIDER", raising=False)
+    iid = d.start_request("hotline", "g", description="楼道灯不亮")
+    with caplog.at_level("INFO", logger="engine.notify.sms"):
+        assert send().sent == 1
+    [line] = [r.getMessage() for r in caplog.records if r.name == "engine.notify.sms"]
+    assert line.startswith(f"短信 → {PHONE}：") and "楼道灯不亮" in line and iid[:8].upper() in line
+    monkeypatch.setenv("LIYUAN_SMS_PROVIDER", "carrier-pigeon")
+    with pytest.raises(notify.senders.ConfigError, match="只能是 log 或 http"):
+        send()
