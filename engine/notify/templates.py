@@ -108,6 +108,8 @@ def check(event: str, body: str) -> str:
         raise TemplateError(f"模板无法生成消息：{exc}") from exc
     if not text.strip():
         raise TemplateError("模板生成的消息为空")
+    if len(text) > 2 * MAX_LENGTH:
+        raise TemplateError(f"模板生成的消息过长（{len(text)} 字），请控制在 {2 * MAX_LENGTH} 字以内")
     return body
 
 

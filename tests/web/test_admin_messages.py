@@ -45,6 +45,7 @@ def test_a_failed_sms_is_shown_to_the_admin_who_sends_it_again(client_for, provi
     ("您的求助 {{ numbr }} 已受理", "未知的变量"),
     ("{{ number.__class__.__mro__ }}", "不允许"),
     ("   ", "模板不能为空"),
+    ("{% for i in range(1000) %}很长{% endfor %}", "过长"),
 ])
 def test_a_bad_template_is_refused_in_chinese_and_not_saved(client_for, body, error):
     admin = client_for("admin")
