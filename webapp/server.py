@@ -46,6 +46,7 @@ def _show_outbox_log() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        log.propagate = False  # waitress configures the root logger later: one line per message, not two
 
 
 def _raise_interrupt(_signum, _frame):
