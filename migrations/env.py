@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from engine.core.tables import Base
+from engine.notify import tables as models_notify  # noqa: F401 - the outbox's tables on Base.metadata
 from webapp import tables as models_web  # noqa: F401 - registers the web app's tables on Base.metadata
 
 target_metadata = Base.metadata

@@ -86,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import (
         account_views,
+        admin_messages,
         admin_views,
         api,
         audit_views,
@@ -102,7 +103,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
     for blueprint in (auth.bp, account_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
-                      notifications.bp, audit_views.bp, admin_views.bp, reports_views.bp, modeler_views.bp):
+                      notifications.bp, audit_views.bp, admin_views.bp, admin_messages.bp, reports_views.bp,
+                      modeler_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 

@@ -1,10 +1,11 @@
-"""站内通知: tasks handed to me, escalations and breaches for my roles, residents' urges, and (for
-residents) "please confirm and rate".
+"""站内通知: the in-app messages of the outbox addressed to me or to my roles (tasks handed to me,
+escalations, residents' urges; for residents 受理/派单/答复/待确认/回访), and for supervisors the deadlines
+breached, read from the SLA clocks.
 
-Nothing is written to produce a notification: each is *derived* from the audit log (``task_assigned``,
-``escalated``, ``urged``, ``task_reached``) and the SLA clocks, so whichever process caused it — a
-supervisor in the browser, the scheduler firing a timer — needs no extra hook. Only a per-user "read up
-to" time is stored (``web_read_markers``). The window is the last 30 days.
+Messages are written by the help desk's notices in the transaction of the change that causes them (see
+``engine/helpdesk/notices.py``), so whichever process caused one — a supervisor in the browser, the
+scheduler firing a timer — needs no hook here, and this page reads rows, never the audit log. Only a
+per-user "read up to" time is stored here (``web_read_markers``). The window is the last 30 days.
 """
 
 from __future__ import annotations
@@ -14,65 +15,42 @@ from dataclasses import dataclass
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from engine import identity, repository
+from engine import notify, repository
 from engine.core import clock, db
 from engine.helpdesk import queries
 from webapp.tables import ReadMarker
 
-from . import sla_view, timeline
+from . import policy, sla_view, timeline
 from .policy import SUPERVISORS, current_user, requires
 from .web import read_db
 
 bp = Blueprint("notifications", __name__)
 
 WINDOW = dt.timedelta(days=30)
-CUSTOMER_LANE = identity.ROLE_BY_CODE["customer"].name
 
 
 @dataclass(frozen=True)
 class Note:
     at: dt.datetime
-    kind: str  # assigned | escalated | breached | urged | confirm
+    kind: str  # the outbox event (assigned | escalated | urged | received | dispatched …) or breached
     text: str
-    instance_id: str
+    instance_id: str | None
 
 
 def collect(session, user, limit: int = 100) -> list[Note]:
     since = clock.now() - WINDOW
     codes = set(user.role_codes)
-    lanes = identity.roles_for_lanes(codes - {"customer"})
-    found: list[tuple] = []  # (at, kind, instance, element id, extra text)
-    for event, payload in queries.recent_events(session, ["task_assigned", "escalated", "urged"], since):
-        if event.kind == "task_assigned" and payload.get("to") == user.username:
-            found.append((event.at, "assigned", event.chain, event.element_id, event.actor))
-        elif event.kind == "escalated" and payload.get("lane") in lanes:
-            found.append((event.at, "escalated", event.chain, event.element_id, payload.get("lane")))
-        elif event.kind == "urged" and lanes & set(payload.get("lanes") or ()):
-            found.append((event.at, "urged", event.chain, None, None))
-    if "customer" in codes:
-        mine = [r.instance_id for r in queries.list_requests(session, customer=user.username, limit=200)]
-        for event, payload in queries.recent_events(session, ["task_reached", "escalated"], since, chains=mine):
-            if payload.get("lane") == CUSTOMER_LANE:
-                found.append((event.at, "confirm", event.chain, event.element_id, None))
+    notes = [Note(clock.as_utc(m.created_at), m.event, m.body, m.instance_id)
+             for m in notify.outbox.for_person(session, user.username, codes - {"customer"}, since, limit)]
     if codes & SUPERVISORS:
-        for clk in queries.breached_clocks(session, since):
-            found.append((clk.breached_at, "breached", clk.instance_id, clk.guarded_element_id, clk.sla_key))
-    found.sort(key=lambda f: clock.as_utc(f[0]), reverse=True)
-    found = found[:limit]
-    names = _names(session, {f[2] for f in found if f[3]})
-    people = queries.display_names(session, {f[4] for f in found if f[1] == "assigned"})
-    notes = []
-    for at, kind, instance_id, element, extra in found:
-        label = names.get(instance_id, {}).get(element or "", element or "")
-        text = {
-            "assigned": f"{people.get(extra, extra)} 把「{label}」派给了您",
-            "escalated": f"超时升级：「{label}」待{extra}处理",
-            "urged": "住户催单，请尽快处理",
-            "confirm": f"请确认处理结果并评价（「{label}」）",
-            "breached": f"已超时：「{label}」{sla_view.label(extra)}",
-        }[kind]
-        notes.append(Note(clock.as_utc(at), kind, text, instance_id))
-    return notes
+        breached = queries.breached_clocks(session, since)
+        names = _names(session, {c.instance_id for c in breached})
+        for clk in breached:
+            label = names.get(clk.instance_id, {}).get(clk.guarded_element_id or "", clk.guarded_element_id or "")
+            notes.append(Note(clock.as_utc(clk.breached_at), "breached",
+                              f"已超时：「{label}」{sla_view.label(clk.sla_key)}", clk.instance_id))
+    notes.sort(key=lambda n: n.at, reverse=True)
+    return notes[:limit]
 
 
 def _names(session, instance_ids) -> dict[str, dict[str, str]]:
@@ -98,7 +76,8 @@ def index():
     user = current_user()
     session = read_db()
     return render_template("notifications/index.html", notes=collect(session, user),
-                           since=read_at(session, user.username))
+                           since=read_at(session, user.username),
+                           resident="customer" in user.role_codes and not policy.allowed(user, "requests"))
 
 
 @bp.post("/notifications/read")

@@ -2,8 +2,8 @@
 
 A resident sees only requests whose ``customer_username`` is theirs (online requests, and hotline calls
 from the phone number they signed up with). Urging is an audit event ``urged`` on the instance — the
-history is where "the resident chased us at 14:05" belongs — and the notification for the handling role
-is derived from it; at most one per five minutes per resident and request.
+history is where "the resident chased us at 14:05" belongs — and the help desk's notices write the in-app
+message for the handling roles as it is appended; at most one per five minutes per resident and request.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ For several workers behind a proxy on PostgreSQL, run ``create_app()`` under any
 
 from __future__ import annotations
 
+import logging
 import signal
 
 THREADS = 8
@@ -20,6 +21,7 @@ def serve(host: str, port: int) -> int:
     from webapp.app import create_app
 
     app = create_app()
+    _show_outbox_log()
     stop = _start_scheduler()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -33,6 +35,18 @@ def serve(host: str, port: int) -> int:
             stop()
         print("server stopped", flush=True)
     return 0
+
+
+def _show_outbox_log() -> None:
+    """The demo SMS provider (``LIYUAN_SMS_PROVIDER=log``) writes each message to the server log: show the
+    outbox's INFO lines on stderr unless logging is configured already."""
+    log = logging.getLogger("engine.notify")
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False  # waitress configures the root logger later: one line per message, not two
 
 
 def _raise_interrupt(_signum, _frame):

@@ -2,9 +2,9 @@
 API tokens and the rate limiter's counters.
 
 They live in their own module (imported by ``migrations/env.py`` and by the web code that uses them) so
-the engine stays free of UI state. Notifications themselves are *derived* from the audit log and the SLA
-clocks (see ``webapp/notifications.py``); only the per-user read marker is stored, which means nothing
-has to be written by the scheduler or the engine for a notification to exist.
+the engine stays free of UI state. Notifications themselves are rows of the engine's outbox (written with
+the change that causes them, see ``engine/notify``) and, for breached deadlines, the SLA clocks; only the
+per-user "read up to" marker is the web app's.
 """
 
 from __future__ import annotations

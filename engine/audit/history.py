@@ -62,6 +62,19 @@ def append(session: Session, chain: str, actor: str, kind: str, *, element_id: s
                       state_fingerprint=state_fingerprint, at=at)[0]
 
 
+# Who hears every appended event in the appender's transaction (as Camunda's history event handlers do): the
+# help desk's notices write the outbox messages an event causes, so a change and its messages commit or
+# roll back together, whichever room appended the event (the runtime, the inbox's 派单, the portal's 催单).
+_listeners: list = []
+
+
+def add_listener(listener) -> None:
+    """``listener(session, chain, rows)`` is called after each append with the rows just written (dicts:
+    actor, kind, element_id, payload as canonical JSON …). Idempotent."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
 _HEAD = (select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == bindparam("chain"))
          .order_by(AuditEvent.seq.desc()).limit(1))
 _INSERT = insert(AuditEvent.__table__)
@@ -97,6 +110,8 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
     heads[chain] = (seq, prev)
     # Sealed into the Merkle tree as the transaction commits (engine.audit.tree.seal).
     session.info.setdefault("audit_pending", []).append((chain, rows[0]["seq"], seq))
+    for listener in _listeners:
+        listener(session, chain, rows)
     return rows
 
 

@@ -5,14 +5,17 @@
 - scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
   audit event, so a replay quotes the prices of that day;
 - the monthly statistics process starts with the month's figures computed from the projections;
-- a timer may carry only an SLA key the deadline registry names (a typo is a deploy error).
+- a timer may carry only an SLA key the deadline registry names (a typo is a deploy error);
+- every audit event is heard by the notices (``notices.on_events``), which write the outbox messages it
+  causes in the same transaction.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from engine.helpdesk import deadlines, intake, reports
+from engine.audit import history
+from engine.helpdesk import deadlines, intake, notices, reports
 from engine.repository import validation
 from engine.runtime import listeners
 
@@ -32,3 +35,4 @@ def install() -> None:
     listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
     listeners.add_start_data("statistics", _statistics_figures)
     validation.register_sla_keys(deadlines.NAMES)
+    history.add_listener(notices.on_events)

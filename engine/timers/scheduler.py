@@ -6,6 +6,10 @@ number of scheduler processes can share a PostgreSQL database. A tick drains eve
 first, which at start-up is the downtime backlog) and then, if the next timer comes due before the next
 tick, waits for it inside the tick — so a timer fires within milliseconds of its due time, not up to an
 interval late.
+
+A second job sends the notifications outbox (:func:`engine.notify.delivery.send_due`) every
+``OUTBOX_INTERVAL`` seconds, in its own thread so a slow SMS provider never delays a timer. Several
+scheduler processes may run it at once: messages are claimed with ``FOR UPDATE SKIP LOCKED`` and a lease.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.core import clock
+from engine.notify import delivery
 from engine.timers import firing, trouble
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 0.5
+OUTBOX_INTERVAL = 2.0
 
 
 class _QuietOverlaps(logging.Filter):
@@ -50,10 +56,12 @@ class TimerScheduler:
     def start(self) -> TimerScheduler:
         self._stop.clear()
         self._scheduler = BackgroundScheduler(
-            jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(1)},
+            jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=dt.UTC)
         self._scheduler.add_job(self.tick, IntervalTrigger(seconds=self.interval), id="timer-poller",
                                 name="timer poller", next_run_time=dt.datetime.now(dt.UTC))
+        self._scheduler.add_job(self.send_messages, IntervalTrigger(seconds=OUTBOX_INTERVAL), id="outbox",
+                                name="notifications outbox")  # first pass after the start-up backlog of timers
         self._scheduler.start()
         log.info("timer scheduler started (%s, every %ss)", self.poller.owner, self.interval)
         return self
@@ -82,6 +90,18 @@ class TimerScheduler:
             else:
                 log.exception("timer tick failed")
 
+    def send_messages(self) -> None:
+        """One pass over the outbox (the second job): what is due is sent, failures wait for their retry."""
+        if self._stop.is_set() or self.poller.database.paused():
+            return
+        try:
+            delivery.send_due(self.poller.url, owner=self.poller.owner, stop=self._stop)
+        except Exception as exc:  # keep running: the next pass retries
+            if trouble.is_database_trouble(exc):
+                self.poller.database.note(exc)
+            else:
+                log.exception("outbox pass failed")
+
     def stop(self) -> None:
         self._stop.set()
         if self._scheduler is not None:
@@ -89,8 +109,9 @@ class TimerScheduler:
             self._scheduler = None
         try:
             self.poller.release()
+            delivery.release(self.poller.url, self.poller.owner)
         except Exception:
-            log.exception("could not release timer leases")
+            log.exception("could not release timer or outbox leases")
         log.info("timer scheduler stopped")
 
 

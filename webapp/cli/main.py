@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 import engine.helpdesk
-from engine import identity, repository
+from engine import identity, notify, repository
 from engine.core import config as engine_config
 from engine.core import db
 from engine.core.errors import EngineError
@@ -114,6 +114,7 @@ def cmd_init(args) -> int:
     bpmn_files = list(config.bpmn_dir().glob("*.bpmn"))
     with db.transaction() as session:
         intake.ensure_default_fees(session)
+        notify.templates.ensure_defaults(session)  # the admin edits rows, seeded with the default wording
         if bpmn_files:
             try:
                 for r in repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="init"):

@@ -1,0 +1,163 @@
+"""Who is told what when a request moves: the procedure's rules for the outbox (:mod:`engine.notify`).
+
+The help desk listens to every audit event as it is appended (``history.add_listener``, registered by
+``install()``), in the transaction of the change, and writes the messages that event causes:
+
+to the resident (in-app when they have an account, and an SMS to the request's phone — skipped with the
+reason when it is a landline), worded by the admin's templates:
+
+- 受理 ``received``: the request is recorded (the instance started);
+- 派单 ``dispatched``: the department took the work, with who and the expected time as they gave them
+  (跟进接单并告知预计时间; a repair's 接单并告知预计到场时间);
+- 答复 ``answered``: an answer written for the resident (the online acknowledgement, a consultation's
+  answer, a supervisor's or the company's written reply, a complaint's reply). A reply marked as touching
+  company secrets is never sent;
+- 待确认 ``confirm``: the resident's confirmation and rating task is waiting;
+- 回访 ``followup``: the 客服部 is about to call back (电话回访, 投诉回访);
+
+and to staff, in-app only: a task handed to them (派单 by a supervisor), a task escalated to their role by
+a deadline, and a resident's 催单 for the roles working on the request. Deadlines that were breached are
+read from the SLA clocks by the notification page itself.
+
+Only the mapping below knows element ids; a new diagram that answers the resident adds a line here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import identity
+from engine.core import clock
+from engine.core.tables import TaskRow, User
+from engine.helpdesk.tables import HelpRequest
+from engine.notify import outbox, templates
+
+CUSTOMER_LANE = identity.ROLE_BY_CODE["customer"].name
+
+# (process id, element id) of a completed task -> (field naming who comes, field with the expected time)
+DISPATCHED = {("help_request", "handover_follow"): ("receiver", "eta"), ("repair", "accept"): ("engineer", "eta")}
+# (process id, element id) of a completed task -> the field holding the answer written for the resident
+ANSWERED = {
+    ("help_request", "ack_online"): "ack_message",
+    ("consultation", "answer_oral"): "answer",
+    ("consultation", "answer_written"): "answer",
+    ("consultation", "supervisor_reply"): "supervisor_answer",
+    ("consultation", "company_reply"): "company_reply",
+    ("complaint", "reply"): "reply_content",
+    ("general_help", "supervisor_decide"): "supervisor_reply",
+}
+CONFIRM = {("help_request", "confirm_customer")}  # the resident's own 确认解决情况并评价
+FOLLOWUP = {("help_request", "callback"), ("complaint", "revisit")}  # reached: the call is coming
+
+_KINDS = {"started", "task_completed", "task_reached", "escalated", "task_assigned", "urged"}
+
+
+def on_events(session: Session, chain: str, rows: list[dict]) -> None:
+    """The audit listener: the messages these just-appended events cause, written in the same transaction."""
+    wanted = [r for r in rows if r["kind"] in _KINDS]
+    if not wanted:
+        return
+    request = None
+    for row in wanted:
+        payload = json.loads(row["payload"])
+        kind, where = row["kind"], (payload.get("process_id"), row["element_id"])
+        if kind == "task_assigned":
+            _assigned(session, chain, row, payload)
+        elif kind == "urged":
+            roles = _role_codes(payload.get("lanes") or ())
+            outbox.in_app(session, "urged", f"住户催单，请尽快处理（求助编号 {number(chain)}）", instance_id=chain,
+                          roles=roles)
+        elif kind in ("task_reached", "escalated") and payload.get("lane") != CUSTOMER_LANE:
+            if kind == "escalated":
+                name = _task_name(session, payload.get("task_id"), row["element_id"])
+                outbox.in_app(session, "escalated", f"超时升级：「{name}」待{payload.get('lane')}处理",
+                              instance_id=chain, roles=_role_codes([payload.get("lane")]))
+            if where in FOLLOWUP:
+                request = request or session.get(HelpRequest, chain)
+                _to_resident(session, request, "followup", {})
+        elif kind in ("task_reached", "escalated"):  # a task in the resident's own lane
+            request = request or session.get(HelpRequest, chain)
+            if where in CONFIRM:
+                _to_resident(session, request, "confirm", {})
+            elif request is not None and request.customer_username:
+                name = _task_name(session, payload.get("task_id"), row["element_id"])
+                outbox.in_app(session, "confirm", f"请您处理：「{name}」（求助编号 {number(chain)}）",
+                              instance_id=chain, users=[request.customer_username])
+        elif kind == "started":
+            request = request or session.get(HelpRequest, chain)
+            _to_resident(session, request, "received", {})
+        elif kind == "task_completed":
+            data = payload.get("data") or {}
+            if where in DISPATCHED:
+                person, eta = DISPATCHED[where]
+                request = request or session.get(HelpRequest, chain)
+                _to_resident(session, request, "dispatched", {"person": data.get(person),
+                                                              "eta": local_time(data.get(eta))})
+            answer_field = ANSWERED.get(where)
+            answer = data.get(answer_field) if answer_field else None
+            if isinstance(answer, str) and answer.strip() and not data.get("confidential"):
+                request = request or session.get(HelpRequest, chain)
+                _to_resident(session, request, "answered", {"answer": answer.strip()})
+
+
+def _to_resident(session: Session, request: HelpRequest | None, event: str, values: dict) -> None:
+    if request is None:  # not a help request (the monthly statistics)
+        return
+    body = templates.render(session, event, {"number": number(request.instance_id), "caller_name":
+                                             request.caller_name, "description": _short(request.description),
+                                             "link": link(request.instance_id), **values})
+    if request.customer_username:
+        outbox.in_app(session, event, body, instance_id=request.instance_id, users=[request.customer_username])
+    outbox.sms(session, event, request.phone, body, instance_id=request.instance_id)
+
+
+def _assigned(session: Session, chain: str, row: dict, payload: dict) -> None:
+    to = payload.get("to")
+    if not to:
+        return
+    name = _task_name(session, payload.get("task_id"), row["element_id"])
+    who = session.scalar(select(User.display_name).where(User.username == row["actor"])) or row["actor"]
+    outbox.in_app(session, "assigned", f"{who} 把「{name}」派给了您", instance_id=chain, users=[to])
+
+
+def _task_name(session: Session, task_id: str | None, element_id: str | None) -> str:
+    name = session.scalar(select(TaskRow.name).where(TaskRow.id == task_id)) if task_id else None
+    return name or element_id or ""
+
+
+def _role_codes(lanes) -> list[str]:
+    return [r.code for r in (identity.lane_role(lane) for lane in lanes) if r is not None]
+
+
+def _short(text: str | None, limit: int = 40) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def number(instance_id: str) -> str:
+    """The request number people read out on the phone: the first 8 characters of its id."""
+    return instance_id[:8].upper()
+
+
+def link(instance_id: str) -> str:
+    """Where the resident follows the request: ``LIYUAN_PUBLIC_URL`` + the portal page."""
+    base = os.environ.get("LIYUAN_PUBLIC_URL", "").rstrip("/")
+    return f"{base}/portal/requests/{instance_id}" if base else "荔园物业住户服务“我的求助”"
+
+
+def local_time(value) -> str | None:
+    """A form's date-time as the resident reads it (Asia/Shanghai), or the text as given."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=clock.SHANGHAI)
+    return clock.to_local(moment).strftime("%m月%d日 %H:%M")
