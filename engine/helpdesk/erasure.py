@@ -9,7 +9,9 @@ that phone or belonging to that resident. For each request, in one transaction:
 2. the stored workflow state gets :data:`~engine.audit.personal.ERASED` in place of every value of a field
    the version marks personal (its fingerprint counts those values as a mask, so it stays the one the log
    recorded), written with ``revision + 1`` like any change;
-3. the request row is projected again from that state (name, phone, address, description read "已删除…");
+3. the outbox keeps its messages as rows, their text and number erased, and one-time codes to the number go
+   (:func:`engine.notify.outbox.forget`);
+3a. the request row is projected again from that state (name, phone, address, description read "已删除…");
 4. an audit event ``personal_data_erased`` (actor, reason, the references and field names — never the
    values) is appended to the request's chain.
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from engine import forms, repository
+from engine import forms, notify, repository
 from engine.audit import history, personal
 from engine.core.errors import Conflict, InvalidData, NotFound
 from engine.core.tables import AuditEvent, User
@@ -45,6 +47,7 @@ class Erased:
     legacy: list[str] = field(default_factory=list)  # requests whose values are in the log itself
     user: str | None = None  # the resident account scrubbed, if any
     task_ids: list[str] = field(default_factory=list)  # every task of the erased instances (drafts to drop)
+    messages: int = 0  # outbox messages whose text and number were erased (the rows stay on record)
 
 
 def _scrub(value, fields: frozenset[str]) -> tuple[object, int]:
@@ -90,8 +93,10 @@ def erase_person(session: Session, person: str, actor: str, reason: str = "") ->
     if user is None and not ids:
         raise NotFound("找不到此人：没有该电话或账号的求助记录，也没有该住户账号")
     out = Erased()
+    phones = {forms.normalise_phone(person.strip())} | ({user.phone} if user is not None and user.phone else set())
     for iid in ids:
         _erase_instance(session, iid, actor, reason, out)
+    out.messages = notify.outbox.forget(session, out.instances, phones, personal.ERASED)
     if user is not None:
         user.display_name, user.phone, user.is_active = personal.ERASED, None, False
         history.append(session, "management", actor, personal.ERASED_KIND, element_id=str(user.id),

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.core import clock
 from engine.notify import senders
-from engine.notify.tables import OutboxMessage
+from engine.notify.tables import OutboxAttempt, OutboxMessage, PhoneCode
 
 _INSERT = insert(OutboxMessage.__table__)
 
@@ -79,3 +79,31 @@ def of_instance(session: Session, instance_id: str) -> list[OutboxMessage]:
     """Every message a request caused, in the order they were written."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)
                                 .order_by(OutboxMessage.id)))
+
+
+def forget(session: Session, instance_ids: Iterable[str], phones: Iterable[str], placeholder: str) -> int:
+    """Erase what the outbox holds of a person (their requests' messages, their number, their codes).
+
+    Messages are kept as rows — that a message was sent, when and how often it was tried stays on record —
+    but their text, the number and the provider's answers become ``placeholder``; one-time codes to the
+    number are deleted. Called by the help desk's lawful erasure in its transaction. Returns the rows touched.
+    """
+    ids, numbers = list(instance_ids), [p for p in phones if p]
+    where = []
+    if ids:
+        where.append(OutboxMessage.instance_id.in_(ids))
+    if numbers:
+        where.append(OutboxMessage.to_phone.in_(numbers))
+    if not where:
+        return 0
+    message_ids = list(session.scalars(select(OutboxMessage.id).where(or_(*where))))
+    if message_ids:
+        chosen = OutboxMessage.id.in_(message_ids)
+        session.execute(update(OutboxMessage).where(chosen, OutboxMessage.status == "pending")
+                        .values(status="skipped", last_error="个人信息已依法删除，不再发送"))
+        session.execute(update(OutboxMessage).where(chosen).values(body=placeholder, to_phone=None))
+        session.execute(update(OutboxAttempt).where(OutboxAttempt.message_id.in_(message_ids))
+                        .values(detail=placeholder))
+    if numbers:
+        session.execute(delete(PhoneCode).where(PhoneCode.phone.in_(numbers)))
+    return len(message_ids)

@@ -95,7 +95,7 @@ def test_verify_projections_finds_an_edited_row_with_jobs(deployed, db_url, caps
 
 
 def test_replay_needs_an_instance_or_all(db_url, capsys):
-    assert main(["audit", "replay"]) == 1
+    assert main(["audit", "replay"]) == 2
     assert "--all" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: "--jobs: 应为正整数"
         main(["audit", "replay", "--all", "--jobs", "0"])
