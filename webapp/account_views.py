@@ -81,10 +81,8 @@ def reset_request():
         with db.transaction() as tx:
             user = tx.scalar(select(User).where(or_(User.username == account, User.phone == account)))
             code = identity.issue_reset_code(tx, user) if user is not None and user.is_active else None
-            if code is not None:
-                tx.expunge(user)
-        if code is not None:
-            deliver_code(user, code)
+            if code is not None:  # the SMS is written with the code, in one transaction
+                deliver_code(tx, user, code)
         flash(SENT_MESSAGE, "info")
         return redirect(url_for("account.reset_confirm", account=account))
     return render_template("account/reset_request.html", account=account, error=None)
