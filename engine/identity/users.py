@@ -34,6 +34,9 @@ ROLES: tuple[Role, ...] = (
     Role("caregiver", "护理人员"),
     Role("engineering", "工程部"),
     Role("cleaning", "保洁部"),
+    Role("eng_head", "工程部主管"),
+    Role("security_head", "护管部主管"),
+    Role("cleaning_head", "保洁部主管"),
     Role("manager", "公司经理"),
     Role("leader", "公司领导"),
     Role("process_owner", "流程负责人"),
@@ -44,17 +47,22 @@ ROLES: tuple[Role, ...] = (
 ROLE_BY_CODE = {r.code: r for r in ROLES}
 ROLE_BY_NAME = {r.name: r for r in ROLES}
 
-# username -> (display name, role code); one demo user per role (two guards).
+# username -> (display name, role code); one demo user per role (two guards, two engineers, two duty leads).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("assistant", "李助理", "assistant"),
     ("cs_supervisor", "王主管", "cs_supervisor"),
     ("security_lead", "赵队长", "security_lead"),
+    ("security_lead2", "钟队长", "security_lead"),
+    ("security_head", "唐主管", "security_head"),
     ("guard1", "陈护管", "guard"),
     ("guard2", "刘护管", "guard"),
     ("gate_guard", "周值班", "gate_guard"),
     ("caregiver", "吴护理", "caregiver"),
     ("engineer", "郑工程师", "engineering"),
+    ("engineer2", "马工程师", "engineering"),
+    ("eng_head", "黄主管", "eng_head"),
     ("cleaner", "孙保洁", "cleaning"),
+    ("cleaning_head", "白主管", "cleaning_head"),
     ("manager", "钱经理", "manager"),
     ("leader", "冯总", "leader"),
     ("process_owner", "何流程", "process_owner"),
@@ -62,6 +70,16 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("admin", "高管理员", "admin"),
     ("customer", "林业主", "customer"),
 )
+
+# username -> department code (engine.identity.departments.DEPARTMENTS) of the demo staff.
+DEMO_DEPARTMENTS: dict[str, str] = {
+    "assistant": "customer_service", "cs_supervisor": "customer_service",
+    "security_lead": "security", "security_lead2": "security", "security_head": "security",
+    "guard1": "security", "guard2": "security", "gate_guard": "security", "caregiver": "security",
+    "engineer": "engineering", "engineer2": "engineering", "eng_head": "engineering",
+    "cleaner": "cleaning", "cleaning_head": "cleaning",
+    "manager": "management", "leader": "management",
+}
 
 _hasher = PasswordHasher()
 
@@ -126,11 +144,17 @@ def list_users(session: Session) -> list[User]:
 
 
 def ensure_demo_users(session: Session, password: str | None) -> tuple[str, list[str]]:
-    """Create the missing demo users; returns (password, usernames created). Existing users are untouched."""
+    """Create the missing demo users and put each in its department (:data:`DEMO_DEPARTMENTS`); returns
+    (password, usernames created). Existing users keep their password, roles and any department they have."""
+    from engine.identity import departments  # the department room sits beside this one and reads users
+
     password = password or secrets.token_urlsafe(9)
     created = []
     for username, display, role in DEMO_USERS:
-        if get_user(session, username) is None:
-            add_user(session, username, password, [role], display_name=display)
+        user = get_user(session, username)
+        if user is None:
+            user = add_user(session, username, password, [role], display_name=display)
             created.append(username)
+        if username in DEMO_DEPARTMENTS and departments.department_of(session, user) is None:
+            departments.set_department(session, user, DEMO_DEPARTMENTS[username])
     return password, created
