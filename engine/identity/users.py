@@ -59,7 +59,7 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("gate_guard", "周值班", "gate_guard"),
     ("caregiver", "吴护理", "caregiver"),
     ("engineer", "郑工程师", "engineering"),
-    ("engineer2", "马工程师", "engineering"),
+    ("engineer_b", "马工程师", "engineering"),
     ("eng_head", "黄主管", "eng_head"),
     ("cleaner", "孙保洁", "cleaning"),
     ("cleaning_head", "白主管", "cleaning_head"),
@@ -76,7 +76,7 @@ DEMO_DEPARTMENTS: dict[str, str] = {
     "assistant": "customer_service", "cs_supervisor": "customer_service",
     "security_lead": "security", "security_lead2": "security", "security_head": "security",
     "guard1": "security", "guard2": "security", "gate_guard": "security", "caregiver": "security",
-    "engineer": "engineering", "engineer2": "engineering", "eng_head": "engineering",
+    "engineer": "engineering", "engineer_b": "engineering", "eng_head": "engineering",
     "cleaner": "cleaning", "cleaning_head": "cleaning",
     "manager": "management", "leader": "management",
 }

@@ -105,7 +105,7 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     if target is None or not target.is_active:
         raise errors.EngineError(f"找不到用户 {username}")
     if not _may_receive(session, target, row):
-        raise errors.EngineError(f"{target.display_name} 不具备「{_who(row)}」的身份，不能派给他/她")
+        raise errors.EngineError(f"{target.display_name} 不具备「{offered_to(row)}」的身份，不能派给他/她")
     row.claimed_by = username
     history.append(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
                    payload={"task_id": row.id, "to": username})
@@ -123,7 +123,7 @@ def _may_receive(session: Session, target: User, row: TaskRow) -> bool:
     return row.lane in identity.roles_for_lanes(target.role_codes)
 
 
-def _who(row: TaskRow) -> str:
+def offered_to(row: TaskRow) -> str:
     """Whom a task is for, as a person reads it: the role, "工程部", or "工程部主管"."""
     dept = identity.DEPARTMENT_BY_CODE.get(row.department or "")
     if dept and row.lane == _DEPARTMENTS.DEPARTMENT_LANE:
