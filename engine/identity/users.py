@@ -6,7 +6,6 @@ role its lane names. Passwords are hashed with argon2 (argon2-cffi's defaults, w
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -71,16 +70,6 @@ DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("customer", "林业主", "customer"),
 )
 
-# username -> department code (engine.identity.departments.DEPARTMENTS) of the demo staff.
-DEMO_DEPARTMENTS: dict[str, str] = {
-    "assistant": "customer_service", "cs_supervisor": "customer_service",
-    "security_lead": "security", "security_lead2": "security", "security_head": "security",
-    "guard1": "security", "guard2": "security", "gate_guard": "security", "caregiver": "security",
-    "engineer": "engineering", "engineer_b": "engineering", "eng_head": "engineering",
-    "cleaner": "cleaning", "cleaning_head": "cleaning",
-    "manager": "management", "leader": "management",
-}
-
 _hasher = PasswordHasher()
 
 
@@ -141,20 +130,3 @@ def get_user(session: Session, username: str) -> User | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
-
-
-def ensure_demo_users(session: Session, password: str | None) -> tuple[str, list[str]]:
-    """Create the missing demo users and put each in its department (:data:`DEMO_DEPARTMENTS`); returns
-    (password, usernames created). Existing users keep their password, roles and any department they have."""
-    from engine.identity import departments  # the department room sits beside this one and reads users
-
-    password = password or secrets.token_urlsafe(9)
-    created = []
-    for username, display, role in DEMO_USERS:
-        user = get_user(session, username)
-        if user is None:
-            user = add_user(session, username, password, [role], display_name=display)
-            created.append(username)
-        if username in DEMO_DEPARTMENTS and departments.department_of(session, user) is None:
-            departments.set_department(session, user, DEMO_DEPARTMENTS[username])
-    return password, created
