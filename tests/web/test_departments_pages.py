@@ -107,3 +107,19 @@ def test_the_admin_moves_a_person_to_another_department(app, client_for):
         assert identity.departments.department_of(session, identity.get_user(session, "guard1")) == "cleaning"
     assert "未知部门" in admin.get("/admin/departments").get_data(as_text=True)  # the refused change, flashed
 
+
+
+def test_the_resident_reads_which_department_took_the_job_and_its_expected_time(procedure_app):
+    from engine.helpdesk import help_requests
+
+    with db.transaction() as session:
+        iid = help_requests.start(session, "help_request", "online", CALL,
+                                  identity.get_user(session, "customer")).instance_id
+    _work(iid, "ack_online", "assistant", {"ack_message": "您好，已收到。", "acknowledged": True})
+    _work(iid, "assess", "assistant", {"category": "b", "priority": "P3", "complexity": "ordinary"})
+    _work(iid, "handover", "assistant", {"department": "engineering", "handover_note": "请修楼道灯", "info_verified": True})
+    resident = _client(procedure_app, "customer")
+    assert 'data-testid="taken"' not in resident.get(f"/portal/requests/{iid}").get_data(as_text=True)
+    _work(iid, "take_job", "engineer", {"expected_done_at": "2026-12-31T15:00:00+08:00"})
+    page = resident.get(f"/portal/requests/{iid}").get_data(as_text=True)
+    assert "工程部已接单，预计完成时间：2026-12-31 15:00" in page
