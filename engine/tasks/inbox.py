@@ -26,12 +26,16 @@ _DEPARTMENTS = identity.departments
 # --- who may do what -----------------------------------------------------------------------------------------
 
 def may_work_on(user: User, row: TaskRow, session: Session | None = None) -> bool:
-    """Lane role, department (or named assignee), and not held by somebody else. A department task needs the
-    session to look up the user's department; without one it is refused."""
+    """Lane role, department (or named assignee), and not held by somebody else. A task handed by 派单 to
+    someone it is offered to is theirs even when it was first assigned to another (the person on duty who
+    is away). A department task needs the session to look up the user's department; without one it is
+    refused."""
     if row.claimed_by and row.claimed_by != user.username:
         return False
-    if row.assignee:
-        return row.assignee == user.username
+    if row.assignee == user.username:
+        return True
+    if row.assignee and row.claimed_by != user.username:
+        return False
     if row.lane == _DEPARTMENTS.DEPARTMENT_LANE:
         session = session or object_session(row)
         return bool(row.department and session is not None

@@ -12,7 +12,7 @@ import datetime as dt
 
 import pytest
 
-from engine import identity, repository
+from engine import identity, repository, tasks
 from engine.core import clock, config, db
 from engine.repository import bundle
 
@@ -144,6 +144,14 @@ def test_the_person_on_duty_gets_the_roles_new_tasks_and_everyone_when_nobody_is
     assert [t["assignee"] for t in client.get("/tasks", "assistant2")[1]["tasks"]
             if t["instance_id"] == on_duty] == ["assistant2"]
     assert not [t for t in client.get("/tasks", "assistant")[1]["tasks"] if t["instance_id"] == on_duty]
+    # the person on duty is called away: the supervisor hands the task to a colleague, who can then do it
+    task_id = client.get("/tasks", "assistant2")[1]["tasks"][0]["id"]
+    with db.transaction() as session:
+        tasks.assign(session, task_id, identity.get_user(session, "cs_supervisor"), "assistant")
+    status, body = client.post(f"/tasks/{task_id}/complete", "assistant2", {"data": {"category": "b", "summary": "漏水"}})
+    assert status == 403, body
+    status, body = client.post(f"/tasks/{task_id}/complete", "assistant", {"data": {"category": "b", "summary": "漏水"}})
+    assert status == 200, body
 
     clock.advance(hours=9)  # the shift is over: nobody on duty, the role's holders share the next one
     status, body = client.post("/requests", "assistant", CALL)
