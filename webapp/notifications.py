@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from flask import Blueprint, redirect, render_template, url_for
 
 from engine import identity, repository
+from engine import tasks as engine_tasks
 from engine.core import clock, db
+from engine.core.tables import TaskRow
 from engine.helpdesk import queries
 from webapp.tables import ReadMarker
 
@@ -27,6 +29,7 @@ bp = Blueprint("notifications", __name__)
 
 WINDOW = dt.timedelta(days=30)
 CUSTOMER_LANE = identity.ROLE_BY_CODE["customer"].name
+HEAD_LANE = identity.departments.HEAD_LANE
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,18 @@ def collect(session, user, limit: int = 100) -> list[Note]:
     since = clock.now() - WINDOW
     codes = set(user.role_codes)
     lanes = identity.roles_for_lanes(codes - {"customer"})
+    headed = identity.departments.headed_by(user)
     found: list[tuple] = []  # (at, kind, instance, element id, extra text)
     for event, payload in queries.recent_events(session, ["task_assigned", "escalated", "urged"], since):
         if event.kind == "task_assigned" and payload.get("to") == user.username:
             found.append((event.at, "assigned", event.chain, event.element_id, event.actor))
         elif event.kind == "escalated" and payload.get("lane") in lanes:
             found.append((event.at, "escalated", event.chain, event.element_id, payload.get("lane")))
+        elif event.kind == "escalated" and payload.get("lane") == HEAD_LANE and headed:
+            # a department head's escalation: theirs when the (still open) task names their department
+            row = session.get(TaskRow, str(payload.get("task_id")))
+            if row is not None and row.department in headed:
+                found.append((event.at, "escalated", event.chain, event.element_id, engine_tasks.offered_to(row)))
         elif event.kind == "urged" and lanes & set(payload.get("lanes") or ()):
             found.append((event.at, "urged", event.chain, None, None))
     if "customer" in codes:

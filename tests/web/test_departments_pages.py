@@ -123,3 +123,22 @@ def test_the_resident_reads_which_department_took_the_job_and_its_expected_time(
     _work(iid, "take_job", "engineer", {"expected_done_at": "2026-12-31T15:00:00+08:00"})
     page = resident.get(f"/portal/requests/{iid}").get_data(as_text=True)
     assert "工程部已接单，预计完成时间：2026-12-31 15:00" in page
+
+
+def test_the_department_head_is_notified_when_the_department_has_not_taken_a_job(procedure_app):
+    from engine.timers import firing
+
+    clock.freeze(dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC))
+    _hand_over()
+    head = _client(procedure_app, "eng_head")
+    assert "部门主管督办接单" not in head.get("/notifications").get_data(as_text=True)
+    clock.advance(minutes=10, seconds=1)
+    poller = firing.Poller(config.database_url(), owner="web-test-poller")
+    try:
+        assert poller.run_due().fired == 1
+    finally:
+        poller.release()
+    assert "超时升级：「部门主管督办接单」待工程部主管处理" in head.get("/notifications").get_data(as_text=True)
+    assert "部门主管督办接单" not in _client(procedure_app, "cleaning_head").get("/notifications").get_data(as_text=True)
+    inbox = head.get("/inbox").get_data(as_text=True)
+    assert '<span class="lane">工程部主管</span>' in inbox  # the head's own escalation task
