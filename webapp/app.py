@@ -29,6 +29,7 @@ csrf = CSRFProtect()
 NAV = (
     ("inbox.index", "待办", "inbox"),
     ("intake.hotline", "热线登记", "intake"),
+    ("departments.watch_list", "接单跟进", "handovers"),
     ("requests.index", "求助记录", "requests"),
     ("portal.index", "我的求助", "portal"),
     ("portal.new", "我要求助", "portal"),
@@ -91,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
         api,
         audit_views,
         auth,
+        departments_views,
         inbox,
         intake_views,
         modeler_views,
@@ -103,8 +105,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
     for blueprint in (auth.bp, account_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
-                      notifications.bp, audit_views.bp, admin_views.bp, admin_messages.bp, reports_views.bp,
-                      modeler_views.bp):
+                      notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
+                      reports_views.bp, modeler_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 

@@ -53,7 +53,13 @@ def _items(session, user, args) -> list[Item]:
                     mine=row.claimed_by == user.username, workable=can_work_on(user, row))
         if not _matches(item, args):
             continue
-        if can_dispatch and row.lane:
+        if can_dispatch and row.lane == identity.departments.DEPARTMENT_LANE and row.department:
+            key = f"dept:{row.department}"  # a department's job: 派单 to one of its members
+            if key not in candidates:
+                candidates[key] = [(u.username, u.display_name)
+                                   for u in identity.departments.members(session, row.department)]
+            item.candidates = candidates[key]
+        elif can_dispatch and row.lane:
             role = identity.ROLE_BY_NAME.get(row.lane)
             if role and role.staff:
                 if row.lane not in candidates:

@@ -14,7 +14,7 @@ from engine.core.tables import TaskRow, User
 from engine.helpdesk.tables import HelpRequest
 
 STAFF = frozenset({"assistant", "cs_supervisor", "security_lead", "guard", "gate_guard", "caregiver",
-                   "engineering", "cleaning", "manager", "leader"})
+                   "engineering", "cleaning", "eng_head", "security_head", "cleaning_head", "manager", "leader"})
 SUPERVISORS = frozenset(engine_tasks.DISPATCHERS)  # who may 派单: the engine decides, the pages follow
 
 AREAS: dict[str, frozenset[str]] = {
@@ -26,7 +26,9 @@ AREAS: dict[str, frozenset[str]] = {
     "reports": frozenset({"cs_supervisor", "manager", "leader"}),  # SLA, monthly statistics
     "modeler": frozenset({"process_owner"}),          # edit and deploy diagrams
     "audit": frozenset({"auditor"}),                  # replay, verify, export the audit log
-    "admin": frozenset({"admin"}),                    # users, fee schedule, incidents
+    "admin": frozenset({"admin"}),                    # users, fee schedule, incidents, duty roster
+    # 信息传递：跟进部门接收情况 — jobs handed over to a department and not yet taken
+    "handovers": frozenset({"assistant", "cs_supervisor", "manager"}),
     "portal": frozenset({"customer"}),                # residents: own requests, rate, urge
     "notifications": STAFF | {"customer", "process_owner", "auditor", "admin"},
     # the missed-timer alarm: those who rely on escalations firing, and the admin who can restart things

@@ -12,7 +12,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from engine import runtime
+from engine import identity, runtime
 from engine.audit import history
 from engine.core import clock, db
 from engine.core.errors import EngineError
@@ -21,7 +21,7 @@ from engine.helpdesk import queries
 from . import sla_view, timeline
 from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
 from .policy import can_view_request, current_user, requires
-from .web import duration_text, read_db
+from .web import duration_text, local_time, read_db
 
 bp = Blueprint("portal", __name__)
 
@@ -74,7 +74,9 @@ def show(instance_id):
     user = current_user()
     session = read_db()
     found = queries.instance_version(session, instance_id)
-    version = runtime.load(session, instance_id).version if found else None
+    loaded = runtime.load(session, instance_id) if found else None
+    version = loaded.version if loaded else None
+    taken = _taken(runtime.current_data(loaded.workflow)) if loaded else None
     clocks = queries.clocks_for_instance(session, instance_id)
     my_tasks = [t for t in queries.open_tasks(session, instance_id) if t.assignee == user.username]
     last = queries.last_event(session, instance_id, "urged", user.username)
@@ -82,7 +84,21 @@ def show(instance_id):
     return render_template("portal/request.html", req=req, lines=timeline.lines(session, instance_id, version,
                                                                               viewer=user.username),
                            promises=sla_view.customer_promises(clocks) if req.status != "closed" else [],
-                           my_tasks=my_tasks, urge_wait=duration_text(wait) if wait else None)
+                           my_tasks=my_tasks, urge_wait=duration_text(wait) if wait else None, taken=taken)
+
+
+def _taken(data: dict) -> tuple[str, str] | None:
+    """(department, its expected time) once the department the request was handed to has taken it: what the
+    resident is told (4.1 告知预计解决时间)."""
+    when = data.get("expected_done_at")
+    dept = identity.DEPARTMENT_BY_CODE.get(str(data.get("department") or ""))
+    if not when or dept is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dept.name, local_time(clock.as_utc(moment))
 
 
 def _urge_wait(last) -> dt.timedelta | None:

@@ -72,6 +72,31 @@ class PasswordResetCode(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
+class UserDepartment(Base):
+    """The department a staff member belongs to (at most one). Kept beside ``users`` rather than as a column
+    of it: a department is an organisational fact, not part of the account (sign-in never reads it)."""
+
+    __tablename__ = "user_departments"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class DutyShift(Base):
+    """One line of the duty roster: ``username`` holds ``role`` for ``department`` from ``starts_at`` until
+    ``ends_at`` (UTC, end exclusive). "The duty lead" is whoever holds the role now."""
+
+    __tablename__ = "duty_shifts"
+    __table_args__ = (Index("ix_duty_shifts_role_time", "role", "starts_at", "ends_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    ends_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
 class Blob(Base):
     """Content-addressed file bytes (BPMN and forms). A version pins files by sha256."""
 
@@ -146,6 +171,8 @@ class TaskRow(Base):
     ready_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     due_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, index=True)
     sla_key: Mapped[str | None] = mapped_column(String(32))
+    # The department (code) a task in a department lane (责任部门 / 部门主管) is routed to; see engine.identity.
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Timer(Base):

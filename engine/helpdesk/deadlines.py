@@ -43,6 +43,7 @@ from engine.repository.validation import BPMN_NS, element_properties
 NAMES = {
     "ack_online": "线上受理",
     "response": "响应",
+    "take_over": "部门接单",
     "supervisor_reply": "主管回复",
     "resolve_ordinary": "一般问题解决",
     "solution_complex": "复杂问题方案",

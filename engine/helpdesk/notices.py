@@ -39,8 +39,9 @@ from engine.notify import outbox, templates
 
 CUSTOMER_LANE = identity.ROLE_BY_CODE["customer"].name
 
-# (process id, element id) of a completed task -> (field naming who comes, field with the expected time)
-DISPATCHED = {("help_request", "handover_follow"): ("receiver", "eta"), ("repair", "accept"): ("engineer", "eta")}
+# (process id, element id) of a completed task -> (field naming who comes, field with the expected time);
+# no field: the department that took the job and the person who took it (部门接单)
+DISPATCHED = {("help_request", "take_job"): (None, "expected_done_at"), ("repair", "accept"): ("engineer", "eta")}
 # (process id, element id) of a completed task -> the field holding the answer written for the resident
 ANSWERED = {
     ("help_request", "ack_online"): "ack_message",
@@ -75,8 +76,11 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
         elif kind in ("task_reached", "escalated") and payload.get("lane") != CUSTOMER_LANE:
             if kind == "escalated":
                 name = _task_name(session, payload.get("task_id"), row["element_id"])
-                outbox.in_app(session, "escalated", f"超时升级：「{name}」待{payload.get('lane')}处理",
-                              instance_id=chain, roles=_role_codes([payload.get("lane")]))
+                lane = payload.get("lane")
+                roles = (_head_roles(session, payload.get("task_id")) if lane == identity.departments.HEAD_LANE
+                         else _role_codes([lane]))
+                outbox.in_app(session, "escalated", f"超时升级：「{name}」待{lane}处理", instance_id=chain,
+                              roles=roles)
             if where in FOLLOWUP:
                 request = request or session.get(HelpRequest, chain)
                 _to_resident(session, request, "followup", {})
@@ -96,8 +100,8 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
             if where in DISPATCHED:
                 person, eta = DISPATCHED[where]
                 request = request or session.get(HelpRequest, chain)
-                _to_resident(session, request, "dispatched", {"person": data.get(person),
-                                                              "eta": local_time(data.get(eta))})
+                who = data.get(person) if person else _taker(session, payload.get("task_id"), row["actor"])
+                _to_resident(session, request, "dispatched", {"person": who, "eta": local_time(data.get(eta))})
             answer_field = ANSWERED.get(where)
             answer = data.get(answer_field) if answer_field else None
             if isinstance(answer, str) and answer.strip() and not data.get("confidential"):
@@ -128,6 +132,22 @@ def _assigned(session: Session, chain: str, row: dict, payload: dict) -> None:
 def _task_name(session: Session, task_id: str | None, element_id: str | None) -> str:
     name = session.scalar(select(TaskRow.name).where(TaskRow.id == task_id)) if task_id else None
     return name or element_id or ""
+
+
+def _taker(session: Session, task_id, actor: str) -> str:
+    """"工程部 李工": the department a job was handed to and the person who took it."""
+    row = session.get(TaskRow, str(task_id)) if task_id else None
+    dept = identity.departments.department(row.department) if row is not None else None
+    user = session.scalar(select(User).where(User.username == actor))
+    person = user.display_name if user is not None and user.display_name else actor
+    return f"{dept.name} {person}" if dept is not None else person
+
+
+def _head_roles(session: Session, task_id) -> list[str]:
+    """The head role of the department a task in the 部门主管 lane is routed to."""
+    row = session.get(TaskRow, str(task_id)) if task_id else None
+    dept = identity.departments.department(row.department) if row is not None else None
+    return [dept.head_role] if dept is not None else []
 
 
 def _role_codes(lanes) -> list[str]:

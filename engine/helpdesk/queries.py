@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine import identity
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
 from engine.helpdesk import sla
@@ -162,6 +163,14 @@ def all_open_tasks(session: Session, limit: int = 500) -> list[TaskRow]:
 
     query = (select(TaskRow).order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at,
                                       TaskRow.ready_at).limit(limit))
+    return list(session.scalars(query))
+
+
+def awaiting_department(session: Session, limit: int = 500) -> list[TaskRow]:
+    """Jobs handed over to a department and not yet taken (信息传递：跟进部门接收情况): the open tasks of the
+    department lane, the longest waiting first."""
+    query = (select(TaskRow).where(TaskRow.lane == identity.departments.DEPARTMENT_LANE)
+             .order_by(TaskRow.ready_at).limit(limit))
     return list(session.scalars(query))
 
 

@@ -41,6 +41,9 @@ ROLES: tuple[Role, ...] = (
     Role("caregiver", "护理人员"),
     Role("engineering", "工程部"),
     Role("cleaning", "保洁部"),
+    Role("eng_head", "工程部主管"),
+    Role("security_head", "护管部主管"),
+    Role("cleaning_head", "保洁部主管"),
     Role("manager", "公司经理"),
     Role("leader", "公司领导"),
     Role("process_owner", "流程负责人"),
@@ -51,17 +54,22 @@ ROLES: tuple[Role, ...] = (
 ROLE_BY_CODE = {r.code: r for r in ROLES}
 ROLE_BY_NAME = {r.name: r for r in ROLES}
 
-# username -> (display name, role code); one demo user per role (two guards).
+# username -> (display name, role code); one demo user per role (two guards, two engineers, two duty leads).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("assistant", "李助理", "assistant"),
     ("cs_supervisor", "王主管", "cs_supervisor"),
     ("security_lead", "赵队长", "security_lead"),
+    ("security_lead2", "钟队长", "security_lead"),
+    ("security_head", "唐主管", "security_head"),
     ("guard1", "陈护管", "guard"),
     ("guard2", "刘护管", "guard"),
     ("gate_guard", "周值班", "gate_guard"),
     ("caregiver", "吴护理", "caregiver"),
     ("engineer", "郑工程师", "engineering"),
+    ("engineer_b", "马工程师", "engineering"),
+    ("eng_head", "黄主管", "eng_head"),
     ("cleaner", "孙保洁", "cleaning"),
+    ("cleaning_head", "白主管", "cleaning_head"),
     ("manager", "钱经理", "manager"),
     ("leader", "冯总", "leader"),
     ("process_owner", "何流程", "process_owner"),
@@ -178,14 +186,3 @@ def get_user(session: Session, username: str) -> User | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
-
-
-def ensure_demo_users(session: Session, password: str | None) -> tuple[str, list[str]]:
-    """Create the missing demo users; returns (password, usernames created). Existing users are untouched."""
-    password = password or secrets.token_urlsafe(9)
-    created = []
-    for username, display, role in DEMO_USERS:
-        if get_user(session, username) is None:
-            add_user(session, username, password, [role], display_name=display)
-            created.append(username)
-    return password, created

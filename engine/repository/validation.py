@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine import forms, scripting
-from engine.identity import ROLE_BY_NAME
+from engine.identity import ROLE_BY_NAME, departments
 from engine.repository.bundle import Bundle, SourceFile
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -149,9 +149,11 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
             out.append(index.problem(el.get("id"), UNSUPPORTED_TAGS[tag], el.sourceline))
         elif tag == "lane":
             name = (el.get("name") or "").strip()
-            if name not in ROLE_BY_NAME:
-                out.append(index.problem(el.get("id"), f"泳道「{name}」没有对应的角色（可用角色：{'、'.join(ROLE_BY_NAME)}）",
-                                         el.sourceline))
+            if name in departments.ROUTING_LANES:
+                out += _check_routing_lane(index, el, name)
+            elif name not in ROLE_BY_NAME:
+                out.append(index.problem(el.get("id"), f"泳道「{name}」没有对应的角色（可用角色：{'、'.join(ROLE_BY_NAME)}；"
+                                         f"或{'、'.join(departments.ROUTING_LANES)}）", el.sourceline))
         elif tag == "eventBasedGateway":
             timers = [t for t in _gateway_targets(index, el) if t.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None]
             if len(timers) > 1:
@@ -164,10 +166,21 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
         sla = props.get("sla")
         if sla is not None and SLA_KEYS and sla not in SLA_KEYS:
             out.append(index.problem(element_id, f"未知的 SLA 键 {sla!r}（可用：{', '.join(SLA_KEYS)}）"))
-        for key in ("assignee", "sla_when"):
+        for key in ("assignee", "sla_when", "department"):
             if key in props:
                 out += [index.problem(element_id, f"{key} 表达式不被允许：{m}")
                         for m in scripting.check(props[key], "eval")]
+    return out
+
+
+def _check_routing_lane(index: _FileIndex, lane, name: str) -> list[Problem]:
+    """A 责任部门 / 部门主管 lane routes by the department its user tasks name: each must say which."""
+    out = []
+    refs = {(r.text or "").strip() for r in lane.iter(f"{{{BPMN_NS}}}flowNodeRef")}
+    for el in index.tree.iter(f"{{{BPMN_NS}}}userTask"):
+        if el.get("id") in refs and not index.properties.get(el.get("id"), {}).get("department"):
+            out.append(index.problem(el.get("id"), f"泳道「{name}」中的用户任务须以属性 department 指明部门"
+                                     f"（如 department，取值为部门代码或名称）", el.sourceline))
     return out
 
 

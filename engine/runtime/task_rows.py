@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine import scripting
+from engine import identity, scripting
 from engine.core import clock
 from engine.core.tables import Instance, TaskRow
 from engine.runtime.workflow import ready_user_tasks
@@ -66,13 +66,14 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
             "element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
             "form": props.get("formJsonSchemaFilename"), "ui_form": props.get("formUiSchemaFilename"),
             "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
-            "assignee": _assignee(props.get("assignee"), task), "claimed_by": None, "ready_at": now,
-            "due_at": due, "sla_key": sla})
+            "assignee": _evaluate(props.get("assignee"), task), "claimed_by": None, "ready_at": now,
+            "due_at": due, "sla_key": sla, "department": _department(props.get("department"), task)})
     if new_rows:
+        _assign_on_duty(session, new_rows)
         session.execute(insert(table), new_rows)
 
 
-def _assignee(expression: str | None, task) -> str | None:
+def _evaluate(expression: str | None, task) -> str | None:
     if not expression:
         return None
     try:
@@ -80,3 +81,22 @@ def _assignee(expression: str | None, task) -> str | None:
     except Exception:  # missing data: the task stays with its lane
         return None
     return str(value) if value else None
+
+
+def _department(expression: str | None, task) -> str | None:
+    """The department code a task's ``department`` property names (by code or Chinese name)."""
+    found = identity.departments.department(_evaluate(expression, task))
+    return found.code if found else None
+
+
+def _assign_on_duty(session: Session, rows: list[dict]) -> None:
+    """A task of a role's lane, with no assignee of its own, goes to whoever is on duty in that role now
+    (the duty roster); with nobody on duty it stays with every holder of the role. Decided once, when the
+    task becomes ready: a later roster change does not move it (派单 does)."""
+    roles = {role.code: role.name for row in rows if row["assignee"] is None
+             and (role := identity.lane_role(row["lane"])) is not None}
+    duty = identity.departments.on_duty(session, set(roles))
+    by_lane = {roles[code]: username for code, username in duty.items()}
+    for row in rows:
+        if row["assignee"] is None and row["lane"] in by_lane:
+            row["assignee"] = by_lane[row["lane"]]

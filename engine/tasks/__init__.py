@@ -2,6 +2,16 @@
 runtime keeps (:mod:`engine.runtime.task_rows`).
 """
 
-from engine.tasks.inbox import DISPATCHERS, assign, claim, complete, get, inbox, may_work_on, release
+from engine.tasks.inbox import (
+    DISPATCHERS,
+    assign,
+    claim,
+    complete,
+    get,
+    inbox,
+    may_work_on,
+    offered_to,
+    release,
+)
 
-__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "release"]
+__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_to", "release"]

@@ -2,43 +2,67 @@
 
 The ``tasks`` table holds exactly the READY user tasks of every instance and is rewritten in the same
 transaction as the instance, so the inbox is one indexed query and never deserializes a workflow.
-A task is offered to the holders of the role its lane names; an ``assignee`` (from the BPMN) or a claim
-narrows it to one person.
+A task is offered to the holders of the role its lane names; an ``assignee`` (from the BPMN, or the person
+on duty in that role) or a claim narrows it to one person. A task of the lane 责任部门 is offered to every
+member of the department it names (the department's inbox), one of the lane 部门主管 to that department's head.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import case, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from engine import identity, runtime
 from engine.audit import history
 from engine.core import db, errors
 from engine.core.tables import Instance, TaskRow, User
 
-# Roles that may hand a task to a named colleague (派单).
-DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader"}
+# Roles that may hand a task to a named colleague (派单): the supervisors and the department heads.
+DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader", "eng_head", "security_head", "cleaning_head"}
+
+_DEPARTMENTS = identity.departments
 
 
 # --- who may do what -----------------------------------------------------------------------------------------
 
-def may_work_on(user: User, row: TaskRow) -> bool:
-    """Lane role (or named assignee), and not held by somebody else."""
+def may_work_on(user: User, row: TaskRow, session: Session | None = None) -> bool:
+    """Lane role, department (or named assignee), and not held by somebody else. A task handed by 派单 to
+    someone it is offered to is theirs even when it was first assigned to another (the person on duty who
+    is away). A department task needs the session to look up the user's department; without one it is
+    refused."""
     if row.claimed_by and row.claimed_by != user.username:
         return False
-    if row.assignee:
-        return row.assignee == user.username
+    if row.assignee == user.username:
+        return True
+    if row.assignee and row.claimed_by != user.username:
+        return False
+    if row.lane == _DEPARTMENTS.DEPARTMENT_LANE:
+        session = session or object_session(row)
+        return bool(row.department and session is not None
+                    and _DEPARTMENTS.department_of(session, user) == row.department)
+    if row.lane == _DEPARTMENTS.HEAD_LANE:
+        return bool(row.department and row.department in _DEPARTMENTS.headed_by(user))
     if "customer" in user.role_codes and row.lane == identity.ROLE_BY_CODE["customer"].name:
         return False  # a customer task without an assignee is nobody's by default
     return row.lane in identity.roles_for_lanes(user.role_codes)
 
 
+def _visible(session: Session, user: User):
+    lanes = identity.roles_for_lanes(user.role_codes - {"customer"})
+    mine = _DEPARTMENTS.department_of(session, user)
+    offered = [TaskRow.lane.in_(lanes)]
+    if mine:
+        offered.append(and_(TaskRow.lane == _DEPARTMENTS.DEPARTMENT_LANE, TaskRow.department == mine))
+    headed = _DEPARTMENTS.headed_by(user)
+    if headed:
+        offered.append(and_(TaskRow.lane == _DEPARTMENTS.HEAD_LANE, TaskRow.department.in_(headed)))
+    return or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
+               and_(TaskRow.assignee.is_(None), or_(*offered)))
+
+
 def inbox(session: Session, user: User, *, include_others_claims: bool = False) -> list[TaskRow]:
     """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first)."""
-    lanes = identity.roles_for_lanes(user.role_codes - {"customer"})
-    visible = or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
-                  (TaskRow.lane.in_(lanes) & TaskRow.assignee.is_(None)))
-    query = select(TaskRow).where(visible)
+    query = select(TaskRow).where(_visible(session, user))
     if not include_others_claims:
         query = query.where(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
     query = query.order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at, TaskRow.ready_at)
@@ -58,7 +82,7 @@ def claim(session: Session, task_id: str, user: User) -> TaskRow:
         return row
     if row.claimed_by:
         raise errors.Conflict(f"该任务已由 {row.claimed_by} 领取", claimed_by=row.claimed_by)
-    if not may_work_on(user, row):
+    if not may_work_on(user, row, session):
         raise errors.Forbidden("您没有处理此任务的权限")
     row.claimed_by = user.username
     history.append(session, row.instance_id, user.username, "task_claimed", element_id=row.element_id,
@@ -84,12 +108,33 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     target = identity.get_user(session, username)
     if target is None or not target.is_active:
         raise errors.EngineError(f"找不到用户 {username}")
-    if row.lane not in identity.roles_for_lanes(target.role_codes) and row.assignee != username:
-        raise errors.EngineError(f"{target.display_name} 不具备「{row.lane}」角色，不能派给他/她")
+    if not _may_receive(session, target, row):
+        raise errors.EngineError(f"{target.display_name} 不具备「{offered_to(row)}」的身份，不能派给他/她")
     row.claimed_by = username
     history.append(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
                    payload={"task_id": row.id, "to": username})
     return row
+
+
+def _may_receive(session: Session, target: User, row: TaskRow) -> bool:
+    """Whether 派单 may hand ``row`` to ``target``: the one it is assigned to, or anyone it is offered to."""
+    if row.assignee == target.username:
+        return True
+    if row.lane == _DEPARTMENTS.DEPARTMENT_LANE:
+        return bool(row.department) and _DEPARTMENTS.department_of(session, target) == row.department
+    if row.lane == _DEPARTMENTS.HEAD_LANE:
+        return bool(row.department) and row.department in _DEPARTMENTS.headed_by(target)
+    return row.lane in identity.roles_for_lanes(target.role_codes)
+
+
+def offered_to(row: TaskRow) -> str:
+    """Whom a task is for, as a person reads it: the role, "工程部", or "工程部主管"."""
+    dept = identity.DEPARTMENT_BY_CODE.get(row.department or "")
+    if dept and row.lane == _DEPARTMENTS.DEPARTMENT_LANE:
+        return dept.name
+    if dept and row.lane == _DEPARTMENTS.HEAD_LANE:
+        return dept.head_name
+    return row.lane or ""
 
 
 def complete(session: Session, task_id: str, user: User, data: dict, *,
@@ -98,7 +143,7 @@ def complete(session: Session, task_id: str, user: User, data: dict, *,
     check reads a snapshot, so the write lock waits for the runtime's write, not for its scripts)."""
     with db.reading(session) as read:
         row = get(read, task_id)
-        if not may_work_on(user, row):
+        if not may_work_on(user, row, read):
             raise errors.Forbidden("您没有处理此任务的权限")
     return runtime.complete_task(session, row.instance_id, task_id, data, user.username,
                                  expected_revision=expected_revision)

@@ -117,13 +117,15 @@ def test_repair_call_from_hotline_to_rating(browser, serve_app, bpmn_js_vendor, 
     base = _server(serve_app, bpmn_js_vendor)
     assistant = Person(browser, base, "assistant", artifacts_dir, mobile=True)
     _record_and_hand_over(assistant, RESIDENT_NAME + EVIL, RESIDENT, shots=True)
-    assistant.open_task("跟进接单并告知预计时间")
-    assistant.assert_shown_as_text()  # the caller's description, in the task's summary
-    assistant.submit("05-handover-follow", check=["dept_accepted", "customer_informed"],
-                     fill={"receiver": "王工程师", "eta": "2026-11-27T18:00"})
+    assistant.goto("/handovers")  # 接单跟进: handed over to 工程部, not yet taken
+    assert "尚无人接单" in assistant.page.inner_text("main")
+    assistant.assert_shown_as_text()  # the caller's description, in the watch list
+    assistant.shot("05-handover-watch-list")
     assistant.close()
 
     engineer = Person(browser, base, "engineer", artifacts_dir, mobile=True)
+    engineer.open_task("部门接单并给出预计完成时间")  # in 工程部's inbox without anyone acting for it
+    engineer.submit("05b-department-takes-job", fill={"expected_done_at": "2026-11-27T18:00"})
     engineer.goto("/inbox")
     card = engineer.page.locator("article.task", has_text="接单并告知预计到场时间")
     assert card.count() == 1

@@ -52,6 +52,7 @@ def test_the_registry_reads_the_durations_of_the_deployed_procedure(db_url):
     assert _summary(registry) == {
         "ack_online": ("线上受理（15分钟）", 15 * MINUTES),
         "response": ("响应（30分钟）", 30 * MINUTES),
+        "take_over": ("部门接单（10分钟）", 10 * MINUTES),
         "supervisor_reply": ("主管回复（10分钟）", 10 * MINUTES),
         "resolve_ordinary": ("一般问题解决（24小时）", dt.timedelta(hours=24)),
         "solution_complex": ("复杂问题方案（48小时）", dt.timedelta(hours=48)),

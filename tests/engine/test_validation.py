@@ -65,6 +65,9 @@ CASES = {
                      "不存在"),
     "lane without role": ('name="工程部"', 'name="维修组"', "Lane_engineering", 'id="Lane_engineering"',
                           "没有对应的角色"),
+    # a department lane routes by the department its tasks name: a task that names none reaches nobody
+    "department lane, task names no department": ('name="客服部主管"', 'name="部门主管"', "urge", 'id="urge"',
+                                                 "须以属性 department 指明部门"),
     "unsupported element": ('<bpmn:userTask id="confirm" name="回访确认">', '<bpmn:serviceTask id="confirm" name="回访确认">',
                             "confirm", 'id="confirm"', "不支持"),
     "unknown sla key": ('value="response"', 'value="fast"', "record_late", 'id="record_late"', "未知的 SLA 键"),

@@ -49,9 +49,15 @@ def start_request(channel: str = "hotline", category: str | None = None, *, proc
         return runtime.start(session, process, start, actor).id
 
 
+# One demo member of each department (identity.DEMO_DEPARTMENTS), who takes the job handed over to it.
+DEPARTMENT_MEMBER = {"engineering": "engineer", "customer_service": "assistant", "security": "security_lead",
+                     "cleaning": "cleaner", "management": "manager"}
+
+
 def intake(iid: str, category: str, *, channel: str = "hotline", complexity: str = "ordinary",
            priority: str = "P3", department: str = "engineering") -> None:
-    """O1–O3: acknowledge/record, classify (type, priority, complexity), hand over and follow the hand-over."""
+    """O1–O3: acknowledge/record, classify (type, priority, complexity), hand over; a member of the receiving
+    department takes the job (O3.2) and gives the expected time."""
     if channel == "online":
         do(iid, "ack_online", "assistant", ack_message="您好，已收到您的求助，马上安排。", acknowledged=True)
     else:
@@ -59,7 +65,7 @@ def intake(iid: str, category: str, *, channel: str = "hotline", complexity: str
         do(iid, "record_hotline", "assistant", **recorded)
     do(iid, "assess", "assistant", category=category, priority=priority, complexity=complexity)
     do(iid, "handover", "assistant", department=department, info_verified=True)
-    do(iid, "handover_follow", "assistant", dept_accepted=True, customer_informed=True)
+    do(iid, "take_job", DEPARTMENT_MEMBER[department])
 
 
 # --- working tasks ----------------------------------------------------------------------------------------

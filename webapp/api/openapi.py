@@ -61,7 +61,9 @@ SCHEMAS: dict = {
                         "element_id": {"type": "string"}, "name": {"type": "string"}, "lane": _str_or_null,
                         "due_at": _ts | {"description": "最近的SLA截止时间（UTC）"},
                         "form": _str_or_null | {"description": "表单 JSON Schema 文件名"},
-                        "claimed_by": _str_or_null, "assignee": _str_or_null}},
+                        "claimed_by": _str_or_null, "assignee": _str_or_null,
+                        "department": _str_or_null | {"description": "部门任务所属部门的代码（如 engineering）"},
+                        "offered_to": {"type": "string", "description": "任务交给谁：角色、部门（工程部）或部门主管"}}},
     "TaskList": {"type": "object", "required": ["tasks"], "properties": {
         "tasks": {"type": "array", "items": _ref("TaskSummary")}}},
     "TaskDetail": {"allOf": [_ref("TaskSummary"), {"type": "object",

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine import tasks
 from engine.audit import personal
 from engine.core import clock
 from engine.core.tables import AuditEvent, SlaClock, TaskRow, User
@@ -32,7 +33,8 @@ def task_summary(row: TaskRow, *, internal: bool = True) -> dict:
     out = {"id": row.id, "instance_id": row.instance_id, "element_id": row.element_id, "name": row.name,
            "lane": row.lane, "due_at": iso(row.due_at) if internal else None, "form": row.form}
     if internal:
-        out.update(claimed_by=row.claimed_by, assignee=row.assignee)
+        out.update(claimed_by=row.claimed_by, assignee=row.assignee, department=row.department,
+                   offered_to=tasks.offered_to(row))
     return out
 
 
