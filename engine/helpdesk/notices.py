@@ -76,9 +76,10 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
         elif kind in ("task_reached", "escalated") and payload.get("lane") != CUSTOMER_LANE:
             if kind == "escalated":
                 name = _task_name(session, payload.get("task_id"), row["element_id"])
-                lane = payload.get("lane")
-                roles = (_head_roles(session, payload.get("task_id")) if lane == identity.departments.HEAD_LANE
-                         else _role_codes([lane]))
+                lane, roles = payload.get("lane"), _role_codes([payload.get("lane")])
+                if lane == identity.departments.HEAD_LANE:  # the head of the department the task is routed to
+                    dept = _department_of_task(session, payload.get("task_id"))
+                    lane, roles = (dept.head_name, [dept.head_role]) if dept is not None else (lane, [])
                 outbox.in_app(session, "escalated", f"超时升级：「{name}」待{lane}处理", instance_id=chain,
                               roles=roles)
             if where in FOLLOWUP:
@@ -134,20 +135,17 @@ def _task_name(session: Session, task_id: str | None, element_id: str | None) ->
     return name or element_id or ""
 
 
-def _taker(session: Session, task_id, actor: str) -> str:
-    """"工程部 李工": the department a job was handed to and the person who took it."""
+def _department_of_task(session: Session, task_id):
     row = session.get(TaskRow, str(task_id)) if task_id else None
-    dept = identity.departments.department(row.department) if row is not None else None
+    return identity.departments.department(row.department) if row is not None else None
+
+
+def _taker(session: Session, task_id, actor: str) -> str:
+    """"工程部 郑工程师": the department a job was handed to and the person who took it."""
+    dept = _department_of_task(session, task_id)
     user = session.scalar(select(User).where(User.username == actor))
     person = user.display_name if user is not None and user.display_name else actor
     return f"{dept.name} {person}" if dept is not None else person
-
-
-def _head_roles(session: Session, task_id) -> list[str]:
-    """The head role of the department a task in the 部门主管 lane is routed to."""
-    row = session.get(TaskRow, str(task_id)) if task_id else None
-    dept = identity.departments.department(row.department) if row is not None else None
-    return [dept.head_role] if dept is not None else []
 
 
 def _role_codes(lanes) -> list[str]:

@@ -43,8 +43,7 @@ def test_the_messages_of_one_requests_life_reach_the_residents_phone_in_order(pr
     d.do(iid, "ack_online", "assistant", ack_message="您好，已收到，师傅下午上门。", acknowledged=True)
     d.do(iid, "assess", "assistant", category="g", priority="P3", complexity="ordinary")
     d.do(iid, "handover", "assistant", department="engineering", info_verified=True)
-    d.do(iid, "handover_follow", "assistant", dept_accepted=True, receiver="郑工程师",
-         eta="2026-11-27T15:00:00+08:00", customer_informed=True)
+    d.do(iid, "take_job", "engineer", expected_done_at="2026-11-27T15:00:00+08:00")  # the department takes it
     d.do(iid, "evaluate", "assistant", capability="department", chargeable=False)
     d.do(iid, "do_help", "assistant")
     d.do(iid, "qc", "assistant", resolved=True)
@@ -54,7 +53,7 @@ def test_the_messages_of_one_requests_life_reach_the_residents_phone_in_order(pr
     assert provider.texts(PHONE) == [
         f"【荔园物业】张三您好，您的求助（编号 {number}）已受理：家中门锁打不开。我们会尽快处理。",
         f"【荔园物业】关于您的求助（编号 {number}）的答复：您好，已收到，师傅下午上门。",
-        f"【荔园物业】您的求助（编号 {number}）已派单，由郑工程师负责，预计 11月27日 15:00 前处理。",
+        f"【荔园物业】您的求助（编号 {number}）已派单，由工程部 郑工程师负责，预计 11月27日 15:00 前处理。",
         f"【荔园物业】您的求助（编号 {number}）已处理，请确认是否解决并评价：荔园物业住户服务“我的求助”",
     ]
     assert {m["auth"] for m in provider.received} == {"Bearer test-key"}
