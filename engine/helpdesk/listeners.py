@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from engine.helpdesk import deadlines, intake, reports
+from engine.forms import sample
+from engine.helpdesk import deadlines, help_requests, intake, reports
 from engine.repository import validation
 from engine.runtime import listeners
 
@@ -24,6 +25,17 @@ def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
             **reports.checkpoint_figures(session, data["period"])}
 
 
+def _sample_starts(process_id: str) -> list[dict]:
+    """What the hotline page and the residents' form would start a request with (the dry run's data):
+    the start form's required fields filled plausibly, by each channel, the type not yet known."""
+    if process_id == reports.STATISTICS_PROCESS:
+        return [{"period": "2026-10"}]
+    fields = {**sample.fill(help_requests.START_SCHEMA, help_requests.START_SCHEMA["required"]),
+              "phone": "13800000000", "category": None}
+    return [{"channel": "hotline", **fields, "recorded_by": "assistant", "customer_username": None},
+            {"channel": "online", **fields, "customer_username": "customer"}]
+
+
 def install() -> None:
     """Register the help desk with the runtime; idempotent, called by every entry point at start-up."""
     listeners.add_projection(listeners.Projection(
@@ -31,4 +43,5 @@ def install() -> None:
         lambda session, instance, values, ended: intake.sync(session, instance, values, ended=ended)))
     listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
     listeners.add_start_data("statistics", _statistics_figures)
+    listeners.add_sample_start("help_request", _sample_starts)
     validation.register_sla_keys(deadlines.NAMES)

@@ -35,6 +35,21 @@ def register_sla_keys(names: dict[str, str]) -> None:
     """Make a timer whose SLA key is not among ``names`` (key -> what people call it) a deploy error."""
     SLA_KEYS.update(names)
 
+# Task spec names SpiffWorkflow gives its own bookkeeping tasks: an element with one of these ids replaces
+# the engine's task (a start event with id ``Start`` leaves the process with "No output task connected").
+RESERVED_IDS = {"Start": "开始", "End": "结束", "Root": "根"}
+RESERVED_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin", "_loop_reset")
+
+# Checks that need to *run* the processes (the dry run, :mod:`engine.runtime.dry_run`) sit above this room;
+# they register here so every caller of :func:`validate` (validate, deploy, the modeler) runs them.
+_RUN_CHECKS: list = []
+
+
+def register_run_check(check) -> None:
+    """``check(bundle, parser, indexes) -> list[Problem]``, run once the static checks found nothing."""
+    if check not in _RUN_CHECKS:
+        _RUN_CHECKS.append(check)
+
 # Elements the parser accepts but this product cannot run (no service registry, no DMN deployment).
 UNSUPPORTED_TAGS = {"serviceTask": "不支持服务任务（serviceTask）：本系统没有服务注册",
                     "businessRuleTask": "不支持业务规则任务（businessRuleTask）：本系统不部署 DMN",
@@ -86,17 +101,20 @@ class _FileIndex:
         return Problem(self.source.path, line or self.lines.get(element_id or "", 0) or 0, element_id or "", message)
 
 
-def validate(bundle: Bundle, deployed_processes: set[str] = frozenset()) -> list[Problem]:
-    """Every problem in the bundle; an empty list means it can be deployed."""
+def validate(bundle: Bundle, deployed_processes: set[str] = frozenset(), *, run: bool = True) -> list[Problem]:
+    """Every problem in the bundle; an empty list means it can be deployed. ``run``: also run the
+    registered run checks (the dry run) once the static checks pass."""
     problems: list[Problem] = []
     indexes: dict[str, _FileIndex] = {}
     parser = SpiffBpmnParser(validator=VALIDATOR)
+    seen_processes: dict[str, str] = {}
     for source in bundle.bpmn.values():
         index = _parse_file(source, problems)
         if index is None:
             continue
         indexes[source.name] = index
         problems += _check_xml(index)
+        problems += _check_ids(index, seen_processes)
         try:
             parser.add_bpmn_xml(index.tree, filename=source.name)
         except ValidationException as exc:
@@ -113,6 +131,10 @@ def validate(bundle: Bundle, deployed_processes: set[str] = frozenset()) -> list
             problems.append(_from_validation(exc, index))
             continue
         problems += _check_spec(spec, index, bundle, available)
+    if problems or not run:
+        return problems
+    for check in _RUN_CHECKS:
+        problems += check(bundle, parser, {pid: owners[pid] for pid in owners})
     return problems
 
 
@@ -127,6 +149,10 @@ def _parse_file(source: SourceFile, problems: list[Problem]):
         problems.append(Problem(source.path, exc.lineno or 0, "", f"XML 格式错误：{exc.msg}"))
         return None
     index = _FileIndex(source, etree.ElementTree(tree))
+    duplicates = _duplicate_ids(index)
+    if duplicates:  # the XSD would say "not a valid value of the atomic type 'xs:ID'" about the first one
+        problems += duplicates
+        return None
     try:
         VALIDATOR.validate(index.tree, filename=source.name)
     except ValidationException as exc:
@@ -160,6 +186,11 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
                                          el.sourceline))
         elif tag in ("timeDuration", "timeDate", "timeCycle"):
             out += _check_timer(index, el, tag)
+        elif tag == "conditionExpression" and el.getparent() is not None:
+            flow = el.getparent()  # the sequence flow holds the condition: the problem is pinned on it
+            expression = (el.text or "").strip()
+            out += [index.problem(flow.get("id"), f"顺序流上的条件 {expression!r} 不被允许：{m}", el.sourceline)
+                    for m in scripting.check(expression, "eval")]
     for element_id, props in index.properties.items():
         sla = props.get("sla")
         if sla is not None and SLA_KEYS and sla not in SLA_KEYS:
@@ -168,6 +199,40 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
             if key in props:
                 out += [index.problem(element_id, f"{key} 表达式不被允许：{m}")
                         for m in scripting.check(props[key], "eval")]
+    return out
+
+
+def _duplicate_ids(index: _FileIndex) -> list[Problem]:
+    out, first = [], {}
+    for el in index.tree.iter():
+        if not isinstance(el.tag, str) or not el.get("id"):
+            continue
+        element_id = el.get("id")
+        if element_id in first:
+            out.append(index.problem(element_id, f"元素 id「{element_id}」重复（第 {first[element_id]} 行已使用）",
+                                     el.sourceline))
+        else:
+            first[element_id] = el.sourceline
+    return out
+
+
+def _check_ids(index: _FileIndex, seen_processes: dict[str, str]) -> list[Problem]:
+    """Ids SpiffWorkflow reserves for itself, a process id defined in two files."""
+    out = []
+    for el in index.tree.iter():
+        if not isinstance(el.tag, str) or not el.get("id"):
+            continue
+        element_id = el.get("id")
+        if not el.tag.startswith(f"{{{BPMN_NS}}}"):
+            continue
+        if element_id in RESERVED_IDS or element_id.endswith(RESERVED_SUFFIXES):
+            out.append(index.problem(element_id, f"元素 id「{element_id}」是 SpiffWorkflow 的保留名（引擎的内部任务"
+                                     f"使用此名），流程会在第一步失败；请改用其他 id，例如「{element_id.lower()}_1」",
+                                     el.sourceline))
+        if el.tag == f"{{{BPMN_NS}}}process":
+            other = seen_processes.setdefault(element_id, index.source.path)
+            if other != index.source.path:
+                out.append(index.problem(element_id, f"流程 id「{element_id}」已在 {other} 中定义", el.sourceline))
     return out
 
 
@@ -225,10 +290,6 @@ def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) ->
         element_id = getattr(ts, "bpmn_id", None)
         if not element_id:
             continue
-        for cond, _target in getattr(ts, "cond_task_specs", []) or []:
-            if cond is not None and getattr(cond, "args", None):
-                out += [index.problem(element_id, f"条件 {cond.args[0]!r} 不被允许：{m}")
-                        for m in scripting.check(cond.args[0], "eval")]
         for attr, label in (("script", "script"), ("prescript", "preScript"), ("postscript", "postScript")):
             code = getattr(ts, attr, None)
             if code:
@@ -246,6 +307,7 @@ def _check_user_task(ts, index: _FileIndex, bundle: Bundle) -> list[Problem]:
 
     props = (ts.extensions or {}).get("properties", {})
     out = []
+    loaded: dict = {}
     for key, required in (("formJsonSchemaFilename", True), ("formUiSchemaFilename", False)):
         name = props.get(key)
         if not name:
@@ -262,8 +324,23 @@ def _check_user_task(ts, index: _FileIndex, bundle: Bundle) -> list[Problem]:
             out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
             continue
         if key == "formJsonSchemaFilename":
+            loaded["schema"] = schema
             out += [index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
                     for m in forms.check_schema(schema)]
         elif not isinstance(schema, dict):
             out.append(index.problem(ts.bpmn_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
+        else:
+            out += [index.problem(ts.bpmn_id, m) for m in _check_ui(name, schema, loaded.get("schema"))]
+    return out
+
+
+def _check_ui(name: str, ui: dict, schema) -> list[str]:
+    """A UI schema may only name the form's own fields (a renamed field would silently lose its widget)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    fields = schema["properties"]
+    out = [f"UI 模式 {name!r} 设置了表单中不存在的字段「{key}」（表单字段：{'、'.join(fields)}）"
+           for key in ui if not key.startswith("ui:") and key not in fields]
+    out += [f"UI 模式 {name!r} 的 ui:order 列出了表单中不存在的字段「{key}」"
+            for key in ui.get("ui:order") or () if key != "*" and key not in fields]
     return out
