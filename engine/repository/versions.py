@@ -24,7 +24,7 @@ from engine.audit import history
 from engine.core import clock
 from engine.core.tables import Blob, Deployment, ProcessVersion
 from engine.repository.bundle import Bundle, SourceFile
-from engine.repository.validation import BPMN_NS, InvalidBundle, element_properties, validate
+from engine.repository.validation import BPMN_NS, InvalidBundle, Problem, element_properties, validate
 
 
 @dataclass
@@ -70,11 +70,13 @@ def list_versions(session: Session) -> list[ProcessVersion]:
     return list(session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version)))
 
 
-def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list[DeployResult]:
+def deploy(session: Session, bundle: Bundle, actor: str, note: str = "", *,
+           require_note: bool = False) -> list[DeployResult]:
     """Validate the bundle, then write a new version for each process whose pinned bytes changed.
 
     Nothing is written when anything is invalid (raises :class:`InvalidBundle`). Runs inside the caller's
-    transaction, so the versions and their audit events commit together.
+    transaction, so the versions and their audit events commit together. ``require_note``: a new version
+    of a process already deployed needs a change note (a first version does not).
     """
     known = deployed_process_ids(session)
     problems = validate(bundle, known)
@@ -92,6 +94,9 @@ def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list
         if current is not None and current.fingerprint == fingerprint:
             results.append(DeployResult(pid, current.version, False))
             continue
+        if require_note and current is not None and not note.strip():
+            raise InvalidBundle([Problem(bundle.bpmn[parser.process_parsers[pid].filename].path, 0, pid,
+                                         f"发布 {pid} 的新版本须写明变更说明（--note \"改了什么、为什么\"）")])
         if deployment is None:
             deployment = Deployment(created_at=clock.now(), actor=actor, note=note)
             session.add(deployment)
@@ -108,7 +113,7 @@ def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list
         session.flush()
         history.append(session, "repository", actor, "deployed", element_id=pid,
                        payload={"process_id": pid, "version": number, "files": files, "forms": forms,
-                                "deployment_id": deployment.id})
+                                "deployment_id": deployment.id, **({"note": note} if note else {})})
         results.append(DeployResult(pid, number, True))
     return results
 
