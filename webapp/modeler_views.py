@@ -13,8 +13,8 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 
 from engine import repository
 from engine.core import db
-from engine.helpdesk import queries
 from engine.core.errors import NotFound
+from engine.helpdesk import queries
 from engine.repository import diff as version_diff
 from engine.repository import editing
 from engine.repository.validation import InvalidBundle

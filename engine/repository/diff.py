@@ -93,7 +93,7 @@ def diff_versions(session: Session, process_id: str, old: int, new: int) -> Vers
 def _elements(blobs: dict, files: dict, process_id: str) -> dict[str, dict]:
     """Element id -> compared properties, for the process and the processes its version pins (called ones)."""
     out: dict[str, dict] = {}
-    for name, sha in sorted(files.items()):
+    for _file, sha in sorted(files.items()):
         root = etree.fromstring(blobs[sha], parser=_XML)
         for process in root.iter(f"{{{BPMN_NS}}}process"):
             prefix = "" if process.get("id") == process_id else f"{process.get('id')}:"
