@@ -28,6 +28,8 @@ AREAS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),                    # users, fee schedule, incidents
     "portal": frozenset({"customer"}),                # residents: own requests, rate, urge
     "notifications": STAFF | {"customer", "process_owner", "auditor", "admin"},
+    # starting a deployed process by its id: who exactly is decided by the process's start lane
+    "start": STAFF | {"customer", "process_owner"},
     # the missed-timer alarm: those who rely on escalations firing, and the admin who can restart things
     "timer_alarm": frozenset({"cs_supervisor", "manager", "admin"}),
 }

@@ -1,10 +1,10 @@
 """Process definitions: reading BPMN + forms from disk (``bundle``), validating them including a dry-run
 instantiation (``validation``), deploying them as immutable numbered versions and loading a version's
-parsed specs (``versions``, face below), the modeler's edit-check-publish-revert cycle (``editing``), and
-what changed between two versions (``diff``).
+parsed specs (``versions``, face below), the modeler's edit-check-publish-revert cycle (``editing``), what
+changed between two versions (``diff``), and who may start a process with what (``starting``).
 """
 
-from engine.repository import bundle, diff, editing, validation
+from engine.repository import bundle, diff, editing, starting, validation
 from engine.repository.versions import (
            DeployResult,
            LoadedVersion,
@@ -21,5 +21,5 @@ from engine.repository.versions import (
 )
 
 __all__ = ["DeployResult", "LoadedVersion", "bundle", "deploy", "diff", "deployed_process_ids", "editing",
-           "file_content", "get_version", "latest_version", "list_versions", "load", "parse", "session_version",
+           "file_content", "get_version", "latest_version", "list_versions", "load", "parse", "session_version", "starting",
            "validation", "version_count"]

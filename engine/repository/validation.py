@@ -15,6 +15,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -298,39 +299,44 @@ def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) ->
             out.append(index.problem(element_id, f"调用的流程 {ts.spec!r} 不存在"))
         if isinstance(ts, UserTask):
             out += _check_user_task(ts, index, bundle)
+        elif isinstance(ts, StartEvent) and element_id in index.properties:
+            out += _check_form(element_id, index.properties[element_id], index, bundle, required=False)
         if isinstance(ts, EventBasedGateway):
             continue
     return out
 
 
 def _check_user_task(ts, index: _FileIndex, bundle: Bundle) -> list[Problem]:
+    return _check_form(ts.bpmn_id, (ts.extensions or {}).get("properties", {}), index, bundle, required=True)
 
-    props = (ts.extensions or {}).get("properties", {})
+
+def _check_form(element_id: str, props: dict, index: _FileIndex, bundle: Bundle, *, required: bool) -> list[Problem]:
+    """The form (and UI schema) an element names: present, JSON, a schema we can draw, UI naming its fields."""
     out = []
     loaded: dict = {}
-    for key, required in (("formJsonSchemaFilename", True), ("formUiSchemaFilename", False)):
+    for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
         name = props.get(key)
         if not name:
-            if required:
-                out.append(index.problem(ts.bpmn_id, "用户任务没有表单（缺少 formJsonSchemaFilename）"))
+            if required and key == "formJsonSchemaFilename":
+                out.append(index.problem(element_id, "用户任务没有表单（缺少 formJsonSchemaFilename）"))
             continue
         source = bundle.forms.get(name)
         if source is None:
-            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不存在"))
+            out.append(index.problem(element_id, f"表单 {name!r} 不存在"))
             continue
         try:
             schema = json.loads(source.content)
         except (ValueError, UnicodeDecodeError) as exc:
-            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
+            out.append(index.problem(element_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
             continue
         if key == "formJsonSchemaFilename":
             loaded["schema"] = schema
-            out += [index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
+            out += [index.problem(element_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
                     for m in forms.check_schema(schema)]
         elif not isinstance(schema, dict):
-            out.append(index.problem(ts.bpmn_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
+            out.append(index.problem(element_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
         else:
-            out += [index.problem(ts.bpmn_id, m) for m in _check_ui(name, schema, loaded.get("schema"))]
+            out += [index.problem(element_id, m) for m in _check_ui(name, schema, loaded.get("schema"))]
     return out
 
 

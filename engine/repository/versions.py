@@ -140,11 +140,29 @@ def _pins(session: Session, parser: SpiffBpmnParser, pid: str, bundle: Bundle) -
                     for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
                         if props.get(key):
                             forms[props[key]] = bundle.forms[props[key]].sha256
+            for name in start_forms(bundle.bpmn[fname].content, current):  # a start event's form
+                forms[name] = bundle.forms[name].sha256
         else:  # a process deployed earlier, called from this bundle: pin its latest version's files
             called = latest_version(session, current)
             files.update(called.files)
             forms.update(called.forms)
     return dict(sorted(files.items())), dict(sorted(forms.items()))
+
+
+def start_forms(content: bytes, process_id: str) -> list[str]:
+    """The forms the start events of ``process_id`` name (``formJsonSchemaFilename``): the data a person
+    starts the process with (:mod:`engine.repository.starting`)."""
+    root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        if process.get("id") != process_id:
+            continue
+        props = element_properties(process)
+        for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
+            for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
+                if props.get(start.get("id"), {}).get(key):
+                    out.append(props[start.get("id")][key])
+    return out
 
 
 def _fingerprint(files: dict, forms: dict) -> str:

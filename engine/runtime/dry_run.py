@@ -11,7 +11,9 @@ memory and are thrown away, which is all a "throwaway database" would hold at th
 
 Start data, per process:
 
-- the start data a domain registers for it (:func:`engine.runtime.listeners.add_sample_start`; the help
+- the start event's form (``formJsonSchemaFilename``), its required fields filled plausibly
+  (:mod:`engine.forms.sample`);
+- else the start data a domain registers for it (:func:`engine.runtime.listeners.add_sample_start`; the help
   desk offers a hotline call and an online request filled from its start form), else ``{}``;
 - for a process started by code rather than a form (a benchmark, an import), the JSON object in its
   start event's ``dry_run_data`` property: the data its starter passes;
@@ -207,9 +209,11 @@ def _start_samples(pid: str, index, version: _Version) -> list[dict]:
     start = getattr(version.spec, "start", None)
     for ts in version.spec.task_specs.values():
         if getattr(ts, "inputs", None) == [start] and getattr(ts, "bpmn_id", None):
-            raw = index.properties.get(ts.bpmn_id, {}).get("dry_run_data")
-            if raw:
-                declared.append(_json_object(raw))
+            props = index.properties.get(ts.bpmn_id, {})
+            if props.get("dry_run_data"):
+                declared.append(_json_object(props["dry_run_data"]))
+            elif isinstance(version.forms.get(props.get("formJsonSchemaFilename", "")), dict):
+                declared.append(sample.answer(version.forms[props["formJsonSchemaFilename"]], {}))
     return [d for d in declared if d is not None] or listeners.sample_starts(pid) or [{}]
 
 

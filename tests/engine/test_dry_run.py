@@ -170,3 +170,18 @@ def test_the_procedures_diagrams_pass_the_dry_run(capsys, monkeypatch, tmp_path)
     code = main(["validate", str(config.bpmn_dir())])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("ok: "), out
+
+
+def test_a_start_events_form_gives_the_dry_run_its_data(workdir, capsys):
+    """A process started with a form (the 督办 form: ``note``) may read that field at once."""
+    text = _gateway_first("len(note) > 0").replace(
+        '<bpmn:startEvent id="s">',
+        '<bpmn:startEvent id="s"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="formJsonSchemaFilename" value="mini_note.schema.json"/>'
+        '</spiffworkflow:properties></bpmn:extensionElements>')
+    _write(workdir, "dry_gw.bpmn", text)
+    code, lines = _validate(capsys, workdir)
+    assert code == 0, lines
+    _write(workdir, "dry_gw.bpmn", text.replace('value="mini_note.schema.json"', 'value="gone.schema.json"'))
+    code, lines = _validate(capsys, workdir)
+    assert code == 1 and any(": s: " in line and "不存在" in line for line in lines), lines
