@@ -70,6 +70,9 @@ def _describe(kind: str, element: str, payload: dict, names: dict[str, str], peo
         return "住户催单"
     if kind == "data_edited":
         return "修改了求助资料"
+    if kind == "migrated":
+        return f"流程由第{payload.get('from_version')}版迁移到第{payload.get('to_version')}版" + (
+            "（时限按新版本重算）" if payload.get("recompute_deadlines") else "（已承诺的时限不变）")
     return kind
 
 

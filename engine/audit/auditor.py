@@ -38,6 +38,7 @@ KIND_NAMES = {
     "escalated": "超时升级", "instance_completed": "流程结束", "urged": "住户催单", "data_edited": "修改资料",
     "deployed": "发布流程版本", "incident_raised": "出现异常", "incident_retried": "异常重试",
     "key_rotated": "签名密钥轮换", "restored": "从备份恢复（已签名）",
+    "migrated": "迁移到新版本",
 }
 
 BREAK_REASONS = {  # history.Break.reason (English, for logs and the CLI) -> what the auditor reads
