@@ -85,6 +85,11 @@ def test_dry_run_previews_and_changes_nothing_then_migration_continues_on_v2(pro
         payload = history.payload_of(event)
         assert (payload["from_version"], payload["to_version"], payload["recompute_deadlines"]) == (1, 2, False)
     assert _response_due(iid) == promised  # the promise made under v1 holds
+    from webapp import timeline
+
+    with db.read_session() as session:
+        told = [line.what for line in timeline.lines(session, iid, runtime.load(session, iid).version)]
+    assert "流程由第1版迁移到第2版（已承诺的时限不变）" in told
 
     # new requests start on v2; this one continues on v2: the renamed task reaches the inbox by its new name
     other = _start(procedure)
