@@ -32,8 +32,37 @@ def _sample_starts(process_id: str) -> list[dict]:
         return [{"period": "2026-10"}]
     fields = {**sample.fill(help_requests.START_SCHEMA, help_requests.START_SCHEMA["required"]),
               "phone": "13800000000", "category": None}
-    return [{"channel": "hotline", **fields, "recorded_by": "assistant", "customer_username": None},
-            {"channel": "online", **fields, "customer_username": "customer"}]
+    samples = [{"channel": "hotline", **fields, "recorded_by": "assistant", "customer_username": None},
+               {"channel": "online", **fields, "customer_username": "customer"}]
+    return samples + _scenario_starts(process_id, fields)
+
+
+def _scenario_starts(process_id: str, fields: dict) -> list[dict]:
+    """The start data of the procedure's scenario files (``bpmn/scenarios``) that start ``process_id``: each
+    channel and known type the owner wrote a story for, so the dry run starts those too."""
+    from engine.core import config
+    from engine.helpdesk import scenarios  # imported here: only a dry run reads the scenario files
+
+    folder = config.bpmn_dir() / "scenarios"
+    out, seen = [], set()
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        try:
+            start = scenarios.load(path).start
+        except scenarios.ScenarioError:
+            continue  # `liyuan simulate` reports a broken file; the dry run only borrows good ones
+        if "timer" in start or start.get("process", "help_request") != process_id:
+            continue
+        key = (start["channel"], start.get("category"))
+        if key in seen:
+            continue
+        seen.add(key)
+        data = {"channel": start["channel"], **fields, **(start.get("caller") or {}), "category": start.get("category"),
+                "customer_username": "customer" if start["channel"] == "online" else None}
+        if start["channel"] == "hotline":
+            data["recorded_by"] = start.get("as", "assistant")
+        out.append({k: v for k, v in data.items() if k in (*help_requests.START_FIELDS, "channel", "recorded_by",
+                                                              "customer_username")})
+    return out
 
 
 def install() -> None:

@@ -14,7 +14,8 @@ Start data, per process:
 - the start event's form (``formJsonSchemaFilename``), its required fields filled plausibly
   (:mod:`engine.forms.sample`);
 - else the start data a domain registers for it (:func:`engine.runtime.listeners.add_sample_start`; the help
-  desk offers a hotline call and an online request filled from its start form), else ``{}``;
+  desk offers a hotline call and an online request filled from its start form, and the channel and
+  type each of its scenario files starts with), else ``{}``;
 - for a process started by code rather than a form (a benchmark, an import), the JSON object in its
   start event's ``dry_run_data`` property: the data its starter passes;
 - a process that other processes of the bundle call is run (standalone) with the data each caller holds
