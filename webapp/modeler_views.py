@@ -1,16 +1,21 @@
-"""The process owner's pages: deployed processes and their versions, any version's diagram, and the
-bpmn-js editor whose 校验 / 发布新版本 buttons post the edited XML here (JSON in, JSON out, CSRF header).
+"""The process owner's pages: deployed processes and their versions, any version's diagram, what changed
+between two versions, and the bpmn-js editor whose 校验 / 发布新版本 buttons post the edited XML here (JSON
+in, JSON out, CSRF header).
 
-Publishing writes a new immutable version; instances already running keep the version they started on.
+Publishing writes a new immutable version with a required change note; instances already running keep the
+version they started on (until ``liyuan migrate`` moves them). "恢复此版本" publishes an earlier version's
+content as a new version.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from engine import repository
 from engine.core import db
+from engine.core.errors import NotFound
 from engine.helpdesk import queries
+from engine.repository import diff as version_diff
 from engine.repository import editing
 from engine.repository.validation import InvalidBundle
 
@@ -116,3 +121,40 @@ def deploy(process_id):
                         "message": f"内容未变化，未产生新版本（仍为第{result.version}版）", "problems": []})
     return jsonify({"ok": True, "created": True, "version": result.version,
                     "message": f"已发布 {process_id} 第{result.version}版", "problems": []})
+
+
+@bp.get("/<process_id>/diff")
+@requires("modeler")
+def compare(process_id):
+    """What changed between two versions (``?from=1&to=2``), as the list ``liyuan diff`` prints."""
+    old, new = request.args.get("from", ""), request.args.get("to", "")
+    if not (old.isdecimal() and new.isdecimal() and len(old) < 10 and len(new) < 10):
+        abort(404)
+    try:
+        found = version_diff.diff_versions(read_db(), process_id, int(old), int(new))
+    except NotFound:
+        abort(404)
+    return render_template("modeler/diff.html", process_id=process_id, diff=found, lines=version_diff.describe(found))
+
+
+@bp.post("/<process_id>/v<number>/revert")
+@requires("modeler")
+def revert(process_id, number):
+    row = _version(process_id, number)
+    note = (request.form.get("note") or "").strip()
+    if len(note) > NOTE_MAX_LENGTH:
+        flash(f"变更说明最多{NOTE_MAX_LENGTH}个字", "error")
+        return redirect(url_for("modeler.index"))
+    try:
+        with db.transaction() as session:
+            result = editing.revert(session, process_id, row.version, current_user().username, note)
+    except editing.EditError as exc:
+        flash(str(exc), "error")
+    except InvalidBundle as exc:
+        flash(f"第{row.version}版的内容未通过今天的校验，未发布：{exc.problems[0]}", "error")
+    else:
+        if result.created:
+            flash(f"已将第{row.version}版的内容发布为第{result.version}版", "success")
+        else:
+            flash(f"第{row.version}版的内容与最新版相同，未产生新版本", "success")
+    return redirect(url_for("modeler.index"))

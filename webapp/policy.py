@@ -31,6 +31,8 @@ AREAS: dict[str, frozenset[str]] = {
     "handovers": frozenset({"assistant", "cs_supervisor", "manager"}),
     "portal": frozenset({"customer"}),                # residents: own requests, rate, urge
     "notifications": STAFF | {"customer", "process_owner", "auditor", "admin"},
+    # starting a deployed process by its id: who exactly is decided by the process's start lane
+    "start": STAFF | {"customer", "process_owner"},
     # the missed-timer alarm: those who rely on escalations firing, and the admin who can restart things
     "timer_alarm": frozenset({"cs_supervisor", "manager", "admin"}),
     "account": frozenset(identity.ROLE_BY_CODE),      # one's own password: everybody signed in

@@ -72,6 +72,9 @@ def _describe(kind: str, element: str, payload: dict, names: dict[str, str], peo
         return "修改了求助资料"
     if kind == "personal_data_erased":
         return f"依法删除个人信息（{len(payload.get('refs', []))} 项），此处记录已显示为“已删除”"
+    if kind == "migrated":
+        return f"流程由第{payload.get('from_version')}版迁移到第{payload.get('to_version')}版" + (
+            "（时限按新版本重算）" if payload.get("recompute_deadlines") else "（已承诺的时限不变）")
     return kind
 
 

@@ -43,6 +43,7 @@ KIND_NAMES = {
     "deployed": "发布流程版本", "incident_raised": "出现异常", "incident_retried": "异常重试",
     "key_rotated": "签名密钥轮换", "restored": "从备份恢复（已签名）",
     "personal_data_erased": "依法删除个人信息",
+    "migrated": "迁移到新版本",
 }
 
 BREAK_REASONS = {  # history.Break.reason (English, for logs and the CLI) -> what the auditor reads

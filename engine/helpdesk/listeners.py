@@ -15,7 +15,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from engine.audit import history
-from engine.helpdesk import deadlines, intake, notices, reports
+from engine.forms import sample
+from engine.helpdesk import deadlines, help_requests, intake, notices, reports
 from engine.repository import validation
 from engine.runtime import listeners
 
@@ -27,6 +28,46 @@ def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
             **reports.checkpoint_figures(session, data["period"])}
 
 
+def _sample_starts(process_id: str) -> list[dict]:
+    """What the hotline page and the residents' form would start a request with (the dry run's data):
+    the start form's required fields filled plausibly, by each channel, the type not yet known."""
+    if process_id == reports.STATISTICS_PROCESS:
+        return [{"period": "2026-10"}]
+    fields = {**sample.fill(help_requests.START_SCHEMA, help_requests.START_SCHEMA["required"]),
+              "phone": "13800000000", "category": None}
+    samples = [{"channel": "hotline", **fields, "recorded_by": "assistant", "customer_username": None},
+               {"channel": "online", **fields, "customer_username": "customer"}]
+    return samples + _scenario_starts(process_id, fields)
+
+
+def _scenario_starts(process_id: str, fields: dict) -> list[dict]:
+    """The start data of the procedure's scenario files (``bpmn/scenarios``) that start ``process_id``: each
+    channel and known type the owner wrote a story for, so the dry run starts those too."""
+    from engine.core import config
+    from engine.helpdesk import scenarios  # imported here: only a dry run reads the scenario files
+
+    folder = config.bpmn_dir() / "scenarios"
+    out, seen = [], set()
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        try:
+            start = scenarios.load(path).start
+        except scenarios.ScenarioError:
+            continue  # `liyuan simulate` reports a broken file; the dry run only borrows good ones
+        if "timer" in start or start.get("process", "help_request") != process_id:
+            continue
+        key = (start["channel"], start.get("category"))
+        if key in seen:
+            continue
+        seen.add(key)
+        data = {"channel": start["channel"], **fields, **(start.get("caller") or {}), "category": start.get("category"),
+                "customer_username": "customer" if start["channel"] == "online" else None}
+        if start["channel"] == "hotline":
+            data["recorded_by"] = start.get("as", "assistant")
+        out.append({k: v for k, v in data.items() if k in (*help_requests.START_FIELDS, "channel", "recorded_by",
+                                                              "customer_username")})
+    return out
+
+
 def install() -> None:
     """Register the help desk with the runtime; idempotent, called by every entry point at start-up."""
     listeners.add_projection(listeners.Projection(
@@ -34,5 +75,6 @@ def install() -> None:
         lambda session, instance, values, ended: intake.sync(session, instance, values, ended=ended)))
     listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
     listeners.add_start_data("statistics", _statistics_figures)
+    listeners.add_sample_start("help_request", _sample_starts)
     validation.register_sla_keys(deadlines.NAMES)
     history.add_listener(notices.on_events)

@@ -83,7 +83,11 @@ def check(session: Session, process_id: str, content: bytes) -> list[Problem]:
 
 
 def publish(session: Session, process_id: str, content: bytes, actor: str, note: str = "") -> Published:
-    """Deploy the edit inside the caller's transaction; raises InvalidBundle (nothing written) on problems."""
+    """Deploy the edit inside the caller's transaction; raises InvalidBundle (nothing written) on problems.
+
+    A version's change note is required: the version list is the process's history, read by whoever
+    asks later why a deadline moved."""
+    _require_note(note)
     bundle = bundle_for(session, process_id, content)
     missing = _still_defines(bundle, process_id)
     if missing:
@@ -91,6 +95,36 @@ def publish(session: Session, process_id: str, content: bytes, actor: str, note:
     results = repository.deploy(session, bundle, actor=actor, note=note)
     mine = next(r for r in results if r.process_id == process_id)
     return Published(process_id, mine.version, mine.created)
+
+
+def revert(session: Session, process_id: str, number: int, actor: str, note: str) -> Published:
+    """Publish version ``number``'s content (its diagram and the forms it pinned) as a new version.
+
+    Versions are immutable, so going back is going forward: the history keeps the version that is being
+    undone, and instances on it keep running on it (or are migrated). Processes the diagram calls are
+    pinned at their latest versions, as for any edit.
+    """
+    _require_note(note)
+    old = repository.get_version(session, process_id, number)
+    if old is None:
+        raise EditError(f"流程 {process_id} 没有第{number}版")
+    latest = repository.latest_version(session, process_id)
+    bundle = Bundle()
+    blobs = {b.sha256: b for b in session.scalars(
+        select(Blob).where(Blob.sha256.in_([old.bpmn_sha256, *old.forms.values()])))}
+    bundle.bpmn[old.bpmn_file] = SourceFile(old.bpmn_file, f"第{number}版/{old.bpmn_file}",
+                                            blobs[old.bpmn_sha256].content)
+    for name, sha in old.forms.items():
+        bundle.forms[name] = SourceFile(name, f"第{number}版/{name}", blobs[sha].content)
+    results = repository.deploy(session, bundle, actor=actor,
+                                note=f"恢复为第{number}版（此前最新为第{latest.version}版）：{note.strip()}")
+    mine = next(r for r in results if r.process_id == process_id)
+    return Published(process_id, mine.version, mine.created)
+
+
+def _require_note(note: str | None) -> None:
+    if not isinstance(note, str) or not note.strip():
+        raise EditError("请填写变更说明：改了什么、为什么改（将记入版本历史）")
 
 
 def _still_defines(bundle: Bundle, process_id: str) -> list[Problem]:

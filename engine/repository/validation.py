@@ -15,6 +15,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -34,6 +35,21 @@ SLA_KEYS: dict[str, str] = {}
 def register_sla_keys(names: dict[str, str]) -> None:
     """Make a timer whose SLA key is not among ``names`` (key -> what people call it) a deploy error."""
     SLA_KEYS.update(names)
+
+# Task spec names SpiffWorkflow gives its own bookkeeping tasks: an element with one of these ids replaces
+# the engine's task (a start event with id ``Start`` leaves the process with "No output task connected").
+RESERVED_IDS = {"Start": "开始", "End": "结束", "Root": "根"}
+RESERVED_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin", "_loop_reset")
+
+# Checks that need to *run* the processes (the dry run, :mod:`engine.runtime.dry_run`) sit above this room;
+# they register here so every caller of :func:`validate` (validate, deploy, the modeler) runs them.
+_RUN_CHECKS: list = []
+
+
+def register_run_check(check) -> None:
+    """``check(bundle, parser, indexes) -> list[Problem]``, run once the static checks found nothing."""
+    if check not in _RUN_CHECKS:
+        _RUN_CHECKS.append(check)
 
 # Elements the parser accepts but this product cannot run (no service registry, no DMN deployment).
 UNSUPPORTED_TAGS = {"serviceTask": "不支持服务任务（serviceTask）：本系统没有服务注册",
@@ -86,17 +102,20 @@ class _FileIndex:
         return Problem(self.source.path, line or self.lines.get(element_id or "", 0) or 0, element_id or "", message)
 
 
-def validate(bundle: Bundle, deployed_processes: set[str] = frozenset()) -> list[Problem]:
-    """Every problem in the bundle; an empty list means it can be deployed."""
+def validate(bundle: Bundle, deployed_processes: set[str] = frozenset(), *, run: bool = True) -> list[Problem]:
+    """Every problem in the bundle; an empty list means it can be deployed. ``run``: also run the
+    registered run checks (the dry run) once the static checks pass."""
     problems: list[Problem] = []
     indexes: dict[str, _FileIndex] = {}
     parser = SpiffBpmnParser(validator=VALIDATOR)
+    seen_processes: dict[str, str] = {}
     for source in bundle.bpmn.values():
         index = _parse_file(source, problems)
         if index is None:
             continue
         indexes[source.name] = index
         problems += _check_xml(index)
+        problems += _check_ids(index, seen_processes)
         try:
             parser.add_bpmn_xml(index.tree, filename=source.name)
         except ValidationException as exc:
@@ -113,6 +132,10 @@ def validate(bundle: Bundle, deployed_processes: set[str] = frozenset()) -> list
             problems.append(_from_validation(exc, index))
             continue
         problems += _check_spec(spec, index, bundle, available)
+    if problems or not run:
+        return problems
+    for check in _RUN_CHECKS:
+        problems += check(bundle, parser, {pid: owners[pid] for pid in owners})
     return problems
 
 
@@ -127,6 +150,10 @@ def _parse_file(source: SourceFile, problems: list[Problem]):
         problems.append(Problem(source.path, exc.lineno or 0, "", f"XML 格式错误：{exc.msg}"))
         return None
     index = _FileIndex(source, etree.ElementTree(tree))
+    duplicates = _duplicate_ids(index)
+    if duplicates:  # the XSD would say "not a valid value of the atomic type 'xs:ID'" about the first one
+        problems += duplicates
+        return None
     try:
         VALIDATOR.validate(index.tree, filename=source.name)
     except ValidationException as exc:
@@ -162,6 +189,11 @@ def _check_xml(index: _FileIndex) -> list[Problem]:
                                          el.sourceline))
         elif tag in ("timeDuration", "timeDate", "timeCycle"):
             out += _check_timer(index, el, tag)
+        elif tag == "conditionExpression" and el.getparent() is not None:
+            flow = el.getparent()  # the sequence flow holds the condition: the problem is pinned on it
+            expression = (el.text or "").strip()
+            out += [index.problem(flow.get("id"), f"顺序流上的条件 {expression!r} 不被允许：{m}", el.sourceline)
+                    for m in scripting.check(expression, "eval")]
     for element_id, props in index.properties.items():
         sla = props.get("sla")
         if sla is not None and SLA_KEYS and sla not in SLA_KEYS:
@@ -181,6 +213,40 @@ def _check_routing_lane(index: _FileIndex, lane, name: str) -> list[Problem]:
         if el.get("id") in refs and not index.properties.get(el.get("id"), {}).get("department"):
             out.append(index.problem(el.get("id"), f"泳道「{name}」中的用户任务须以属性 department 指明部门"
                                      f"（如 department，取值为部门代码或名称）", el.sourceline))
+    return out
+
+
+def _duplicate_ids(index: _FileIndex) -> list[Problem]:
+    out, first = [], {}
+    for el in index.tree.iter():
+        if not isinstance(el.tag, str) or not el.get("id"):
+            continue
+        element_id = el.get("id")
+        if element_id in first:
+            out.append(index.problem(element_id, f"元素 id「{element_id}」重复（第 {first[element_id]} 行已使用）",
+                                     el.sourceline))
+        else:
+            first[element_id] = el.sourceline
+    return out
+
+
+def _check_ids(index: _FileIndex, seen_processes: dict[str, str]) -> list[Problem]:
+    """Ids SpiffWorkflow reserves for itself, a process id defined in two files."""
+    out = []
+    for el in index.tree.iter():
+        if not isinstance(el.tag, str) or not el.get("id"):
+            continue
+        element_id = el.get("id")
+        if not el.tag.startswith(f"{{{BPMN_NS}}}"):
+            continue
+        if element_id in RESERVED_IDS or element_id.endswith(RESERVED_SUFFIXES):
+            out.append(index.problem(element_id, f"元素 id「{element_id}」是 SpiffWorkflow 的保留名（引擎的内部任务"
+                                     f"使用此名），流程会在第一步失败；请改用其他 id，例如「{element_id.lower()}_1」",
+                                     el.sourceline))
+        if el.tag == f"{{{BPMN_NS}}}process":
+            other = seen_processes.setdefault(element_id, index.source.path)
+            if other != index.source.path:
+                out.append(index.problem(element_id, f"流程 id「{element_id}」已在 {other} 中定义", el.sourceline))
     return out
 
 
@@ -238,10 +304,6 @@ def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) ->
         element_id = getattr(ts, "bpmn_id", None)
         if not element_id:
             continue
-        for cond, _target in getattr(ts, "cond_task_specs", []) or []:
-            if cond is not None and getattr(cond, "args", None):
-                out += [index.problem(element_id, f"条件 {cond.args[0]!r} 不被允许：{m}")
-                        for m in scripting.check(cond.args[0], "eval")]
         for attr, label in (("script", "script"), ("prescript", "preScript"), ("postscript", "postScript")):
             code = getattr(ts, attr, None)
             if code:
@@ -250,33 +312,54 @@ def _check_spec(spec, index: _FileIndex, bundle: Bundle, available: set[str]) ->
             out.append(index.problem(element_id, f"调用的流程 {ts.spec!r} 不存在"))
         if isinstance(ts, UserTask):
             out += _check_user_task(ts, index, bundle)
+        elif isinstance(ts, StartEvent) and element_id in index.properties:
+            out += _check_form(element_id, index.properties[element_id], index, bundle, required=False)
         if isinstance(ts, EventBasedGateway):
             continue
     return out
 
 
 def _check_user_task(ts, index: _FileIndex, bundle: Bundle) -> list[Problem]:
+    return _check_form(ts.bpmn_id, (ts.extensions or {}).get("properties", {}), index, bundle, required=True)
 
-    props = (ts.extensions or {}).get("properties", {})
+
+def _check_form(element_id: str, props: dict, index: _FileIndex, bundle: Bundle, *, required: bool) -> list[Problem]:
+    """The form (and UI schema) an element names: present, JSON, a schema we can draw, UI naming its fields."""
     out = []
-    for key, required in (("formJsonSchemaFilename", True), ("formUiSchemaFilename", False)):
+    loaded: dict = {}
+    for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
         name = props.get(key)
         if not name:
-            if required:
-                out.append(index.problem(ts.bpmn_id, "用户任务没有表单（缺少 formJsonSchemaFilename）"))
+            if required and key == "formJsonSchemaFilename":
+                out.append(index.problem(element_id, "用户任务没有表单（缺少 formJsonSchemaFilename）"))
             continue
         source = bundle.forms.get(name)
         if source is None:
-            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不存在"))
+            out.append(index.problem(element_id, f"表单 {name!r} 不存在"))
             continue
         try:
             schema = json.loads(source.content)
         except (ValueError, UnicodeDecodeError) as exc:
-            out.append(index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
+            out.append(index.problem(element_id, f"表单 {name!r} 不是有效的 JSON：{exc}"))
             continue
         if key == "formJsonSchemaFilename":
-            out += [index.problem(ts.bpmn_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
+            loaded["schema"] = schema
+            out += [index.problem(element_id, f"表单 {name!r} 不是有效的 JSON Schema：{m}")
                     for m in forms.check_schema(schema)]
         elif not isinstance(schema, dict):
-            out.append(index.problem(ts.bpmn_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
+            out.append(index.problem(element_id, f"UI 模式 {name!r} 必须是 JSON 对象"))
+        else:
+            out += [index.problem(element_id, m) for m in _check_ui(name, schema, loaded.get("schema"))]
+    return out
+
+
+def _check_ui(name: str, ui: dict, schema) -> list[str]:
+    """A UI schema may only name the form's own fields (a renamed field would silently lose its widget)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    fields = schema["properties"]
+    out = [f"UI 模式 {name!r} 设置了表单中不存在的字段「{key}」（表单字段：{'、'.join(fields)}）"
+           for key in ui if not key.startswith("ui:") and key not in fields]
+    out += [f"UI 模式 {name!r} 的 ui:order 列出了表单中不存在的字段「{key}」"
+            for key in ui.get("ui:order") or () if key != "*" and key not in fields]
     return out

@@ -25,7 +25,7 @@ from engine.audit import history
 from engine.core import clock
 from engine.core.tables import Blob, Deployment, ProcessVersion
 from engine.repository.bundle import Bundle, SourceFile
-from engine.repository.validation import BPMN_NS, InvalidBundle, element_properties, validate
+from engine.repository.validation import BPMN_NS, InvalidBundle, Problem, element_properties, validate
 
 
 @dataclass
@@ -80,11 +80,13 @@ def list_versions(session: Session) -> list[ProcessVersion]:
     return list(session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.version)))
 
 
-def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list[DeployResult]:
+def deploy(session: Session, bundle: Bundle, actor: str, note: str = "", *,
+           require_note: bool = False) -> list[DeployResult]:
     """Validate the bundle, then write a new version for each process whose pinned bytes changed.
 
     Nothing is written when anything is invalid (raises :class:`InvalidBundle`). Runs inside the caller's
-    transaction, so the versions and their audit events commit together.
+    transaction, so the versions and their audit events commit together. ``require_note``: a new version
+    of a process already deployed needs a change note (a first version does not).
     """
     known = deployed_process_ids(session)
     problems = validate(bundle, known)
@@ -102,6 +104,9 @@ def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list
         if current is not None and current.fingerprint == fingerprint:
             results.append(DeployResult(pid, current.version, False))
             continue
+        if require_note and current is not None and not note.strip():
+            raise InvalidBundle([Problem(bundle.bpmn[parser.process_parsers[pid].filename].path, 0, pid,
+                                         f"发布 {pid} 的新版本须写明变更说明（--note \"改了什么、为什么\"）")])
         if deployment is None:
             deployment = Deployment(created_at=clock.now(), actor=actor, note=note)
             session.add(deployment)
@@ -118,7 +123,7 @@ def deploy(session: Session, bundle: Bundle, actor: str, note: str = "") -> list
         session.flush()
         history.append(session, "repository", actor, "deployed", element_id=pid,
                        payload={"process_id": pid, "version": number, "files": files, "forms": forms,
-                                "deployment_id": deployment.id})
+                                "deployment_id": deployment.id, **({"note": note} if note else {})})
         results.append(DeployResult(pid, number, True))
     return results
 
@@ -145,11 +150,29 @@ def _pins(session: Session, parser: SpiffBpmnParser, pid: str, bundle: Bundle) -
                     for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
                         if props.get(key):
                             forms[props[key]] = bundle.forms[props[key]].sha256
+            for name in start_forms(bundle.bpmn[fname].content, current):  # a start event's form
+                forms[name] = bundle.forms[name].sha256
         else:  # a process deployed earlier, called from this bundle: pin its latest version's files
             called = latest_version(session, current)
             files.update(called.files)
             forms.update(called.forms)
     return dict(sorted(files.items())), dict(sorted(forms.items()))
+
+
+def start_forms(content: bytes, process_id: str) -> list[str]:
+    """The forms the start events of ``process_id`` name (``formJsonSchemaFilename``): the data a person
+    starts the process with (:mod:`engine.repository.starting`)."""
+    root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    out = []
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        if process.get("id") != process_id:
+            continue
+        props = element_properties(process)
+        for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
+            for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
+                if props.get(start.get("id"), {}).get(key):
+                    out.append(props[start.get("id")][key])
+    return out
 
 
 def _fingerprint(files: dict, forms: dict) -> str:

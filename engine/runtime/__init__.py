@@ -7,7 +7,7 @@ a workflow and is shared by the commit path and ``replay``, so what is replayed 
 ``bundle_replay`` (imported where used: only the CLI needs it) replays an exported audit bundle offline.
 """
 
-from engine.runtime import listeners, replay, serialization, store, task_rows, timer_rows
+from engine.runtime import dry_run, listeners, migration, replay, serialization, store, task_rows, timer_rows
 from engine.runtime.instances import (
            Effects,
            Loaded,
@@ -21,6 +21,6 @@ from engine.runtime.instances import (
 )
 from engine.runtime.workflow import all_tasks, current_data, find_task, ready_user_tasks, state_fingerprint
 
-__all__ = ["Effects", "Loaded", "all_tasks", "complete_task", "current_data", "find_task", "get_instance",
-           "listeners", "load", "ready_user_tasks", "replay", "run_steps", "serialization", "start",
+__all__ = ["Effects", "Loaded", "all_tasks", "dry_run", "complete_task", "current_data", "find_task", "get_instance",
+           "listeners", "load", "migration", "ready_user_tasks", "replay", "run_steps", "serialization", "start",
            "state_fingerprint", "store", "task_form", "task_rows", "timer_rows", "validate_task_data"]

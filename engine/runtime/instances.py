@@ -185,6 +185,13 @@ def run_steps(session: Session, instance_id: str, actor: str, kind: str, payload
     return loaded
 
 
+def run_change(session: Session, loaded: Loaded, *, actor: str, kind: str, element_id: str | None,
+               payload: dict, run) -> Effects:
+    """Any other change of a loaded instance (a migration) through the one commit path: ``run`` changes the
+    workflow in memory; the state, projections and audit event are then written as for every change."""
+    return _commit_change(session, loaded, actor=actor, kind=kind, element_id=element_id, payload=payload, run=run)
+
+
 class _LostRace(Conflict):
     """The revision changed between reading the instance and writing it."""
 

@@ -36,6 +36,7 @@ class Projection:
 _projections: dict[str, Projection] = {}
 _helpers: dict[str, Callable[[Session], Any]] = {}
 _start_data: dict[str, Callable[[Session, str, dict], dict]] = {}
+_sample_starts: dict[str, Callable[[str], list[dict]]] = {}
 
 
 def add_projection(projection: Projection) -> None:
@@ -52,6 +53,19 @@ def add_script_helper(name: str, fetch: Callable[[Session], Any], default: Calla
 def add_start_data(name: str, provide: Callable[[Session, str, dict], dict]) -> None:
     """``provide(session, process_id, data)`` returns what to add to a timer-started instance's data."""
     _start_data[name] = provide
+
+
+def add_sample_start(name: str, provide: Callable[[str], list[dict]]) -> None:
+    """``provide(process_id)`` returns plausible start data sets (as the domain's start form would give) for
+    the deploy-time dry run (:mod:`engine.runtime.dry_run`); an empty list when the process is not its."""
+    _sample_starts[name] = provide
+
+
+def sample_starts(process_id: str) -> list[dict]:
+    out: list[dict] = []
+    for provide in _sample_starts.values():
+        out += provide(process_id)
+    return out
 
 
 def project(process_id: str, data: dict) -> dict:

@@ -32,7 +32,7 @@ from engine.runtime.workflow import all_tasks, state_fingerprint
 
 # Kinds whose input changed the workflow; the rest (task_reached, escalated, claims, incidents, urges …)
 # record consequences or bookkeeping and carry the fingerprint of the state they left unchanged.
-STATE_CHANGING = {"started", "task_completed", "timer_fired"}
+STATE_CHANGING = {"started", "task_completed", "timer_fired", "migrated"}
 
 
 @dataclass
@@ -82,10 +82,12 @@ def replay_loaded(session: Session, instance: Instance, events: list, observe: C
     """:func:`replay` with the instance's events already read (all of its chain, in order): the chain is
     checked on these rows, so a caller checking many instances reads their events in one query."""
     breaks = list(history.check_chain(events))
-    version = repository.load(session, session.get(ProcessVersion, instance.version_id))
+    current = repository.load(session, session.get(ProcessVersion, instance.version_id))
+    # A migrated instance started on another version: replay from that one, switching at each "migrated".
+    version = _version_started(session, instance, events) or current
     result = Replay(instance.id, [], chain_ok=not breaks)
-    known = personal.chain_values(session, instance.id) if version.personal_fields else {}
-    personal_fields = version.personal_fields
+    personal_fields = version.personal_fields | current.personal_fields
+    known = personal.chain_values(session, instance.id) if personal_fields else {}
     wf = None
     try:
         for event in events:
@@ -101,9 +103,12 @@ def replay_loaded(session: Session, instance: Instance, events: list, observe: C
             recorded = {name: (lambda n=name, p=payload: p[n]) for name in scripting.recorded_helper_names()
                         if name in payload}
             with clock.pinned(at), scripting.recorded_helpers(recorded):
-                wf = _apply(wf, version, event.kind, payload)
+                if event.kind == "migrated":
+                    version = _migrate(session, wf, instance.process_id, payload)
+                else:
+                    wf = _apply(wf, version, event.kind, payload)
             result.steps.append(Step(event.seq, event.kind, event.element_id, at.isoformat(), event.actor,
-                                     event.state_fingerprint, state_fingerprint(wf, personal_fields),
+                                     event.state_fingerprint, state_fingerprint(wf, version.personal_fields),
                                      payload.get("data", {}),
                                      [t.task_spec.bpmn_id for t in all_tasks(wf)
                                       if t.state == TaskState.READY and t.task_spec.manual]))
@@ -113,13 +118,35 @@ def replay_loaded(session: Session, instance: Instance, events: list, observe: C
     except Exception as exc:  # the recorded input does not fit the model: report, don't crash the audit
         result.error = f"{type(exc).__name__}: {exc}"
     if wf is not None and not result.error:
-        stored = serialization.loads(instance.state, version.spec, version.subprocess_specs)
-        if state_fingerprint(wf, personal_fields) != state_fingerprint(stored, personal_fields):
+        stored = serialization.loads(instance.state, current.spec, current.subprocess_specs)
+        if state_fingerprint(wf, current.personal_fields) != state_fingerprint(stored, current.personal_fields):
             result.error = "replayed state differs from the instance's stored state (the stored state was altered)"
         elif personal_fields and state_fingerprint(wf) != state_fingerprint(stored):
             result.error = ("replayed state differs from the instance's stored state in its personal data "
                             "(the stored state was altered)")
     return result
+
+
+def _version_started(session: Session, instance, events):
+    """The version named by the instance's "started" event, when it differs from the one it is on now."""
+    started = next((e for e in events if e.kind == "started"), None)
+    if started is None or not any(e.kind == "migrated" for e in events):
+        return None
+    number = history.payload_of(started).get("version")
+    row = repository.get_version(session, instance.process_id, number) if number else None
+    return repository.load(session, row) if row is not None else None
+
+
+def _migrate(session: Session, wf, process_id: str, payload: dict):
+    """Re-apply a recorded migration (the same re-binding the runtime ran); returns the version moved to."""
+    from engine.runtime import migration
+
+    row = repository.get_version(session, process_id, payload["to_version"])
+    if row is None:
+        raise LookupError(f"version {payload['to_version']} of {process_id} is not deployed")
+    version = repository.load(session, row)
+    migration.rebind(wf, version, recompute=bool(payload.get("recompute_deadlines")))
+    return version
 
 
 def _apply(wf, version, kind: str, payload: dict):
@@ -130,6 +157,8 @@ def _apply(wf, version, kind: str, payload: dict):
     elif kind == "task_completed":
         task = _ready_task(wf, payload.get("process_id"), payload.get("element_id"))
         steps.complete(wf, task, payload.get("data", {}))
+    elif kind == "migrated":  # needs the version moved to: only :func:`replay` (with the database) has it
+        raise LookupError("the instance was migrated to another version; replay it from the database")
     else:  # a timer fired (or a failed firing was retried)
         steps.fire_due_timers(wf)
     return wf

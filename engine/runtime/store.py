@@ -54,7 +54,7 @@ class InstanceRow:
 
 
 _COLUMNS = [f.name for f in fields(InstanceRow)]
-_WRITTEN = ("status", "state", "state_fingerprint", "updated_at", "completed_at")
+_WRITTEN = ("status", "state", "state_fingerprint", "updated_at", "completed_at", "version_id")  # version: migration
 
 _LOAD = (select(*(_I.c[name] for name in _COLUMNS), _PV.c.process_id.label("pv_process_id"),
                 _PV.c.version.label("pv_version"), _PV.c.fingerprint.label("pv_fingerprint"))

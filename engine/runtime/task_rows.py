@@ -58,19 +58,24 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
             if (clock.as_utc(row.due_at), row.sla_key) != (due, sla):
                 session.execute(update(table).where(table.c.id == tid).values(due_at=due, sla_key=sla))
             continue
-        spec = task.task_spec
-        ext = spec.extensions or {}
-        props = version.properties.get(task.workflow.spec.name, {}).get(spec.bpmn_id, {})
         new_rows.append({
             "id": tid, "instance_id": instance.id, "process_id": task.workflow.spec.name,
-            "element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
-            "form": props.get("formJsonSchemaFilename"), "ui_form": props.get("formUiSchemaFilename"),
-            "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
-            "assignee": _evaluate(props.get("assignee"), task), "claimed_by": None, "ready_at": now,
-            "due_at": due, "sla_key": sla, "department": _department(props.get("department"), task)})
+            **describe(task, version), "claimed_by": None, "ready_at": now, "due_at": due, "sla_key": sla})
     if new_rows:
         _assign_on_duty(session, new_rows)
         session.execute(insert(table), new_rows)
+
+
+def describe(task, version) -> dict:
+    """The columns of a task's row that its version's diagram decides (a migration rewrites these)."""
+    spec = task.task_spec
+    ext = spec.extensions or {}
+    props = version.properties.get(task.workflow.spec.name, {}).get(spec.bpmn_id, {})
+    return {"element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
+            "form": props.get("formJsonSchemaFilename"), "ui_form": props.get("formUiSchemaFilename"),
+            "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
+            "assignee": _evaluate(props.get("assignee"), task),
+            "department": _department(props.get("department"), task)}
 
 
 def _evaluate(expression: str | None, task) -> str | None:

@@ -71,6 +71,9 @@ def test_process_owner_changes_the_response_timer_and_publishes_a_new_version(pa
 
     page.click("#btn-validate")
     assert _result(page) == "校验通过，可以发布"
+    page.click("#btn-deploy")  # no change note yet: refused in Chinese, nothing published
+    assert _result(page).startswith("请填写变更说明")
+    page.fill("[data-testid=deploy-note]", "响应时限改为45分钟")
     page.click("#btn-deploy")
     assert _result(page) == "已发布 help_request 第2版"
     assert page.inner_text("[data-testid=version-label]") == "已发布为第2版"
@@ -110,6 +113,7 @@ def test_a_problem_in_the_list_selects_its_element(page, server, artifacts_dir):
     item.click()
     assert page.inner_text("#panel-id") == "b_resp"
     page.screenshot(path=str(artifacts_dir / "01-problem-selected.png"))
+    page.fill("[data-testid=deploy-note]", "试改时限")
     page.click("#btn-deploy")
     assert "未发布" in _result(page)
     with db.read_session() as session:

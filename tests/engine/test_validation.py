@@ -54,9 +54,17 @@ CASES = {
     # name: (old text, new text, element id expected, text on the expected line, words in the message)
     "unquoted timer": ('"PT30M"', "PT30M", "record_late", "<bpmn:timeDuration>", "请加引号"),
     "invalid timer": ('"PT30M"', '"PT30X"', "record_late", "<bpmn:timeDuration>", "无效的 ISO 8601"),
-    "condition syntax": ("category == 'b'", "category == = 'b'", "type_gw", 'id="type_gw"', "条件"),
-    "restricted condition": ("category == 'b'", "().__class__.__mro__[1].__subclasses__()", "type_gw",
-                             'id="type_gw"', "__subclasses__"),
+    # a condition is pinned on the sequence flow that holds it, not on its gateway (issue 14)
+    "condition syntax": ("category == 'b'", "category == = 'b'", "f_repair", "<bpmn:conditionExpression>", "顺序流上的条件"),
+    "restricted condition": ("category == 'b'", "().__class__.__mro__[1].__subclasses__()", "f_repair",
+                             "<bpmn:conditionExpression>", "__subclasses__"),
+    # ids SpiffWorkflow uses for its own tasks: such a diagram used to pass, then fail at its first step
+    "reserved start id": ('<bpmn:startEvent id="start">', '<bpmn:startEvent id="Start">', "Start",
+                          '<bpmn:startEvent id="Start">', "保留名"),
+    "duplicate id": ('<bpmn:endEvent id="urge_end">', '<bpmn:endEvent id="confirm">', "confirm",
+                     '<bpmn:userTask id="confirm"', "重复"),
+    "ui schema names a missing field": ('value="mini_record.uischema.json"', 'value="mini_bad.uischema.json"',
+                                        "record", 'id="record"', "不存在的字段「summry」"),
     "missing called process": ('calledElement="mini_repair"', 'calledElement="no_such_process"', "call_repair",
                                'id="call_repair"', "不存在"),
     "user task without form": ('<spiffworkflow:property name="formJsonSchemaFilename" value="mini_note.schema.json"/>',
@@ -78,6 +86,12 @@ CASES = {
 def test_each_problem_names_file_line_and_element(workdir, capsys, case):
     old, new, element, line_text, words = CASES[case]
     path, text = _break(workdir, old, new)
+    (workdir / "forms" / "mini_bad.uischema.json").write_text(
+        json.dumps({"summry": {"ui:widget": "textarea"}}), encoding="utf-8")
+    if case == "reserved start id":
+        path.write_text(text.replace(">start<", ">Start<").replace('sourceRef="start"', 'sourceRef="Start"'),
+                        encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     if case == "unsupported element":
         path.write_text(text.replace("</bpmn:userTask>\n    <bpmn:endEvent id=\"end\">",
                                      "</bpmn:serviceTask>\n    <bpmn:endEvent id=\"end\">"), encoding="utf-8")

@@ -22,8 +22,8 @@ def _validate(client, xml: str):
     return res.status_code, res.get_json()
 
 
-def _deploy(client, xml: str):
-    res = client.post(f"/modeler/{PID}/deploy", json={"xml": xml})
+def _deploy(client, xml: str, note: str = "改时限"):
+    res = client.post(f"/modeler/{PID}/deploy", json={"xml": xml, "note": note})
     return res.status_code, res.get_json()
 
 
@@ -110,6 +110,30 @@ def test_publishing_a_changed_timer_makes_a_new_version_and_running_instances_ke
     assert 'data-testid="version-web_help_request-2"' in html and "何流程" in html
     # the request page of the old instance still draws version 1
     assert "第 1 版" in client_for("engineer").get(f"/requests/{before}").get_data(as_text=True)
+
+
+def test_publishing_needs_a_note_and_an_old_version_can_be_restored_with_its_diff_listed(client_for):
+    owner = client_for("process_owner")
+    status, body = _deploy(owner, SOURCE.replace('"PT30M"', '"PT45M"'), note="  ")
+    assert status == 400 and body["message"].startswith("请填写变更说明") and _versions() == [1]
+    assert _deploy(owner, SOURCE.replace('"PT30M"', '"PT45M"'), note="工程部时限放宽")[1]["version"] == 2
+    html = owner.get("/modeler").get_data(as_text=True)
+    assert "工程部时限放宽" in html and f'data-testid="revert-{PID}-1"' in html
+    diff = owner.get(f"/modeler/{PID}/diff?from=1&to=2").get_data(as_text=True)
+    assert "repair_late" in diff and "&#34;PT30M&#34; → timeDuration &#34;PT45M&#34;" in diff
+    assert owner.get(f"/modeler/{PID}/diff?from=1&to=7").status_code == 404
+
+    assert owner.post(f"/modeler/{PID}/v1/revert", data={"note": ""}).status_code == 302
+    assert _versions() == [1, 2]  # no note: refused
+    page = owner.get("/modeler").get_data(as_text=True)
+    assert "请填写变更说明" in page
+    assert owner.post(f"/modeler/{PID}/v1/revert", data={"note": "放宽未获批准"}).status_code == 302
+    assert _versions() == [1, 2, 3]
+    assert "已将第1版的内容发布为第3版" in owner.get("/modeler").get_data(as_text=True)
+    with db.read_session() as session:
+        v1, v3 = (repository.get_version(session, PID, n) for n in (1, 3))
+        assert v1.fingerprint == v3.fingerprint
+    assert client_for("assistant").post(f"/modeler/{PID}/v1/revert", data={"note": "x"}).status_code == 403
 
 
 def test_the_json_posts_need_the_csrf_token_from_the_page(seeded):

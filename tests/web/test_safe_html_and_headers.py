@@ -20,7 +20,8 @@ def test_instructions_from_a_diagram_cannot_run_script_on_the_task_page(client_f
                "&lt;img src=x onerror=alert(2)&gt; [规程](https://example.org/rules) 请前往 {{ address }}")
     assert REPAIR_INSTRUCTIONS in SOURCE
     owner = client_for("process_owner")
-    res = owner.post(f"/modeler/{PID}/deploy", json={"xml": SOURCE.replace(REPAIR_INSTRUCTIONS, hostile)})
+    res = owner.post(f"/modeler/{PID}/deploy", json={"xml": SOURCE.replace(REPAIR_INSTRUCTIONS, hostile),
+                                                   "note": "维修说明加粗关阀提示"})
     assert res.status_code == 200 and res.get_json()["created"], res.get_json()
 
     record_call(client_for("assistant"), address="[点此](https://evil.example) 3栋")

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes register themselves on ``bp`` when imported.
-from . import auth, errors, openapi, routes_instances, routes_requests, routes_tasks  # noqa: E402,F401
+from . import auth, errors, openapi, routes_instances, routes_processes, routes_requests, routes_tasks  # noqa: E402,F401
 
 
 @bp.record_once

@@ -39,6 +39,7 @@ ERROR_WORDS = {400: "请求格式不正确：不是 JSON、嵌套过深、含控
 _ts = {"type": ["string", "null"], "format": "date-time"}
 _str_or_null = {"type": ["string", "null"]}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+PROCESS_ID = {"name": "process_id", "in": "path", "required": True, "schema": {"type": "string"}}
 INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 SCHEMAS: dict = {
@@ -53,6 +54,11 @@ SCHEMAS: dict = {
         "token": {"type": "string"}, "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer", "description": "有效秒数"}}},
     "NewRequest": _portable(REQUEST_SCHEMA),
+    "StartData": {"type": "object", "description": "开始表单的字段（开始事件未指定表单时同 NewRequest）",
+                  "additionalProperties": True},
+    "Started": {"type": "object", "required": ["instance_id", "process_id", "version"], "properties": {
+        "instance_id": {"type": "string", "format": "uuid"}, "process_id": {"type": "string"},
+        "version": {"type": "integer"}}},
     "Created": {"type": "object", "required": ["instance_id"], "properties": {
         "instance_id": {"type": "string", "format": "uuid"}}},
     "TaskSummary": {"type": "object", "required": ["id", "instance_id", "element_id", "name", "lane", "due_at", "form"],
@@ -128,6 +134,10 @@ def document() -> dict:
         "/requests": {"post": _op("登记求助：热线（物业助理/客服部主管）或线上（业主/住户本人）",
                                   ("201", _ref("Created"), "已创建"), (401, 403, 404, 422, 500),
                                   body="NewRequest", tag="requests")},
+        "/processes/{process_id}/instances": {"post": _op(
+            "发起已发布的流程（由其开始事件所在泳道的角色发起）：开始事件指定了表单时提交该表单的字段，否则同登记求助",
+            ("201", _ref("Started"), "已发起"), (401, 403, 404, 409, 422, 500), body="StartData",
+            params=[PROCESS_ID], tag="requests")},
         "/tasks": {"get": _op("我的待办（最近截止的在前）", ("200", _ref("TaskList"), "待办列表"), (401, 403),
                               tag="tasks")},
         "/tasks/{task_id}": {"get": _op("任务详情与表单", ("200", _ref("TaskDetail"), "任务"), (401, 403, 404),

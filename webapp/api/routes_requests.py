@@ -26,16 +26,7 @@ def process_id() -> str:
 @bp.post("/requests")
 @policy.requires("intake", "portal")
 def create_request():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(422, "请以 JSON 对象提交求助内容", fields={"": "提交的数据格式不正确"})
-    body = {k: v.strip() if isinstance(v, str) else v for k, v in body.items()}
-    body = forms.normalise(REQUEST_SCHEMA, body)  # full-width digits in the phone, as a form post gets
-    errors = forms.validate(REQUEST_SCHEMA, body)
-    if errors.pop("", None):  # additionalProperties: name the offending keys, an API client can fix those
-        errors.update({k: "不支持此字段" for k in body if k not in REQUEST_SCHEMA["properties"]})
-    if errors:
-        raise ApiError(422, "提交的内容有误，请按提示修改", fields=errors)
+    body = validated(REQUEST_SCHEMA, request.get_json(silent=True))
     user = policy.current_user()
     if body["channel"] == "hotline" and not policy.allowed(user, "intake"):
         raise ApiError(403, "热线求助只能由物业助理或客服部主管登记", fields={"channel": "您只能提交线上求助"})
@@ -44,3 +35,19 @@ def create_request():
     with db.transaction() as session:
         started = help_requests.start(session, process_id(), body["channel"], body, user)
     return {"instance_id": started.instance_id}, 201
+
+
+def validated(schema: dict, body) -> dict:
+    """A JSON body checked against a start form (strings trimmed, full-width digits normalised); a refusal
+    names each offending field, keys the form does not have included."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "请以 JSON 对象提交求助内容", fields={"": "提交的数据格式不正确"})
+    body = {k: v.strip() if isinstance(v, str) else v for k, v in body.items()}
+    body = forms.normalise(schema, body)  # full-width digits in the phone, as a form post gets
+    errors = forms.validate(schema, body)
+    extra = {k: "不支持此字段" for k in body if k not in schema.get("properties", {})}
+    if errors.pop("", None) or extra:  # additionalProperties: name the keys, an API client can fix those
+        errors.update(extra)
+    if errors:
+        raise ApiError(422, "提交的内容有误，请按提示修改", fields=errors)
+    return body

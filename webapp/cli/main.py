@@ -66,7 +66,7 @@ def cmd_deploy(args) -> int:
     src = bundle.read_paths(_paths_or_default(args.paths))
     try:
         with db.transaction() as session:
-            results = repository.deploy(session, src, actor=args.actor, note=args.note or "")
+            results = repository.deploy(session, src, actor=args.actor, note=args.note or "", require_note=True)
     except InvalidBundle as exc:
         for p in exc.problems:
             print(p)
@@ -212,10 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():
-    """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs, API tokens)."""
-    from webapp.cli import audit, clauses, simulate, timers, tokens
+    """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs, API
+    tokens, versions)."""
+    from webapp.cli import audit, clauses, simulate, timers, tokens, versions
 
-    return (audit.register, timers.register, clauses.register, simulate.register, tokens.register)
+    return (audit.register, timers.register, clauses.register, simulate.register, tokens.register, versions.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,12 +155,12 @@
     }
   }
 
-  async function post(url) {
+  async function post(url, extra) {
     const { xml } = await modeler.saveXML({ format: true });
     const res = await fetch(url, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf, Accept: 'application/json' },
-      body: JSON.stringify({ xml }),
+      body: JSON.stringify({ xml, ...(extra || {}) }),
     });
     let body;
     try { body = await res.json(); } catch (err) { body = { ok: false, message: '服务器返回 ' + res.status, problems: [] }; }
@@ -168,10 +168,18 @@
   }
 
   async function run(kind) {
+    const note = document.getElementById('deploy-note');
+    if (kind === 'deploy' && !note.value.trim()) {
+      say('请填写变更说明：改了什么、为什么改（将记入版本历史）', 'bad');
+      result.dataset.state = 'bad';
+      note.focus();
+      return;
+    }
     btnValidate.disabled = btnDeploy.disabled = true;
     say(kind === 'deploy' ? '正在发布…' : '正在校验…', '');
     try {
-      const body = await post(kind === 'deploy' ? box.dataset.deploy : box.dataset.validate);
+      const body = await post(kind === 'deploy' ? box.dataset.deploy : box.dataset.validate,
+        kind === 'deploy' ? { note: note.value } : null);
       showProblems(body.problems || []);
       say(body.message || (body.ok ? '完成' : '失败'), body.ok ? 'ok' : 'bad');
       if (kind === 'deploy' && body.ok) {
