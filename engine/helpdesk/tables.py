@@ -35,6 +35,9 @@ class HelpRequest(Base):
     rating_speed: Mapped[int | None] = mapped_column(Integer)
     rating_quality: Mapped[int | None] = mapped_column(Integer)
     rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    # where ``satisfaction`` came from: "resident" (their own 评价) or "callback" (the 客服部's 电话回访)
+    rating_source: Mapped[str | None] = mapped_column(String(16))
+    paid_cents: Mapped[int | None] = mapped_column(Integer)  # what a 有偿服务 charged (收取费用), in fen
 
 
 class FeeItem(Base):
