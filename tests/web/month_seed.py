@@ -26,9 +26,11 @@ def _sh(month, day, hour, minute=0, year=2026):
 
 
 def add_request(session, created, category, channel, *, closed_after=None, satisfaction=None, source=None,
-                paid_cents=None, address="5栋1单元101", phone="13700000000", description="求助",
-                version_id=None) -> str:
+                paid_cents=None, address=None, phone=None, description="求助", version_id=None) -> str:
+    """One request; unless given, its unit and phone are its own (no accidental repeats)."""
     iid = str(uuid.uuid4())
+    address = address or f"9栋{iid[:8]}"
+    phone = phone or f"137{int(iid[:8], 16) % 10**8:08d}"
     version_id = version_id or session.scalar(select(ProcessVersion.id).limit(1))
     closed = created + closed_after if closed_after is not None else None
     session.add(Instance(id=iid, process_id="web_help_request", version_id=version_id,

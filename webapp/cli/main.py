@@ -209,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs)."""
-    from webapp.cli import audit, clauses, simulate, timers
+    from webapp.cli import audit, clauses, report, simulate, timers
 
-    return (audit.register, timers.register, clauses.register, simulate.register)
+    return (audit.register, timers.register, clauses.register, simulate.register, report.register)
 
 
 def main(argv: list[str] | None = None) -> int:
