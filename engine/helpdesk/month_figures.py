@@ -57,6 +57,13 @@ def local_text(session: Session, column, unit: str):
     return func.strftime("%Y-%m-%d" if unit == "day" else "%Y-%m", column, "+8 hours")
 
 
+def month_of(column, months: list[str]):
+    """SQL: the Shanghai month ("YYYY-MM") of a UTC timestamp among ``months`` (consecutive), by comparing
+    with the months' UTC boundaries: a CASE over an indexed column, cheaper than formatting every row."""
+    bounds = [month_bounds(m)[1] for m in months]
+    return case(*((column < bound, m) for m, bound in zip(months, bounds, strict=True)), else_=None)
+
+
 def seconds_between(session: Session, later, earlier):
     """SQL: ``later - earlier`` in seconds (a float)."""
     if _dialect(session) == "postgresql":
@@ -191,7 +198,7 @@ def _per_day(session, start, end, days):
 
 def _trend(session, months, start, end, registry) -> list[MonthLine]:
     lines = {m: MonthLine(m) for m in months}
-    created = local_text(session, HelpRequest.created_at, "month")
+    created = month_of(HelpRequest.created_at, months)
     rows = session.execute(select(
         created, func.count(), func.count(case((HelpRequest.category == COMPLAINT, 1))),
         func.count(HelpRequest.satisfaction), func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))),
@@ -201,7 +208,7 @@ def _trend(session, months, start, end, registry) -> list[MonthLine]:
         line = lines[m]
         line.total, line.complaints, line.rated, line.satisfied = total, complaints, rated, satisfied
         line.average = _rounded(average)
-    armed = local_text(session, SlaClock.armed_at, "month")
+    armed = month_of(SlaClock.armed_at, months)
     rows = session.execute(select(armed, SlaClock.sla_key, SlaClock.status, func.count())
                            .where(SlaClock.armed_at >= start, SlaClock.armed_at < end)
                            .group_by(armed, SlaClock.sla_key, SlaClock.status))
