@@ -8,7 +8,7 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.helpdesk import common_problems, deadlines, month_figures, reports
+from engine.helpdesk import appraisal, common_problems, deadlines, intake, month_figures, reports
 
 from . import month_charts, reports_xlsx, sla_view
 from .policy import requires
@@ -48,7 +48,8 @@ def index():
                            link=month_charts.requests_url,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
-                           backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))
+                           backlog=reports.open_backlog(session), staff=appraisal.appraisals(session, month),
+                           appraisal_rule=appraisal.rule_text(), rating_sources=intake.RATING_SOURCES)
 
 
 @bp.app_template_filter("minutes_text")

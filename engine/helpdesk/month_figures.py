@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from engine.core.tables import SlaClock
@@ -223,14 +223,28 @@ def _trend(session, months, start, end, registry) -> list[MonthLine]:
     return list(lines.values())
 
 
-def _percentile(session, value, conditions, count: int, p: float) -> float | None:
-    """The nearest-rank percentile: the ⌈p·n⌉-th smallest value (one indexed ORDER BY … LIMIT 1 query,
-    the same on SQLite, which has no percentile function, and PostgreSQL)."""
-    if not count:
-        return None
-    rank = max(1, math.ceil(p * count))
-    found = session.scalar(select(value).where(*conditions).order_by(value).offset(rank - 1).limit(1))
-    return round(float(found), 1) if found is not None else None
+def _percentiles(session, group, value, conditions, ps=(0.5, 0.9)) -> dict[object, list[float | None]]:
+    """Nearest-rank percentiles (the ⌈p·n⌉-th smallest value) of ``value`` per ``group``: one query with
+    window functions (SQLite, which has no percentile function, and PostgreSQL alike), one sort."""
+    ranked = select(group.label("g"), value.label("v"),
+                    func.row_number().over(partition_by=group, order_by=value).label("rank"),
+                    func.count().over(partition_by=group).label("n")).where(*conditions).subquery()
+    wanted = [ranked.c.rank == _ceil(p, ranked.c.n) for p in ps]  # ≥ 1: p > 0 and n ≥ 1
+    out: dict[object, list[float | None]] = {}
+    rows = session.execute(select(ranked.c.g, ranked.c.rank, ranked.c.n, ranked.c.v).where(or_(*wanted)))
+    for g, rank, n, v in rows:
+        values = out.setdefault(g, [None] * len(ps))
+        for i, p in enumerate(ps):
+            if rank == max(1, math.ceil(p * n)):
+                values[i] = round(float(v), 1) if v is not None else None
+    return out
+
+
+def _ceil(p: float, n):
+    """SQL: ⌈p·n⌉ for a whole ``n`` and p in tenths (SQLite has no ceil() before 3.35): ``(10p·n + 9) // 10``
+    in integer arithmetic."""
+    tenths = round(p * 10)
+    return (n * tenths + 9) // 10
 
 
 def _timings(session, month, start, end, registry) -> list[Timing]:
@@ -240,21 +254,23 @@ def _timings(session, month, start, end, registry) -> list[Timing]:
     counts = {key: (n, late) for key, n, late in session.execute(
         select(SlaClock.sla_key, func.count(), func.count(case((SlaClock.status == "breached", 1))))
         .where(*base).group_by(SlaClock.sla_key))}
+    found = _percentiles(session, SlaClock.sla_key, took, base) if counts else {}
     keys = [k for k in TIMED_KEYS if k in counts or k in registry.deadlines]
     keys += sorted(k for k in counts if k not in keys)
     out = []
     for key in keys:
         n, late = counts.get(key, (0, 0))
-        where = (*base, SlaClock.sla_key == key)
+        p50, p90 = found.get(key, (None, None))
         deadline = registry.get(key)
-        out.append(Timing(key, deadline.name, n, _percentile(session, took, where, n, 0.5),
-                          _percentile(session, took, where, n, 0.9), deadline.duration, deadline.text, late,
+        out.append(Timing(key, deadline.name, n, p50, p90, deadline.duration, deadline.text, late,
                           RequestFilter(month=month, sla=key)))
     resolved = (HelpRequest.created_at >= start, HelpRequest.created_at < end, HelpRequest.closed_at.is_not(None))
-    n = session.scalar(select(func.count()).select_from(HelpRequest).where(*resolved)) or 0
     took = seconds_between(session, HelpRequest.closed_at, HelpRequest.created_at)
-    out.append(Timing("closed", "办结用时（受理至办结）", n, _percentile(session, took, resolved, n, 0.5),
-                      _percentile(session, took, resolved, n, 0.9), None, "", 0,
+    one = literal_column("1")
+    found = _percentiles(session, one, took, resolved)
+    n = session.scalar(select(func.count()).select_from(HelpRequest).where(*resolved)) or 0
+    p50, p90 = next(iter(found.values()), (None, None))
+    out.append(Timing("closed", "办结用时（受理至办结）", n, p50, p90, None, "", 0,
                       RequestFilter(month=month, status="closed")))
     return out
 

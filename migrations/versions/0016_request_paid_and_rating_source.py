@@ -1,5 +1,5 @@
-"""requests: what a paid service (有偿服务) charged, and where the satisfaction score came from; sla_clocks
-indexed by the time they were armed
+"""requests: what a paid service (有偿服务) charged, and where the satisfaction score came from; indexes for
+the month report's figures
 
 The month report counts 有偿服务 and their revenue and shows each rating's source (the resident's own
 评价 or the 客服部's 电话回访) with SQL over this projection, never by reading the workflow blobs. Requests
@@ -26,6 +26,8 @@ def upgrade() -> None:
     _backfill(op.get_bind())
     # the month report counts a period's clocks per deadline (engine.helpdesk.month_figures)
     op.create_index('ix_sla_clocks_armed_at', 'sla_clocks', ['armed_at', 'sla_key', 'status'])
+    op.create_index('ix_requests_month_figures', 'requests', ['created_at', 'category', 'satisfaction'])
+    op.create_index('ix_requests_closed_at', 'requests', ['closed_at', 'created_at'])
 
 
 def _backfill(conn) -> None:
@@ -54,6 +56,8 @@ def _backfill(conn) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_requests_closed_at', table_name='requests')
+    op.drop_index('ix_requests_month_figures', table_name='requests')
     op.drop_index('ix_sla_clocks_armed_at', table_name='sla_clocks')
     with op.batch_alter_table('requests') as batch:
         batch.drop_column('rating_source')
