@@ -72,7 +72,8 @@ def charts(fig: MonthFigures) -> list[Chart]:
                              [requests_url(RequestFilter(day=d, channel=code)) if n and code != "none" else None
                               for d, n in zip(fig.days, counts, strict=True)], stack="channel"))
     out.append(Chart("per-day-channel", "每日求助量（按来源渠道）", "bar", "日期", day_labels, series, "件"))
-    timings = [t for t in fig.timings if t.count or t.deadline is not None]
+    # the deadlines' steps (minutes); 办结用时 runs to hours and days, so it is in the table above, not here
+    timings = [t for t in fig.timings if t.key != "closed" and (t.count or t.deadline is not None)]
     links = [requests_url(t.filter) for t in timings]
     out.append(Chart(
         "timings", "用时分布（中位数 p50 / 90% 分位 p90，对照时限）", "bar", "环节",
