@@ -57,13 +57,6 @@ def local_text(session: Session, column, unit: str):
     return func.strftime("%Y-%m-%d" if unit == "day" else "%Y-%m", column, "+8 hours")
 
 
-def month_of(column, months: list[str]):
-    """SQL: the Shanghai month ("YYYY-MM") of a UTC timestamp among ``months`` (consecutive), by comparing
-    with the months' UTC boundaries: a CASE over an indexed column, cheaper than formatting every row."""
-    bounds = [month_bounds(m)[1] for m in months]
-    return case(*((column < bound, m) for m, bound in zip(months, bounds, strict=True)), else_=None)
-
-
 def seconds_between(session: Session, later, earlier):
     """SQL: ``later - earlier`` in seconds (a float)."""
     if _dialect(session) == "postgresql":
@@ -154,10 +147,9 @@ def month_figures(session: Session, month: str, registry: deadlines.Registry | N
     registry = registry if registry is not None else deadlines.current(session)
     start, end = month_bounds(month)
     months = [shift_month(month, d) for d in range(-(TREND_MONTHS - 1), 1)]
-    trend_start = month_bounds(months[0])[0]
     days = _days(start, end)
     per_category, per_channel = _per_day(session, start, end, days)
-    trend = _trend(session, months, trend_start, end, registry)
+    trend = _trend(session, months, registry)
     names = {key: registry.label(key) for line in trend for key in line.compliance}
     sources = [(src, intake.RATING_SOURCES.get(src, src or "未注明"), n, _rounded(avg)) for src, n, avg in
                session.execute(select(HelpRequest.rating_source, func.count(), func.avg(HelpRequest.satisfaction))
@@ -196,22 +188,30 @@ def _per_day(session, start, end, days):
     return categories, channels
 
 
-def _trend(session, months, start, end, registry) -> list[MonthLine]:
+def _trend(session, months, registry) -> list[MonthLine]:
     lines = {m: MonthLine(m) for m in months}
-    created = month_of(HelpRequest.created_at, months)
-    rows = session.execute(select(
-        created, func.count(), func.count(case((HelpRequest.category == COMPLAINT, 1))),
-        func.count(HelpRequest.satisfaction), func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))),
-        func.avg(HelpRequest.satisfaction))
-        .where(HelpRequest.created_at >= start, HelpRequest.created_at < end).group_by(created))
+    # One range query per month on the (created_at, category, satisfaction) index, as for the clocks below.
+    rows = []
+    for m in months:
+        m_start, m_end = month_bounds(m)
+        rows.append((m, *session.execute(select(
+            func.count(), func.count(case((HelpRequest.category == COMPLAINT, 1))),
+            func.count(HelpRequest.satisfaction),
+            func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))), func.avg(HelpRequest.satisfaction))
+            .where(HelpRequest.created_at >= m_start, HelpRequest.created_at < m_end)).one()))
     for m, total, complaints, rated, satisfied, average in rows:
         line = lines[m]
         line.total, line.complaints, line.rated, line.satisfied = total, complaints, rated, satisfied
         line.average = _rounded(average)
-    armed = month_of(SlaClock.armed_at, months)
-    rows = session.execute(select(armed, SlaClock.sla_key, SlaClock.status, func.count())
-                           .where(SlaClock.armed_at >= start, SlaClock.armed_at < end)
-                           .group_by(armed, SlaClock.sla_key, SlaClock.status))
+    # One range query per month on the (armed_at, sla_key, status) index: twelve index-only scans, cheaper
+    # on SQLite than labelling each of a year's clocks with its month.
+    rows = []
+    for m in months:
+        m_start, m_end = month_bounds(m)
+        rows += [(m, *row) for row in session.execute(
+            select(SlaClock.sla_key, SlaClock.status, func.count())
+            .where(SlaClock.armed_at >= m_start, SlaClock.armed_at < m_end)
+            .group_by(SlaClock.sla_key, SlaClock.status))]
     keys: set[str] = set()
     for m, key, status, n in rows:
         c = lines[m].compliance.setdefault(key, Compliance(key, registry.label(key), 0, 0, 0))
@@ -250,7 +250,9 @@ def _ceil(p: float, n):
 def _timings(session, month, start, end, registry) -> list[Timing]:
     settled = func.coalesce(SlaClock.met_at, SlaClock.breached_at)
     took = seconds_between(session, settled, SlaClock.armed_at)
-    base = (SlaClock.armed_at >= start, SlaClock.armed_at < end, SlaClock.status.in_(("met", "breached")))
+    # Settled clocks are those with a met or breached time; filtering on that (not on ``status``, which has an
+    # index of its own) keeps SQLite on the (armed_at, …) index even before ANALYZE has run.
+    base = (SlaClock.armed_at >= start, SlaClock.armed_at < end, settled.is_not(None))
     counts = {key: (n, late) for key, n, late in session.execute(
         select(SlaClock.sla_key, func.count(), func.count(case((SlaClock.status == "breached", 1))))
         .where(*base).group_by(SlaClock.sla_key))}
