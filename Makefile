@@ -37,6 +37,7 @@ bench: setup
 	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
 	$(PY) bench/audit_signing.py
 	$(PY) bench/audit_scale.py
+	$(PY) bench/month_report.py
 
 # ruff: style and bugs. deptry: every imported package is declared in pyproject.toml, none unused.
 # lint-imports: the [tool.importlinter] contracts (the house's layers, no Flask in engine/, no circles).

@@ -2,7 +2,8 @@
 # Included by the top-level Makefile; paths are relative to the repository root.
 #
 #   make assets    npm ci (only when node_modules is missing or older than package-lock.json),
-#                  then copy the bpmn-js bundles into webapp/static/vendor/bpmn-js/.
+#                  then copy the bpmn-js bundles into webapp/static/vendor/bpmn-js/ and ECharts into
+#                  webapp/static/vendor/echarts/.
 #                  A no-op when nothing changed.
 #   make chromium  install Debian's chromium and a CJK font when they are missing
 #                  (Playwright's own browser download cannot work on these machines).

@@ -8,9 +8,9 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.helpdesk import deadlines, reports
+from engine.helpdesk import appraisal, common_problems, deadlines, intake, month_figures, reports
 
-from . import sla_view
+from . import month_charts, reports_xlsx, sla_view
 from .policy import requires
 from .web import category_name, local_time, read_db
 
@@ -41,10 +41,57 @@ def index():
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
     report = reports.month_report(session, month, breached_limit=BREACHES_SHOWN)
+    fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
+    charts = month_charts.charts(fig)
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
+                           fig=fig, charts=charts, chart_data=month_charts.chart_data(charts),
+                           link=month_charts.requests_url,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
-                           backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))
+                           backlog=reports.open_backlog(session), staff=appraisal.appraisals(session, month),
+                           appraisal_rule=appraisal.rule_text(), rating_sources=intake.RATING_SOURCES)
+
+
+@bp.app_template_filter("minutes_text")
+def minutes_text(seconds: float | None) -> str:
+    """Seconds as the report shows a duration: "12.5分钟", "3.2小时"; "—" for none."""
+    if seconds is None:
+        return "—"
+    return f"{seconds / 60:.1f}分钟" if seconds < 3 * 3600 else f"{seconds / 3600:.1f}小时"
+
+
+@bp.get("/problems")
+@requires("reports")
+def problems():
+    """常见问题分析: what recurred in the month, each finding opening its requests."""
+    month = reports.parse_month(request.args.get("month"))
+    found = common_problems.find(read_db(), month, sla_view.page_deadlines())
+    return render_template("reports/problems.html", p=found, month=month, link=month_charts.requests_url,
+                           prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1))
+
+
+@bp.get("/print")
+@requires("reports")
+def printable():
+    """The month on one or two A4 pages (print CSS): the figures, the deadlines, the trend and a signature
+    line for the 公司经理, without charts or navigation."""
+    month = reports.parse_month(request.args.get("month"))
+    session = read_db()
+    fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
+    return render_template("reports/print.html", fig=fig, month=month,
+                           checkpoint=reports.attested_checkpoint(session, reports.month_bounds(month)[1]))
+
+
+@bp.get("/export.xlsx")
+@requires("reports")
+def export_xlsx():
+    """The month as an Excel workbook: one sheet per table (see :mod:`webapp.reports_xlsx`)."""
+    month = reports.parse_month(request.args.get("month"))
+    book = reports_xlsx.workbook(read_db(), month, sla_view.page_deadlines())
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.xlsx"})
 
 
 @bp.get("/export.csv")

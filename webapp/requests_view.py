@@ -13,7 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock
-from engine.helpdesk import intake, queries
+from engine.helpdesk import intake, queries, request_filter
 
 from . import sla_view, timeline
 from .policy import allowed, can_view_request, current_user, requires, visible_data
@@ -49,14 +49,16 @@ PAGE_SIZE = 50
 @bp.get("/requests")
 @requires("requests")
 def index():
-    args = {k: request.args.get(k, "").strip() for k in ("q", "status", "category", "building")}
-    filters = {k: v or None for k, v in args.items()}
+    # The month report links here with its figure's filter (month, day, deadline, rating, backlog …).
+    found = request_filter.RequestFilter.from_args(request.args)
+    args = {k: "" for k in ("q", "status", "category", "building")} | found.args()
     session = read_db()
-    total = queries.count_requests(session, **filters)
+    total = request_filter.count_requests(session, found)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(_page_number(request.args.get("page")), pages)  # past the end: the last page, not an empty one
-    rows = queries.list_requests(session, **filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows = request_filter.list_requests(session, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
+                           narrowed=found.but(q=None, status=None, category=None, building=None).describe(),
                            buildings=queries.buildings(session), page=page, pages=pages, total=total,
                            first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows))
 

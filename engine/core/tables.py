@@ -202,7 +202,9 @@ class Timer(Base):
 
 class SlaClock(Base):
     __tablename__ = "sla_clocks"
-    __table_args__ = (UniqueConstraint("instance_id", "timer_task_id"),)
+    # (armed_at, sla_key, status): the month report counts a period's clocks per deadline from the index alone
+    __table_args__ = (UniqueConstraint("instance_id", "timer_task_id"),
+                      Index("ix_sla_clocks_armed_at", "armed_at", "sla_key", "status"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
     timer_task_id: Mapped[str] = mapped_column(String(36))

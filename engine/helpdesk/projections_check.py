@@ -31,7 +31,7 @@ from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
 REQUEST_FIELDS = ("channel", "caller_name", "phone", "address", "building", "description", "priority",
                   "customer_username", "category", "satisfaction", "rating_speed", "rating_quality",
-                  "rating_attitude")
+                  "rating_attitude", "rating_source", "paid_cents")
 
 
 @dataclass(frozen=True)

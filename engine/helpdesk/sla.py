@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
@@ -58,10 +58,11 @@ class KeySummary:
 def summary(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, KeySummary]:
     """Per SLA key, the clocks armed in [start, end): total, met, breached, still open, compliance %."""
     counts: dict[str, dict[str, int]] = {}
-    rows = session.execute(select(SlaClock.sla_key, SlaClock.status)
-                           .where(SlaClock.armed_at >= start, SlaClock.armed_at < end))
-    for key, status in rows:
+    rows = session.execute(select(SlaClock.sla_key, SlaClock.status, func.count())
+                           .where(SlaClock.armed_at >= start, SlaClock.armed_at < end)
+                           .group_by(SlaClock.sla_key, SlaClock.status))  # counted in SQL, not row by row
+    for key, status, n in rows:
         c = counts.setdefault(key, {"met": 0, "breached": 0, "armed": 0})
-        c[status] = c.get(status, 0) + 1
+        c[status] = c.get(status, 0) + n
     return {key: KeySummary(key, sum(c.values()), c["met"], c["breached"], c["armed"])
             for key, c in sorted(counts.items())}

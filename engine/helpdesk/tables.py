@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.core.tables import Base, Timestamp
@@ -20,6 +20,10 @@ class HelpRequest(Base):
     """The request as people talk about it: who called, where, what, which type, how it stands."""
 
     __tablename__ = "requests"
+    # For the month report (engine.helpdesk.month_figures): the 12-month trend read from an index alone, and
+    # the requests still open at a month's end (closed_at NULL or later) found without a full scan.
+    __table_args__ = (Index("ix_requests_month_figures", "created_at", "category", "satisfaction"),
+                      Index("ix_requests_closed_at", "closed_at", "created_at"))
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str | None] = mapped_column(String(16))
     caller_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
@@ -38,6 +42,9 @@ class HelpRequest(Base):
     rating_speed: Mapped[int | None] = mapped_column(Integer)
     rating_quality: Mapped[int | None] = mapped_column(Integer)
     rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    # where ``satisfaction`` came from: "resident" (their own 评价) or "callback" (the 客服部's 电话回访)
+    rating_source: Mapped[str | None] = mapped_column(String(16))
+    paid_cents: Mapped[int | None] = mapped_column(Integer)  # what a 有偿服务 charged (收取费用), in fen
 
 
 class FeeItem(Base):

@@ -47,3 +47,31 @@ def test_sub_ratings_are_projected_and_migration_0004_rebuilds_them_from_the_log
     assert migrate.current(db_url) == ScriptDirectory.from_config(cfg).get_current_head()
     assert _ratings(rated) == (4, 5, 3, 4)
     assert _ratings(unrated) == (2, None, None, None)
+
+
+def _paid_and_source(iid: str) -> tuple:
+    with db.read_session() as session:
+        req = session.get(HelpRequest, iid)
+        return req.paid_cents, req.rating_source
+
+
+def test_paid_charge_and_rating_source_are_projected_and_migration_0016_rebuilds_them_from_the_log(deployed, db_url):
+    resident, callback = start(), start()
+    for iid, confirm, fix in ((resident, {"satisfaction": 4}, {"amount_charged": 80.5}),
+                              (callback, {"satisfaction": 2, "callback_note": "电话回访：已修好"}, {})):
+        complete(iid, "record", {"category": "b", "summary": "厨房漏水"})
+        complete(iid, "fix", {"fix_note": "更换阀门", "fixed": True, **fix}, "engineer", "engineering")
+        complete(iid, "confirm", confirm)
+    assert _paid_and_source(resident) == (8050, "resident")
+    assert _paid_and_source(callback) == (None, "callback")
+
+    db.dispose_all()
+    cfg = migrate.alembic_config(db_url)
+    try:
+        command.downgrade(cfg, "0009")  # the columns are gone ...
+        with db.get_engine(db_url).connect() as conn:
+            assert "paid_cents" not in {c["name"] for c in inspect(conn).get_columns("requests")}
+    finally:
+        command.upgrade(cfg, "head")  # ... and come back filled from the recorded form data
+    assert _paid_and_source(resident) == (8050, "resident")
+    assert _paid_and_source(callback) == (None, "callback")

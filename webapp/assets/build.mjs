@@ -1,5 +1,7 @@
 // Copies the parts of the bpmn-js distribution that the web app serves into
-// webapp/static/vendor/bpmn-js/. bpmn-js ships ready-made UMD bundles (global
+// webapp/static/vendor/bpmn-js/, and ECharts' prebuilt "common" bundle (bar,
+// line and pie charts; global `echarts`) into webapp/static/vendor/echarts/
+// for the month report's charts. bpmn-js ships ready-made UMD bundles (global
 // `BpmnJS`), so a bundler would only add a build step without adding anything
 // we use; the templates load these files with plain <script>/<link> tags.
 //
@@ -38,3 +40,14 @@ cpSync(join(pkgDir, 'LICENSE'), join(out, 'LICENSE'));
 const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
 writeFileSync(join(out, 'VERSION'), `${version}\n`);
 console.log(`bpmn-js ${version}: ${FILES.length} files -> ${relative(root, out)}/`);
+
+// ECharts: the UMD "common" build is all the month report draws (bars, lines).
+const echartsDir = dirname(require.resolve('echarts/package.json'));
+const echartsOut = join(root, 'webapp', 'static', 'vendor', 'echarts');
+rmSync(echartsOut, { recursive: true, force: true });
+mkdirSync(echartsOut, { recursive: true });
+cpSync(join(echartsDir, 'dist', 'echarts.common.min.js'), join(echartsOut, 'echarts.common.min.js'));
+cpSync(join(echartsDir, 'LICENSE'), join(echartsOut, 'LICENSE'));
+const echartsVersion = JSON.parse(readFileSync(join(echartsDir, 'package.json'), 'utf8')).version;
+writeFileSync(join(echartsOut, 'VERSION'), `${echartsVersion}\n`);
+console.log(`echarts ${echartsVersion}: echarts.common.min.js -> ${relative(root, echartsOut)}/`);

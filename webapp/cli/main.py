@@ -213,10 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Sub-commands that live in their own modules (audit, timers and SLA, clause matrix, scenario runs, API
-    tokens, versions)."""
-    from webapp.cli import audit, clauses, simulate, timers, tokens, versions
+    tokens, versions, the month report)."""
+    from webapp.cli import audit, clauses, report, simulate, timers, tokens, versions
 
-    return (audit.register, timers.register, clauses.register, simulate.register, tokens.register, versions.register)
+    return (audit.register, timers.register, clauses.register, simulate.register, tokens.register, versions.register,
+            report.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,67 @@
+"""``liyuan report --month 2026-11 [--xlsx FILE]``: the month report from a shell, for the 客服部 who mail
+the workbook or a cron job that files it. Prints the month's headline figures; with ``--xlsx`` writes the
+same workbook as the web page's 导出 Excel (:mod:`webapp.reports_xlsx`), with a progress bar on a terminal.
+
+Registered by :mod:`webapp.cli.main`. Engine-only: nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.core import db
+from engine.helpdesk import deadlines, month_figures
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def cmd_report(args) -> int:
+    if not _MONTH.match(args.month or ""):
+        print(f"月份格式不对：{args.month}（应为 YYYY-MM，例如 2026-11）", file=sys.stderr)
+        return 2
+    target = Path(args.xlsx) if args.xlsx else None
+    if target is not None and not target.parent.is_dir():
+        print(f"无法写入 {target}：目录 {target.parent} 不存在", file=sys.stderr)
+        return 2
+    with db.read_session() as session:
+        registry = deadlines.current(session)
+        fig = month_figures.month_figures(session, args.month, registry)
+        this = fig.this
+        print(f"{args.month} 求助总数 {this.total}，投诉 {this.complaints}（投诉率 {_pct(this.complaint_rate)}），"
+              f"满意率 {_pct(this.satisfaction_rate)}（{this.rated} 条评价），"
+              f"有偿服务 {fig.paid_count} 件 ¥{fig.paid_cents / 100:.2f}")
+        for key, c in this.compliance.items():
+            print(f"  {fig.deadline_names.get(key, key)}：按时 {c.met}，超时 {c.breached}，进行中 {c.armed}，"
+                  f"达成率 {_pct(c.rate)}")
+        if target is None:
+            return 0
+        from webapp import reports_xlsx  # openpyxl only when a workbook is asked for
+
+        with tqdm(total=len(reports_xlsx.STEPS), desc="生成工作簿", unit="表", file=sys.stderr,
+                  disable=not sys.stderr.isatty()) as bar:
+            book = reports_xlsx.workbook(session, args.month, registry, progress=lambda _step: bar.update(1))
+    tmp = target.with_name(target.name + ".part")
+    try:
+        book.save(tmp)  # written whole, then renamed: never a half-written workbook under the asked name
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"无法写入 {target}：{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"已写入 {target}")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="the month report: headline figures, and an Excel workbook (--xlsx)")
+    p.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai)")
+    p.add_argument("--xlsx", help="write the month's workbook to this file")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,118 @@
+"""The month report as an Excel workbook a manager can open, filter and chart: one sheet per table,
+Chinese headers, frozen header rows, typed cells (numbers as numbers, percentages and money formatted,
+days as dates), built with openpyxl. Served by ``/reports/export.xlsx`` and written by
+``liyuan report --month YYYY-MM --xlsx FILE``; both call :func:`workbook`, so they cannot differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy.orm import Session
+
+from engine.core import clock
+from engine.helpdesk import deadlines, intake, month_figures, reports
+
+PERCENT = "0.0"  # figures are already percentages (66.7 means 66.7 %), as on the page
+MONEY = '"¥"#,##0.00'
+STEPS = ("概览", "每日按类型", "每日按渠道", "用时", "时限达成趋势", "满意度趋势", "月末未办结", "员工绩效", "超时清单")
+
+
+def _text(value: str | None) -> str:
+    """Typed text made inert: a leading = + - @ would start a formula."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _sheet(book: Workbook, title: str, headers: list[str], rows, formats: dict[int, str] | None = None):
+    ws = book.create_sheet(title)
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(list(row))
+    for index, fmt in (formats or {}).items():
+        for (cell,) in ws.iter_rows(min_row=2, min_col=index + 1, max_col=index + 1):
+            cell.number_format = fmt
+    ws.freeze_panes = "A2"
+    for i, header in enumerate(headers, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = max(10, 2 * len(header) + 2)
+    return ws
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return round(seconds / 60, 1) if seconds is not None else None
+
+
+def workbook(session: Session, month: str, registry: deadlines.Registry,
+             progress: Callable[[str], None] | None = None) -> Workbook:
+    """The month's workbook; ``progress(step)`` is called as each sheet is written (the CLI's bar)."""
+    step = progress or (lambda _name: None)
+    fig = month_figures.month_figures(session, month, registry)
+    this = fig.this
+    book = Workbook()
+    book.remove(book.active)
+    _sheet(book, "概览", ["指标", "数值"], [
+        ["月份", month], ["求助总数", this.total], ["投诉数", this.complaints], ["投诉率（%）", this.complaint_rate],
+        ["评价数", this.rated], ["满意数（3分及以上）", this.satisfied], ["满意率（%）", this.satisfaction_rate],
+        ["平均满意度（5分制）", this.average], ["有偿服务（件）", fig.paid_count],
+        ["有偿服务收入（元）", fig.paid_cents / 100],
+        *[[f"评价来源：{name}", n] for _src, name, n, _avg in fig.sources]])
+    ws = book["概览"]
+    ws["B5"].number_format = ws["B8"].number_format = PERCENT
+    ws["B11"].number_format = MONEY
+    step("概览")
+    days = [dt.date.fromisoformat(d) for d in fig.days]
+    codes = list(fig.per_day_category)
+    names = [f"{c}. {intake.CATEGORIES[c]}" if c in intake.CATEGORIES else "未分类" for c in codes]
+    _sheet(book, "每日按类型", ["日期", *names, "合计"],
+           ([day, *(fig.per_day_category[c][i] for c in codes), sum(fig.per_day_category[c][i] for c in codes)]
+            for i, day in enumerate(days)), {0: "yyyy-mm-dd"})
+    step("每日按类型")
+    channels = list(fig.per_day_channel)
+    _sheet(book, "每日按渠道", ["日期", *(intake.CHANNELS.get(c, "未知") for c in channels)],
+           ([day, *(fig.per_day_channel[c][i] for c in channels)] for i, day in enumerate(days)), {0: "yyyy-mm-dd"})
+    step("每日按渠道")
+    _sheet(book, "用时", ["环节", "已结束（件）", "p50（分钟）", "p90（分钟）", "时限（分钟）", "超时（件）"],
+           ([t.name, t.count, _minutes(t.p50), _minutes(t.p90),
+             _minutes(t.deadline.total_seconds()) if t.deadline else None, t.breached] for t in fig.timings))
+    step("用时")
+    keys = list(this.compliance)
+    headers = ["月份"]
+    for k in keys:
+        label = fig.deadline_names.get(k, k)
+        headers += [f"{label} 按时", f"{label} 超时", f"{label} 进行中", f"{label} 达成率（%）"]
+    _sheet(book, "时限达成趋势", headers,
+           ([line.month, *(v for k in keys for v in (line.compliance[k].met, line.compliance[k].breached,
+                                                       line.compliance[k].armed, line.compliance[k].rate))]
+            for line in fig.trend), {4 * i + 4: PERCENT for i in range(len(keys))})
+    step("时限达成趋势")
+    _sheet(book, "满意度趋势", ["月份", "求助总数", "投诉数", "投诉率（%）", "评价数", "满意数", "满意率（%）", "平均满意度"],
+           ([line.month, line.total, line.complaints, line.complaint_rate, line.rated, line.satisfied,
+             line.satisfaction_rate, line.average] for line in fig.trend), {3: PERCENT, 6: PERCENT})
+    step("满意度趋势")
+    _sheet(book, "月末未办结", ["已过时长", "件数"], fig.backlog)
+    step("月末未办结")
+    _sheet(book, "员工绩效", ["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"],
+           ([_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, s.satisfaction]
+            for s in reports.staff_performance(session, month)))
+    step("员工绩效")
+    report = reports.month_report(session, month, breached_limit=None)
+    _sheet(book, "超时清单", ["时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"],
+           ([registry.label(c.sla_key), _local(c.due_at), _local(c.breached_at),
+             intake.CATEGORIES.get(req.category, "") if req else "", _text(req.caller_name if req else ""),
+             _text(req.address if req else ""), c.instance_id] for c, req in report.breached),
+           {1: "yyyy-mm-dd hh:mm", 2: "yyyy-mm-dd hh:mm"})
+    step("超时清单")
+    return book
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored UTC time as the Shanghai wall-clock time Excel shows (Excel has no time zones)."""
+    if value is None:
+        return None
+    return clock.to_local(value).replace(tzinfo=None)
