@@ -106,7 +106,7 @@ def replay_loaded(session: Session, instance: Instance, events: list, observe: C
                                      event.state_fingerprint, state_fingerprint(wf, personal_fields),
                                      payload.get("data", {}),
                                      [t.task_spec.bpmn_id for t in all_tasks(wf)
-                                      if t.state == TaskState.READY and t.task_spec.manual]))
+                                      if t._state == TaskState.READY and t.task_spec.manual]))
             if observe is not None:
                 with clock.pinned(at):
                     observe(version, event, wf)
