@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import history, merkle, signing, tree
 from engine.core import clock, db
-from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, Instance
+from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, Instance, PersonalData
 
 _EVENT_COLUMNS = ("at", "actor", "kind", "element_id", "payload", "state_fingerprint")
 
@@ -75,9 +75,15 @@ def clone(url: str, total: int, *, batch: int = 250) -> int:
         instances, groups = _templates(session)
         tables = _keyed_tables(session)
         rows = {t.name: defaultdict(list) for t in tables}
+        personal: dict[str, list[dict]] = defaultdict(list)
         for t in tables:
             for row in session.execute(select(t).where(t.c.instance_id.in_([i.id for i in instances]))).mappings():
                 rows[t.name][row["instance_id"]].append(dict(row))
+        # Personal values sit beside the log, keyed by chain and referenced from the events by ``ref``: a clone
+        # gets its own rows (fresh refs, the same salts and values, so the events' commitments still hold).
+        personal_cols = [c.key for c in PersonalData.__table__.c]
+        for p in session.scalars(select(PersonalData).where(PersonalData.chain.in_([i.id for i in instances]))):
+            personal[p.chain].append({c: getattr(p, c) for c in personal_cols})
         instance_cols = [c.key for c in Instance.__table__.c]
         templates = [{c: getattr(i, c) for c in instance_cols} for i in instances]
     if not templates:
@@ -87,14 +93,14 @@ def clone(url: str, total: int, *, batch: int = 250) -> int:
         n = min(batch, total - have - added)
         with db.transaction(url) as session:
             published = _clone_batch(session, [templates[(added + k) % len(templates)] for k in range(n)],
-                                     groups, rows, tables, key, key_id)
+                                     groups, rows, tables, key, key_id, personal)
         for row in published:  # the file outside the database, as tree.publish appends after each commit
             tree.append_published(row)
         added += n
     return added
 
 
-def _clone_batch(session: Session, picks, groups, rows, tables, key, key_id) -> list[dict]:
+def _clone_batch(session: Session, picks, groups, rows, tables, key, key_id, personal) -> list[dict]:
     conn = session.connection()
     size, frontier_text = conn.execute(select(AuditTreeHead.size, AuditTreeHead.frontier)
                                        .where(AuditTreeHead.id == 1)).one()
@@ -102,6 +108,7 @@ def _clone_batch(session: Session, picks, groups, rows, tables, key, key_id) -> 
     next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
     new_instances, events, leaves, checkpoints, published = [], [], [], [], []
     keyed = defaultdict(list)
+    personal_rows: list[dict] = []
     for template in picks:
         iid = str(uuid.uuid4())
         new_instances.append(dict(template, id=iid))
@@ -115,11 +122,18 @@ def _clone_batch(session: Session, picks, groups, rows, tables, key, key_id) -> 
                     else:
                         copy[pk[0].name] = str(uuid.uuid4())  # a task row's id is its task's uuid
                 keyed[t.name].append(copy)
+        refs = {}
+        for p in personal.get(template["id"], ()):
+            refs[p["ref"]] = str(uuid.uuid4())
+            personal_rows.append(dict(p, ref=refs[p["ref"]], chain=iid))
         prev = history.GENESIS
         for group in groups[template["id"]]:
             for event in group:
                 row = {"id": next_id, "chain": iid, "seq": event.seq, "prev_hash": prev,
                        **{c: getattr(event, c) for c in _EVENT_COLUMNS}}
+                for old_ref, new_ref in refs.items():
+                    if old_ref in row["payload"]:
+                        row["payload"] = row["payload"].replace(old_ref, new_ref)
                 row["hash"] = prev = history.row_hash(prev, row)
                 events.append(row)
                 leaves.append({"leaf": size, "event_id": next_id})
@@ -136,6 +150,8 @@ def _clone_batch(session: Session, picks, groups, rows, tables, key, key_id) -> 
     for t in tables:
         if keyed[t.name]:
             conn.execute(insert(t), keyed[t.name])
+    if personal_rows:
+        conn.execute(insert(PersonalData.__table__), personal_rows)
     conn.execute(insert(AuditEvent.__table__), events)
     conn.execute(insert(AuditLeaf.__table__), leaves)
     conn.execute(insert(AuditCheckpoint.__table__), checkpoints)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import scripting
+from engine.runtime import engine_loop
 
 
 def new_workflow(version, data: dict) -> BpmnWorkflow:
@@ -20,8 +21,9 @@ def new_workflow(version, data: dict) -> BpmnWorkflow:
 
 
 def run(wf: BpmnWorkflow) -> None:
-    """Run the engine until every path waits for a person, a timer or the end."""
-    wf.do_engine_steps()
+    """Run the engine until every path waits for a person, a timer or the end: the library's
+    ``do_engine_steps`` with its tree searches done in one plain pass (:mod:`engine.runtime.engine_loop`)."""
+    engine_loop.do_engine_steps(wf)
 
 
 def complete(wf: BpmnWorkflow, task, data: dict) -> None:
@@ -31,6 +33,7 @@ def complete(wf: BpmnWorkflow, task, data: dict) -> None:
         add(task, data)
     else:
         task.data.update(data)
+    engine_loop.install(wf)
     task.run()
     run(wf)
 

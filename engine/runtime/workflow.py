@@ -45,36 +45,36 @@ def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) 
     the digest — recorded in the log — never depends on a value that may lawfully be erased, and a replay
     with erased values in their place still reproduces it. (Replay compares those values apart.)
     """
-    h = hashlib.sha256()
-    update, dumps = h.update, history.canonical_json
+    parts: list[str] = []  # hashed once at the end: the digest of the concatenation, as update() per part
+    add, dumps = parts.append, history.canonical_json
     subprocesses = wf.top_workflow.subprocesses
     live = (TaskState.READY, TaskState.WAITING, TaskState.STARTED)
     predicted, waiting = TaskState.PREDICTED_MASK, TaskState.WAITING
 
     # Hot in replay (after every step): children are read from the workflow's own task dict rather than
     # through ``Task.children``, which builds the same list one property call at a time.
-    def walk(task, depth):
-        state = task.state
+    def walk(task, depth, workflow, name):
+        state = task._state
         if state & predicted:
             return
         children = task._children
-        update(f"{depth}|{task.workflow.spec.name}|{task.task_spec.name}|{state}|".encode())
+        add(f"{depth}|{name}|{task.task_spec.name}|{state}|")
         if state == waiting:
             value = task.internal_data.get("event_value")
             if value is not None:
-                update(dumps(value).encode())
+                add(dumps(value))
         if state in live or not children:
-            update(dumps(_masked(task.data, personal)).encode())
-        tasks = task.workflow.tasks
+            add(dumps(_masked(task.data, personal)))
+        tasks = workflow.tasks
         for child in children:
-            walk(tasks.get(child), depth + 1)
+            walk(tasks.get(child), depth + 1, workflow, name)
         sub = subprocesses.get(task.id)
         if sub is not None:
-            walk(sub.task_tree, depth + 1)
+            walk(sub.task_tree, depth + 1, sub, sub.spec.name)
 
-    walk(wf.task_tree, 0)
-    update(dumps(_masked(wf.data, personal)).encode())
-    return h.hexdigest()
+    walk(wf.task_tree, 0, wf, wf.spec.name)
+    add(dumps(_masked(wf.data, personal)))
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 def current_data(wf: BpmnWorkflow) -> dict:
