@@ -16,7 +16,15 @@ from engine.core import clock
 from engine.helpdesk import intake, queries
 
 from . import sla_view, timeline
-from .policy import allowed, can_view_request, current_user, requires, visible_data
+from .policy import (
+    allowed,
+    can_view_request,
+    current_user,
+    note_restricted_reads,
+    requires,
+    visible_data,
+    visible_requests,
+)
 from .web import read_db
 
 bp = Blueprint("requests", __name__)
@@ -40,6 +48,8 @@ def _guard(instance_id: str):
         abort(404)  # not 403: a resident must not learn that somebody else's request exists
     if req is None and not allowed(user, "requests"):
         abort(404)
+    if req is not None:
+        note_restricted_reads(user, [req], request.endpoint or "requests")
     return found, req
 
 
@@ -50,12 +60,14 @@ PAGE_SIZE = 50
 @requires("requests")
 def index():
     args = {k: request.args.get(k, "").strip() for k in ("q", "status", "category", "building")}
-    filters = {k: v or None for k, v in args.items()}
     session = read_db()
+    user = current_user()
+    filters = {k: v or None for k, v in args.items()} | {"visible": visible_requests(session, user)}
     total = queries.count_requests(session, **filters)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(_page_number(request.args.get("page")), pages)  # past the end: the last page, not an empty one
     rows = queries.list_requests(session, **filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    note_restricted_reads(user, rows, "requests.index")
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
                            buildings=queries.buildings(session), page=page, pages=pages, total=total,
                            first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows))

@@ -38,6 +38,11 @@ class HelpRequest(Base):
     rating_speed: Mapped[int | None] = mapped_column(Integer)
     rating_quality: Mapped[int | None] = mapped_column(Integer)
     rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    # Need-to-know (webapp.policy): the department the job was handed to (转交; none = 客服部 keeps it), the
+    # staff member a complaint is about (被投诉人, never shown it), and a consultation marked confidential.
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    complained_staff: Mapped[str | None] = mapped_column(String(64), index=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class FeeItem(Base):
