@@ -16,7 +16,7 @@ from engine import audit, repository
 from engine.audit import history, personal, signing, tree, tree_verify, witness
 from engine.helpdesk import audit_desk, intake, queries
 
-from .policy import public, requires
+from .policy import current_user, note_restricted_reads, public, requires
 from .requests_view import DATA_LABELS
 from .timeline import element_names
 from .web import read_db
@@ -186,6 +186,7 @@ def _page(instance_id: str, replayed: bool = False):
         rows.append({"e": e, "kind": audit.kind_name(e.kind), "element": names.get(e.element_id or "", e.element_id),
                      "actor": people.get(e.actor, e.actor), "payload": payload})
     req = queries.requests_by_instance(session, [instance_id]).get(instance_id)
+    note_restricted_reads(current_user(), [req], "audit.instance")  # the auditor reads all, on the record
     result = desk.result if replayed else None  # the desk replayed it already: shown in full on request
     steps = audit.step_views(result.steps) if result is not None else None
     return render_template("audit/instance.html", instance=instance, version=version, req=req, rows=rows,

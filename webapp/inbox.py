@@ -19,7 +19,7 @@ from engine.helpdesk import intake, queries
 from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
-from .policy import allowed, can_work_on, current_user, requires
+from .policy import allowed, can_work_on, current_user, may_see_task, requires
 from .web import read_db
 
 bp = Blueprint("inbox", __name__)
@@ -48,6 +48,8 @@ def _items(session, user, args) -> list[Item]:
     candidates: dict[str, list] = {}
     items = []
     for row in rows:
+        if not may_see_task(user, row, reqs.get(row.instance_id)):
+            continue  # need-to-know: e.g. the complaint about this very person
         badges = [sla_view.badge(c, now) for c in clocks.get(row.id, [])]
         item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
                     mine=row.claimed_by == user.username, workable=can_work_on(user, row))

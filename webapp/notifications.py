@@ -49,6 +49,8 @@ def collect(session, user, limit: int = 100) -> list[Note]:
             label = names.get(clk.instance_id, {}).get(clk.guarded_element_id or "", clk.guarded_element_id or "")
             notes.append(Note(clock.as_utc(clk.breached_at), "breached",
                               f"已超时：「{label}」{sla_view.label(clk.sla_key)}", clk.instance_id))
+    readable = policy.readable_instances(session, user, {n.instance_id for n in notes})
+    notes = [n for n in notes if n.instance_id is None or n.instance_id in readable]  # need-to-know
     notes.sort(key=lambda n: n.at, reverse=True)
     return notes[:limit]
 

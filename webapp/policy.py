@@ -8,9 +8,12 @@ cannot disagree.
 
 from __future__ import annotations
 
+from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import Session, object_session
+
 from engine import identity
 from engine import tasks as engine_tasks
-from engine.core.tables import TaskRow, User
+from engine.core.tables import AuditEvent, TaskRow, User
 from engine.helpdesk.tables import HelpRequest
 
 STAFF = frozenset({"assistant", "cs_supervisor", "security_lead", "guard", "gate_guard", "caregiver",
@@ -46,10 +49,120 @@ def allowed(user: User | None, area: str) -> bool:
 
 
 def can_view_request(user: User, request: HelpRequest) -> bool:
-    """Staff, auditors and admins see every request; a resident only their own."""
-    if allowed(user, "requests"):
-        return True
-    return "customer" in user.role_codes and request.customer_username == user.username
+    """Whether ``user`` may read ``request``: the need-to-know rule of :func:`visible_requests`."""
+    return may_read_request(user, request)
+
+
+# --- need-to-know ----------------------------------------------------------------------------------------------
+# Staff read what their work needs (issue 12): their department's requests, what they handle, what their role
+# supervises. One rule, written once as SQL (``visible_requests``) and asked of single rows by running that
+# SQL for the one row (``may_read_request``), so a list and a page cannot disagree.
+
+ALL_REQUESTS = frozenset({"cs_supervisor", "manager", "leader", "auditor"})  # 客服部主管 and above; auditors
+INTAKE_DESK = frozenset({"assistant"})  # 物业助理: a caller's earlier requests, whoever handled them
+OWNER_DEPARTMENT = "customer_service"  # a request not handed over (转交) stays with 客服部
+ACCESS_CHAIN = "access"                # the global audit chain of reads of restricted requests
+RESTRICTED_READ = "restricted_read"
+
+
+def _restricted():
+    """Complaints and confidential consultations: read only on a need to know, and every read audited."""
+    return or_(HelpRequest.category == "c", HelpRequest.complained_staff.is_not(None),
+               HelpRequest.confidential.is_(True))
+
+
+def is_restricted(request: HelpRequest) -> bool:
+    return request.category == "c" or bool(request.complained_staff) or bool(request.confidential)
+
+
+def visible_requests(session: Session, user: User | None):
+    """A SQL condition on ``requests``: the rows ``user`` may read.
+
+    - a resident: their own requests;
+    - nobody: a complaint naming them as 被投诉人;
+    - 客服部主管, 公司经理, 公司领导 and auditors: every other request;
+    - other staff: requests they handle (acted on, or a task of it named for/claimed by them; for an
+      ordinary request also a task offered to them), their department's ordinary requests (a request not
+      handed over belongs to 客服部), complaints of the department they head; the intake desk (物业助理) and
+      the admin every ordinary request (a caller's history); a confidential consultation only its handlers.
+    """
+    if user is None or not user.is_active:
+        return false()
+    roles, me = user.role_codes, user.username
+    clauses = []
+    if "customer" in roles:
+        clauses.append(HelpRequest.customer_username == me)
+    staff = roles & (STAFF | ALL_REQUESTS | {"admin"})
+    if staff:
+        if roles & ALL_REQUESTS:
+            seen = true()
+        else:
+            acted = exists(select(AuditEvent.id).where(AuditEvent.chain == HelpRequest.instance_id,
+                                                       AuditEvent.actor == me))
+            own_task = exists(select(TaskRow.id).where(TaskRow.instance_id == HelpRequest.instance_id,
+                                                       or_(TaskRow.assignee == me, TaskRow.claimed_by == me)))
+            offered = exists(select(TaskRow.id).where(TaskRow.instance_id == HelpRequest.instance_id,
+                                                      engine_tasks.offered_clause(session, user)))
+            owner = func.coalesce(HelpRequest.department, OWNER_DEPARTMENT)
+            ordinary = [offered]
+            if roles & INTAKE_DESK or "admin" in roles:
+                ordinary.append(true())
+            mine = identity.departments.department_of(session, user)
+            if mine:
+                ordinary.append(owner == mine)
+            headed = identity.departments.headed_by(user)
+            seen = or_(acted, own_task, and_(~_restricted(), or_(*ordinary)),
+                       and_(HelpRequest.confidential.is_not(True), owner.in_(headed)) if headed else false())
+        clauses.append(and_(seen, or_(HelpRequest.complained_staff.is_(None), HelpRequest.complained_staff != me)))
+    return or_(*clauses) if clauses else false()
+
+
+def may_read_request(user: User | None, request: HelpRequest, session: Session | None = None) -> bool:
+    """Whether ``user`` may read this one request: :func:`visible_requests` asked for its row."""
+    if user is None or request is None:
+        return False
+    session = session or object_session(request)
+    if session is None:  # a detached row: the simple rules only
+        return ("customer" in user.role_codes and request.customer_username == user.username) or (
+            bool(user.role_codes & ALL_REQUESTS) and request.complained_staff != user.username)
+    query = select(HelpRequest.instance_id).where(HelpRequest.instance_id == request.instance_id,
+                                                  visible_requests(session, user))
+    return session.scalar(query) is not None
+
+
+def readable_instances(session: Session, user: User, instance_ids) -> set[str]:
+    """Of these instance ids, those a list may link for ``user``: instances that are no help request, and the
+    requests :func:`visible_requests` lets them read (notifications, report drill-downs)."""
+    ids = {i for i in instance_ids if i}
+    if not ids:
+        return set()
+    requests = set(session.scalars(select(HelpRequest.instance_id).where(HelpRequest.instance_id.in_(ids))))
+    readable = set(session.scalars(select(HelpRequest.instance_id).where(HelpRequest.instance_id.in_(ids),
+                                                                         visible_requests(session, user))))
+    return (ids - requests) | readable
+
+
+def note_restricted_reads(user: User, requests, where: str) -> None:
+    """Record on the ``access`` audit chain that ``user`` read these restricted requests (a page, the API, a
+    list): who, which, where. Its own short transaction, retried when a concurrent reader took the same
+    chain position (the unique (chain, seq) key)."""
+    ids = sorted({r.instance_id for r in requests if r is not None and is_restricted(r)})
+    if not ids:
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.audit import history
+    from engine.core import db
+
+    for attempt in range(5):
+        try:
+            with db.transaction() as session:
+                history.append(session, ACCESS_CHAIN, user.username, RESTRICTED_READ, element_id=where,
+                               payload={"instances": ids, "where": where})
+            return
+        except IntegrityError:
+            if attempt == 4:
+                raise
 
 
 def can_work_on(user: User, task: TaskRow) -> bool:
@@ -147,7 +260,20 @@ def view_areas(view) -> tuple[str, ...] | None:
 
 
 def can_view_task(user: User, task: TaskRow, request: HelpRequest | None) -> bool:
-    """A task's page/detail: whoever may work on it, and whoever may see its request's full data."""
+    """A task's page/detail: whoever may work on it, and whoever may see its request's full data; never the
+    被投诉人 of the complaint it belongs to."""
+    if request is not None and request.complained_staff and request.complained_staff == user.username:
+        return False
     if can_work_on(user, task) or (task.assignee == user.username) or task.claimed_by == user.username:
         return True
     return allowed(user, "request_data") and (request is None or can_view_request(user, request))
+
+
+def may_see_task(user: User, task: TaskRow, request: HelpRequest | None) -> bool:
+    """A task in a list (inbox, overview): never one of a complaint naming the reader as 被投诉人, never one
+    of a restricted request the reader may not read unless it is offered to them to do."""
+    if request is None:
+        return True
+    if request.complained_staff and request.complained_staff == user.username:
+        return False
+    return can_work_on(user, task) or may_read_request(user, request)

@@ -4,6 +4,7 @@ monthly statistics (4.10) the team compiled. Figures come from ``engine.helpdesk
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 from flask import Blueprint, Response, render_template, request
@@ -11,7 +12,7 @@ from flask import Blueprint, Response, render_template, request
 from engine.helpdesk import appraisal, common_problems, deadlines, intake, month_figures, reports
 
 from . import month_charts, reports_xlsx, sla_view
-from .policy import requires
+from .policy import current_user, readable_instances, requires
 from .web import category_name, local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -40,7 +41,7 @@ BREACHES_SHOWN = 50  # on the page; the CSV export has them all
 def index():
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
-    report = reports.month_report(session, month, breached_limit=BREACHES_SHOWN)
+    report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN))
     fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
     charts = month_charts.charts(fig)
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
@@ -100,7 +101,7 @@ def export_csv():
     """The month's report as one CSV (UTF-8 with a BOM, so Excel shows the Chinese), section by section."""
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
-    r = reports.month_report(session, month, breached_limit=None)
+    r = _readable(session, reports.month_report(session, month, breached_limit=None))
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow([f"荔园物业 月度报表 {month}"])
@@ -141,6 +142,13 @@ def export_csv():
     w.writerow(["日期", ""])
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})
+
+
+def _readable(session, report):
+    """The drill-down (breached deadlines, each linking its request) cut to what the reader may read."""
+    readable = readable_instances(session, current_user(), {c.instance_id for c, _req in report.breached})
+    return dataclasses.replace(report, breached=[(c, req) for c, req in report.breached
+                                                 if c.instance_id in readable])
 
 
 def _num(value) -> str:

@@ -16,7 +16,15 @@ from engine.core import clock
 from engine.helpdesk import intake, queries, request_filter
 
 from . import sla_view, timeline
-from .policy import allowed, can_view_request, current_user, requires, visible_data
+from .policy import (
+    allowed,
+    can_view_request,
+    current_user,
+    note_restricted_reads,
+    requires,
+    visible_data,
+    visible_requests,
+)
 from .web import read_db
 
 bp = Blueprint("requests", __name__)
@@ -40,6 +48,8 @@ def _guard(instance_id: str):
         abort(404)  # not 403: a resident must not learn that somebody else's request exists
     if req is None and not allowed(user, "requests"):
         abort(404)
+    if req is not None:
+        note_restricted_reads(user, [req], request.endpoint or "requests")
     return found, req
 
 
@@ -49,14 +59,19 @@ PAGE_SIZE = 50
 @bp.get("/requests")
 @requires("requests")
 def index():
-    # The month report links here with its figure's filter (month, day, deadline, rating, backlog …).
+    # The month report links here with its figure's filter (month, day, deadline, rating, backlog …); the
+    # reader sees only what need-to-know lets them (webapp.policy.visible_requests).
     found = request_filter.RequestFilter.from_args(request.args)
     args = {k: "" for k in ("q", "status", "category", "building")} | found.args()
     session = read_db()
-    total = request_filter.count_requests(session, found)
+    user = current_user()
+    visible = visible_requests(session, user)
+    total = request_filter.count_requests(session, found, visible=visible)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(_page_number(request.args.get("page")), pages)  # past the end: the last page, not an empty one
-    rows = request_filter.list_requests(session, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows = request_filter.list_requests(session, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                        visible=visible)
+    note_restricted_reads(user, rows, "requests.index")
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
                            narrowed=found.but(q=None, status=None, category=None, building=None).describe(),
                            buildings=queries.buildings(session), page=page, pages=pages, total=total,

@@ -12,6 +12,7 @@ import re
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from engine import identity
 from engine.core import clock
 from engine.core.errors import InvalidData
 from engine.helpdesk.tables import FeeItem, HelpRequest
@@ -49,6 +50,11 @@ def projection(process_id: str, data: dict) -> dict | None:
     }
     if data.get("category") in CATEGORIES:
         values["category"] = data["category"]
+    # need-to-know: who handles it, whom a complaint is about, whether a consultation is confidential
+    dept = identity.departments.department(data.get("department"))
+    values["department"] = dept.code if dept else None
+    values["complained_staff"] = _str(str(data.get("complained_staff") or "").strip())
+    values["confidential"] = data.get("confidential") is True
     if _rating(data.get("satisfaction")) is not None:
         values["satisfaction"] = data["satisfaction"]
         # the 电话回访 form (help_callback) records a callback_note; the resident's own 评价 has none

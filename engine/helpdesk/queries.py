@@ -95,7 +95,9 @@ def display_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
 
 
 def _filtered_requests(query, *, customer: str | None, q: str | None, status: str | None,
-                       category: str | None, building: str | None):
+                       category: str | None, building: str | None, visible=None):
+    if visible is not None:  # the reader's need-to-know condition (webapp.policy.visible_requests)
+        query = query.where(visible)
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
     if status:
@@ -113,20 +115,21 @@ def _filtered_requests(query, *, customer: str | None, q: str | None, status: st
 
 def list_requests(session: Session, *, customer: str | None = None, q: str | None = None,
                   status: str | None = None, category: str | None = None, building: str | None = None,
-                  limit: int = 100, offset: int = 0) -> list[HelpRequest]:
+                  limit: int = 100, offset: int = 0, visible=None) -> list[HelpRequest]:
     """Newest first; ``offset`` pages through them (ties on the creation time broken by instance id, so a
     request never shows on two pages or on none)."""
     query = _filtered_requests(select(HelpRequest), customer=customer, q=q, status=status, category=category,
-                               building=building)
+                               building=building, visible=visible)
     query = query.order_by(HelpRequest.created_at.desc(), HelpRequest.instance_id.desc())
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
 def count_requests(session: Session, *, customer: str | None = None, q: str | None = None,
-                   status: str | None = None, category: str | None = None, building: str | None = None) -> int:
+                   status: str | None = None, category: str | None = None, building: str | None = None,
+                   visible=None) -> int:
     """How many requests :func:`list_requests` pages through with the same filters."""
     query = _filtered_requests(select(func.count()).select_from(HelpRequest), customer=customer, q=q,
-                               status=status, category=category, building=building)
+                               status=status, category=category, building=building, visible=visible)
     return session.scalar(query) or 0
 
 
@@ -198,13 +201,15 @@ def versions_of(session: Session, instance_ids: Iterable[str]) -> dict[str, Proc
 
 
 def search_instances(session: Session, q: str | None = None, *, process_id: str | None = None,
-                     limit: int = 100) -> list[tuple[Instance, ProcessVersion, HelpRequest | None]]:
+                     limit: int = 100, visible=None) -> list[tuple[Instance, ProcessVersion, HelpRequest | None]]:
     """Newest first; ``q`` matches an instance id prefix, process id, or the request's caller/phone/address/text."""
     query = (select(Instance, ProcessVersion, HelpRequest)
              .join(ProcessVersion, ProcessVersion.id == Instance.version_id)
              .outerjoin(HelpRequest, HelpRequest.instance_id == Instance.id))
     if process_id:
         query = query.where(Instance.process_id == process_id)
+    if visible is not None:  # instances that are no request stay; requests by the reader's need-to-know
+        query = query.where(or_(HelpRequest.instance_id.is_(None), visible))
     if q:
         like = f"%{q}%"
         query = query.where(or_(Instance.id.like(f"{q}%"), Instance.process_id.like(like),

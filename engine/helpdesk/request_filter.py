@@ -197,17 +197,22 @@ def _valid_day(value: str) -> bool:
 
 
 def list_requests(session: Session, f: RequestFilter, *, customer: str | None = None, limit: int = 100,
-                  offset: int = 0) -> list[HelpRequest]:
-    """Newest first; ties on the creation time broken by instance id, so paging never skips or repeats."""
+                  offset: int = 0, visible=None) -> list[HelpRequest]:
+    """Newest first; ties on the creation time broken by instance id, so paging never skips or repeats.
+    ``visible``: the reader's need-to-know condition (webapp.policy.visible_requests)."""
     query = f.apply(select(HelpRequest))
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
+    if visible is not None:
+        query = query.where(visible)
     query = query.order_by(HelpRequest.created_at.desc(), HelpRequest.instance_id.desc())
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None) -> int:
+def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None, visible=None) -> int:
     query = f.apply(select(func.count()).select_from(HelpRequest))
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
+    if visible is not None:
+        query = query.where(visible)
     return session.scalar(query) or 0

@@ -45,6 +45,11 @@ class HelpRequest(Base):
     # where ``satisfaction`` came from: "resident" (their own 评价) or "callback" (the 客服部's 电话回访)
     rating_source: Mapped[str | None] = mapped_column(String(16))
     paid_cents: Mapped[int | None] = mapped_column(Integer)  # what a 有偿服务 charged (收取费用), in fen
+    # Need-to-know (webapp.policy): the department the job was handed to (转交; none = 客服部 keeps it), the
+    # staff member a complaint is about (被投诉人, never shown it), and a consultation marked confidential.
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    complained_staff: Mapped[str | None] = mapped_column(String(64), index=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class FeeItem(Base):

@@ -10,8 +10,9 @@ from engine.tasks.inbox import (
     get,
     inbox,
     may_work_on,
+    offered_clause,
     offered_to,
     release,
 )
 
-__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_to", "release"]
+__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_clause", "offered_to", "release"]

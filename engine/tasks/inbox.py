@@ -47,7 +47,8 @@ def may_work_on(user: User, row: TaskRow, session: Session | None = None) -> boo
     return row.lane in identity.roles_for_lanes(user.role_codes)
 
 
-def _visible(session: Session, user: User):
+def offered_clause(session: Session, user: User):
+    """SQL: the tasks ``user`` sees in their inbox (named for them, claimed by them, or offered to them)."""
     lanes = identity.roles_for_lanes(user.role_codes - {"customer"})
     mine = _DEPARTMENTS.department_of(session, user)
     offered = [TaskRow.lane.in_(lanes)]
@@ -62,7 +63,7 @@ def _visible(session: Session, user: User):
 
 def inbox(session: Session, user: User, *, include_others_claims: bool = False) -> list[TaskRow]:
     """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first)."""
-    query = select(TaskRow).where(_visible(session, user))
+    query = select(TaskRow).where(offered_clause(session, user))
     if not include_others_claims:
         query = query.where(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
     query = query.order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at, TaskRow.ready_at)
@@ -101,10 +102,19 @@ def release(session: Session, task_id: str, user: User) -> TaskRow:
 
 
 def assign(session: Session, task_id: str, dispatcher: User, username: str) -> TaskRow:
-    """派单: a supervisor hands the task to a named colleague who holds the lane's role."""
+    """派单: a supervisor hands the task to a named colleague who holds the lane's role.
+
+    Never a task of the resident's own lane (their confirmation, their rating: another person answering
+    for them would forge their word) nor one the diagram binds to a named person (an ``assignee`` from the
+    BPMN). A task the duty roster gave to the person on duty is not bound that way: it moves to a colleague
+    (see :func:`_duty_assigned`)."""
     if not dispatcher.role_codes & DISPATCHERS:
         raise errors.Forbidden("只有主管可以派单")
     row = get(session, task_id)
+    if row.lane == identity.ROLE_BY_CODE["customer"].name:
+        raise errors.Forbidden("住户本人的任务（确认、评价等）只能由住户本人办理，不能派单")
+    if row.assignee and row.assignee != username and not _duty_assigned(session, row):
+        raise errors.Forbidden(f"该任务指定由 {row.assignee} 本人办理，不能派给他人")
     target = identity.get_user(session, username)
     if target is None or not target.is_active:
         raise errors.EngineError(f"找不到用户 {username}")
@@ -114,6 +124,17 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     history.append(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
                    payload={"task_id": row.id, "to": username})
     return row
+
+
+def _duty_assigned(session: Session, row: TaskRow) -> bool:
+    """Whether a task's ``assignee`` came from the duty roster rather than from the diagram: the roster
+    only ever names a holder of the lane's role, in a role lane; a diagram's ``assignee`` names a person
+    whatever their role (today: the resident of the request)."""
+    role = identity.lane_role(row.lane or "")
+    if role is None:
+        return False
+    holder = identity.get_user(session, row.assignee)
+    return holder is not None and role.code in holder.role_codes
 
 
 def _may_receive(session: Session, target: User, row: TaskRow) -> bool:

@@ -189,3 +189,30 @@ def test_resident_cannot_open_or_act_on_a_staff_task_by_page_or_api(walk_app, cl
     with db.read_session() as session:
         assert runtime.get_instance(session, hotline).revision == 1  # and nothing changed
     assert ready_task(client, hotline)["claimed_by"] is None
+
+
+def test_staff_cannot_reach_a_request_outside_their_need_to_know_by_page_or_api(walk_app, client):
+    """The walk with a real record for staff: an engineer against another department's request and against a
+    complaint about a colleague, every route taking a request id, every method; nothing answers but 403/404
+    and nothing changes."""
+    from sqlalchemy import update
+
+    from engine.helpdesk.tables import HelpRequest
+
+    handed = client.post("/requests", "assistant", {**ONLINE, "channel": "hotline"})[1]["instance_id"]
+    complaint = client.post("/requests", "assistant", {**ONLINE, "channel": "hotline"})[1]["instance_id"]
+    with db.transaction() as session:
+        session.execute(update(HelpRequest).where(HelpRequest.instance_id == handed).values(department="cleaning"))
+        session.execute(update(HelpRequest).where(HelpRequest.instance_id == complaint)
+                        .values(category="c", complained_staff="engineer_b", department="engineering"))
+    engineer = Visitor(walk_app, client, "engineer")
+    leaks = []
+    for iid in (handed, complaint):
+        for method, rule in _record_routes(walk_app, "instance_id"):
+            response = engineer.request(method, rule, _url(rule, {"instance_id": iid}))
+            if response.status_code not in (403, 404):
+                leaks.append(f"{method} {rule.rule}: {response.status_code}")
+    assert not leaks, "engineer reached a request outside his need to know:\n" + "\n".join(leaks)
+    with db.read_session() as session:
+        assert runtime.get_instance(session, handed).revision == 1
+        assert runtime.get_instance(session, complaint).revision == 1

@@ -21,11 +21,12 @@ def _visible_instance(session, instance_id: str):
     user = policy.current_user()
     instance = runtime.get_instance(session, instance_id)
     req = session.get(HelpRequest, instance_id)
-    if policy.allowed(user, "requests"):
-        return user, instance, req
-    if req is None or not policy.can_view_request(user, req):
-        # Not 403: a resident must not learn that someone else's request id exists.
+    if req is None and policy.allowed(user, "requests"):
+        return user, instance, req  # an instance that is no help request (e.g. the monthly statistics)
+    if req is None or not policy.may_read_request(user, req, session):
+        # Not 403: nobody learns that a request they may not read exists.
         raise errors.NotFound("找不到该求助记录", instance_id=instance_id)
+    policy.note_restricted_reads(user, [req], "api.instance")
     return user, instance, req
 
 

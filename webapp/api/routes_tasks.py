@@ -7,6 +7,7 @@ reading it is 404, acting on it is 409, like the page's "a colleague finished fi
 from __future__ import annotations
 
 from flask import request
+from sqlalchemy import select
 
 from engine import forms, runtime, tasks
 from engine.core import db, errors
@@ -36,6 +37,9 @@ def list_tasks():
     user = policy.current_user()
     with db.read_session() as session:
         rows = tasks.inbox(session, user)
+        reqs = {r.instance_id: r for r in session.scalars(
+            select(HelpRequest).where(HelpRequest.instance_id.in_({r.instance_id for r in rows})))}
+        rows = [r for r in rows if policy.may_see_task(user, r, reqs.get(r.instance_id))]
     internal = policy.allowed(user, "inbox")
     return {"tasks": [task_summary(r, internal=internal) for r in rows]}
 
