@@ -39,7 +39,8 @@ def claim(user: User, phone: str) -> None:
         user.pending_phone = None
         return
     user.pending_phone = phone
-    user.must_prove_phone = True
+    if user.phone is None:  # changing a proven number keeps the old one (and the portal) until the new is proven
+        user.must_prove_phone = True
 
 
 def must_prove(user: User) -> bool:
