@@ -212,3 +212,15 @@ def test_a_resident_who_has_not_proven_their_number_can_still_reset_the_password
     res = app.test_client().post("/password/reset/confirm", data={"account": "13600000061", "code": code,
                                                                   "password": new, "password2": new})
     assert res.status_code == 302 and res.location.endswith("/login")
+
+
+def test_changing_a_proven_number_keeps_the_old_one_until_the_new_one_is_proven(app, client_for):
+    client = client_for(RESIDENT_PHONE)
+    assert client.post("/account/phone/send", data={"phone": "13600000071"}).status_code == 302
+    assert client.get("/portal").status_code == 200  # not sent back to the proving page
+    assert _owner(record_call(client_for("assistant"), phone=RESIDENT_PHONE)) == RESIDENT_PHONE
+    assert _owner(record_call(client_for("assistant"), phone="13600000071")) is None
+    res = client.post("/account/phone/verify", data={"code": _latest_code("13600000071")})
+    assert res.status_code == 302
+    assert _user(RESIDENT_PHONE).phone == "13600000071"
+    assert _owner(record_call(client_for("assistant"), phone="13600000071")) == RESIDENT_PHONE
