@@ -29,6 +29,7 @@ csrf = CSRFProtect()
 NAV = (
     ("inbox.index", "待办", "inbox"),
     ("intake.hotline", "热线登记", "intake"),
+    ("phones.claims", "核实手机号", "intake"),
     ("departments.watch_list", "接单跟进", "handovers"),
     ("requests.index", "求助记录", "requests"),
     ("portal.index", "我的求助", "portal"),
@@ -97,6 +98,7 @@ def create_app(config: dict | None = None) -> Flask:
         intake_views,
         modeler_views,
         notifications,
+        phone_views,
         portal,
         reports_views,
         requests_view,
@@ -104,7 +106,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
 
     # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
-    for blueprint in (auth.bp, account_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
+    for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
                       notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
                       reports_views.bp, modeler_views.bp):
         app.register_blueprint(blueprint)

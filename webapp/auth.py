@@ -1,4 +1,5 @@
-"""Signing in and out, and residents signing up with their phone number.
+"""Signing in and out, and residents signing up with their phone number (claimed, then proven:
+:mod:`webapp.phone_views`).
 
 Failed sign-ins are counted by :mod:`webapp.login_throttle` per (username, client address), per username and
 per address, across every server process. Every attempt costs one argon2 verification, also for a username
@@ -23,6 +24,7 @@ from engine.core.tables import User
 
 from . import ratelimit
 from .login_throttle import LoginThrottle
+from .phone_views import username_for_phone
 from .policy import allowed, current_user, public
 from .web import read_db, start_session
 
@@ -74,7 +76,9 @@ def login():
         key = (username.lower(), request.remote_addr or "")
         if limiter().locked(key):
             return render_template("auth/login.html", error=LOCKED_MESSAGE, username=username), 429
-        user = identity.authenticate(read_db(), username, request.form.get("password", ""))
+        # A resident may sign in with their proven number even when their username differs from it.
+        owner = read_db().scalar(select(User.username).where(User.phone == username)) if username else None
+        user = identity.authenticate(read_db(), owner or username, request.form.get("password", ""))
         if user is None:
             limiter().fail(key)
             status = 429 if limiter().locked(key) else 401
@@ -84,6 +88,8 @@ def login():
         user.role_codes  # noqa: B018 - roles are needed after the session closes
         read_db().expunge(user)
         start_session(user)
+        if identity.phones.must_prove(user):  # new sign-ups and accounts from before numbers were proven
+            return redirect(url_for("phones.prove"))
         return redirect(_safe_next(request.args.get("next")) or home_for(user))
     return render_template("auth/login.html", error=error, username=username)
 
@@ -124,18 +130,22 @@ def signup():
         elif password != request.form.get("password2", ""):
             errors["password2"] = "两次输入的密码不一致"
         if not errors:
+            # The number is only claimed here: it links no hotline call until proven (engine.identity.phones),
+            # so a neighbour's number gains nothing, and its owner can still sign up with it.
             try:
                 with db.transaction() as tx:
-                    if tx.scalar(select(User.id).where(User.phone == values["phone"])):
-                        raise identity.IdentityError("该手机号已注册，请直接登录")
-                    user = identity.add_user(tx, values["phone"], password, ["customer"],
-                                             display_name=values["display_name"], phone=values["phone"])
+                    username = username_for_phone(tx, values["phone"])
+                    user = identity.add_user(tx, username, password, ["customer"],
+                                             display_name=values["display_name"])
+                    identity.phones.claim(user, values["phone"])
+                    tx.flush()
                     user.role_codes  # noqa: B018
                     tx.expunge(user)
             except identity.IdentityError as exc:
-                errors["phone"] = str(exc).replace(f"用户名 {values['phone']} 已存在", "该手机号已注册，请直接登录")
+                errors["phone"] = str(exc)
             else:
                 start_session(user)
-                flash("注册成功，欢迎使用荔园物业线上求助", "success")
-                return redirect(url_for("portal.index"))
+                suffix = f"（您的登录账号为 {username}）" if username != values["phone"] else ""
+                flash(f"注册成功{suffix}，请验证您的手机号码", "success")
+                return redirect(url_for("phones.prove"))
     return render_template("auth/signup.html", values=values, errors=errors), (422 if errors else 200)

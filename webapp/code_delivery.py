@@ -21,7 +21,10 @@ log = logging.getLogger("liyuan.codes")
 
 def deliver_code(session: Session, user: User, code: str, *, purpose: str = "password_reset") -> str:
     """Send ``code`` to ``user``; returns ``"sms"`` or ``"log"`` (where the code went)."""
-    mobile = notify.senders.mobile_number(user.phone) if user.phone else None
+    # A resident who has not proven their number yet gets the code there too: receiving it proves nothing
+    # beyond that phone, and a password is all it unlocks.
+    number = user.phone or user.pending_phone
+    mobile = notify.senders.mobile_number(number) if number else None
     minutes = str(int(reset.LIFETIME.total_seconds() // 60))
     if mobile is not None:
         body = notify.templates.render(session, "code", {"code": code, "minutes": minutes})

@@ -1,7 +1,7 @@
 """业主/住户's own corner: submit a request online, follow it, confirm and rate the result, urge (催单).
 
 A resident sees only requests whose ``customer_username`` is theirs (online requests, and hotline calls
-from the phone number they signed up with). Urging is an audit event ``urged`` on the instance — the
+from the phone number they have proven, :mod:`webapp.phone_views`). Urging is an audit event ``urged`` on the instance — the
 history is where "the resident chased us at 14:05" belongs — and the help desk's notices write the in-app
 message for the handling roles as it is appended; at most one per five minutes per resident and request.
 """

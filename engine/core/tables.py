@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,7 +39,13 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # The *proven* mobile number (a code sent to it came back, or a 物业助理 confirmed the person): the only
+    # number hotline calls are linked to an account by (engine.identity.phones). Unique per proven owner.
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # A number the person says is theirs but has not proven yet: links nothing; several accounts may claim it.
+    pending_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Sent to the prove-your-number page before their requests (new sign-ups, accounts from before proof).
+    must_prove_phone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     # Sign-in generation: every session cookie and API token carries the value it was issued under and is

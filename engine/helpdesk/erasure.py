@@ -93,14 +93,18 @@ def erase_person(session: Session, person: str, actor: str, reason: str = "") ->
     if user is None and not ids:
         raise NotFound("找不到此人：没有该电话或账号的求助记录，也没有该住户账号")
     out = Erased()
-    phones = {forms.normalise_phone(person.strip())} | ({user.phone} if user is not None and user.phone else set())
+    phones = {forms.normalise_phone(person.strip())}
+    if user is not None:
+        phones |= {p for p in (user.phone, user.pending_phone) if p}
     for iid in ids:
         _erase_instance(session, iid, actor, reason, out)
     out.messages = notify.outbox.forget(session, out.instances, phones, personal.ERASED)
     if user is not None:
         user.display_name, user.phone, user.is_active = personal.ERASED, None, False
+        user.pending_phone = None  # a number claimed but not proven is personal data too
         history.append(session, "management", actor, personal.ERASED_KIND, element_id=str(user.id),
-                       payload={"user_id": user.id, "fields": ["display_name", "phone"], "reason": reason,
+                       payload={"user_id": user.id, "fields": ["display_name", "phone", "pending_phone"],
+                                "reason": reason,
                                 "instances": out.instances})
         out.user = user.username
     session.flush()

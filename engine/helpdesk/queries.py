@@ -82,7 +82,9 @@ def users_with_role(session: Session, role_code: str) -> list[User]:
 
 
 def customer_by_phone(session: Session, phone: str) -> User | None:
-    """The registered resident with this phone, so a hotline call shows up in their portal too."""
+    """The registered resident who has *proven* this phone, so a hotline call shows up in their portal too.
+    ``User.phone`` holds proven numbers only; a number merely typed at sign-up (``pending_phone``) links nothing
+    (engine.identity.phones)."""
     user = session.scalar(select(User).where(User.phone == phone))
     return user if user is not None and "customer" in user.role_codes and user.is_active else None
 

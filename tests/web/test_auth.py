@@ -54,16 +54,18 @@ def test_secure_cookies_when_asked(seeded, monkeypatch):
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
-def test_resident_signs_up_with_phone_and_lands_in_portal(app):
+def test_resident_signs_up_with_phone_and_is_asked_to_prove_it(app):
+    """Sign-up only claims the number: the resident lands on the prove-your-number page, and a second
+    person typing the same number is not refused (the number belongs to whoever proves it)."""
     client = app.test_client()
     res = client.post("/signup", data={"phone": "13712345678", "display_name": "王女士", "password": "lychee-garden-7",
                                        "password2": "lychee-garden-7"})
-    assert res.status_code == 302 and res.location.endswith("/portal")
-    assert client.get("/portal").status_code == 200
+    assert res.status_code == 302 and res.location.endswith("/account/phone")
+    assert client.get("/portal").location.endswith("/account/phone")
     assert client.get("/inbox").status_code == 403
     again = app.test_client().post("/signup", data={"phone": "13712345678", "display_name": "王", "password": "lychee-garden-8",
                                                     "password2": "lychee-garden-8"})
-    assert again.status_code == 422 and "该手机号已注册" in again.get_data(as_text=True)
+    assert again.status_code == 302 and again.location.endswith("/account/phone")
 
 
 def test_signup_validates_in_chinese(app):
