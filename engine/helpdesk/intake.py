@@ -25,6 +25,8 @@ PRIORITIES = {"P1": "紧急", "P2": "高", "P3": "一般", "P4": "低"}  # as �
 # The resident's three 1–5 sub-ratings (the confirmation form's field -> what the report calls it); each is
 # projected to ``requests.rating_<field>`` beside the overall ``satisfaction``.
 RATINGS = {"speed": "响应速度", "quality": "处理质量", "attitude": "服务态度"}
+# Where a rating may come from (requests.rating_source): only the resident or the 回访 call.
+RATING_SOURCES = {"resident": "住户评价", "callback": "电话回访"}
 _BUILDING = re.compile(r"(\d+\s*(?:栋|幢|座|号楼))")
 
 DEFAULT_FEES = (
@@ -50,6 +52,8 @@ def projection(process_id: str, data: dict) -> dict | None:
         values["category"] = data["category"]
     if _rating(data.get("satisfaction")) is not None:
         values["satisfaction"] = data["satisfaction"]
+        if data.get("rating_source") in RATING_SOURCES:  # set by the diagram's confirmation / 回访 task
+            values["rating_source"] = data["rating_source"]
     for key in RATINGS:
         if _rating(data.get(key)) is not None:
             values[f"rating_{key}"] = data[key]

@@ -29,6 +29,8 @@ HANDED = {"take_job", "accept"}
 # the resident's own confirmation, and the 客服部 calling back
 CONFIRM = {"confirm_customer"}
 CALLBACK = {"callback", "revisit"}
+# the desk's own filing once the resident has been served: no work the resident waits for
+ARCHIVE = {"archive"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,10 @@ class Answer:
 def resident_status(request: HelpRequest, open_element_ids: Iterable[str]) -> str:
     """The request's state in the resident's words. Escalation tasks (``esc_*``) are internal and ignored."""
     ids = {e for e in open_element_ids if e and not e.startswith("esc_")}
-    if request.satisfaction is not None:
-        return "已关闭"
-    if request.status in ("closed", "completed") and not ids:
+    work = ids - ARCHIVE
+    if request.satisfaction is not None and not work:
+        return "已关闭"  # rated: only the desk's filing is left (a "not solved" rating reopens the work)
+    if request.status == "closed" or (ids and not work):
         return "已完成"
     if ids & CONFIRM:
         return "待您确认"

@@ -38,6 +38,8 @@ class HelpRequest(Base):
     rating_speed: Mapped[int | None] = mapped_column(Integer)
     rating_quality: Mapped[int | None] = mapped_column(Integer)
     rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    # Who gave the ratings: 'resident' (the portal's confirmation) or 'callback' (the 客服部's 回访 call).
+    rating_source: Mapped[str | None] = mapped_column(String(16))
 
 
 class FeeItem(Base):
