@@ -8,7 +8,7 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.helpdesk import deadlines, reports
+from engine.helpdesk import deadlines, intake, reports
 
 from . import sla_view
 from .policy import requires
@@ -44,7 +44,8 @@ def index():
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
-                           backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month))
+                           backlog=reports.open_backlog(session), staff=reports.staff_performance(session, month),
+                           rating_sources=intake.RATING_SOURCES)
 
 
 @bp.get("/export.csv")
@@ -74,8 +75,9 @@ def export_csv():
     w.writerows([[sla_view.label(key), s.total, s.met, s.breached, s.open, _num(s.compliance)]
                  for key, s in r.sla.items()])
     w.writerow([])
-    w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"])
-    w.writerows([[_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, _num(s.satisfaction)]
+    w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "住户评价", "电话回访", "平均满意度"])
+    w.writerows([[_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated,
+                  s.by_source.get("resident", 0), s.by_source.get("callback", 0), _num(s.satisfaction)]
                  for s in reports.staff_performance(session, month)])
     w.writerow([])
     w.writerow(["超时时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"])

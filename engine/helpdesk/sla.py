@@ -3,6 +3,10 @@
 A clock is armed with its timer (see :func:`engine.timers.sync`): *met* when the guarded work finished
 before the timer fired, *breached* when the timer fired first. The inbox reads open clocks for its
 countdowns and the monthly report reads :func:`summary`.
+
+A request the resident (or the 回访 call) says is *not* solved was not solved when the quality check said
+so: its 24-hour resolution clock, met at that check, counts as breached in the figures (:data:`REOPENING`).
+The clock row itself stays as the timers settled it, so a replay still reproduces it.
 """
 
 from __future__ import annotations
@@ -10,11 +14,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
-from engine.core.tables import SlaClock
+from engine.core.tables import AuditEvent, SlaClock
+
+# The clock that stops counting as met when the resident says "not solved", and the tasks where they say it
+# (the portal's confirmation, the 客服部's 回访 call).
+REOPENED_KEY = "resolve_ordinary"
+REOPENING = ("confirm_customer", "callback")
 
 
 def open_clocks(session: Session) -> list[SlaClock]:
@@ -58,10 +69,26 @@ class KeySummary:
 def summary(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, KeySummary]:
     """Per SLA key, the clocks armed in [start, end): total, met, breached, still open, compliance %."""
     counts: dict[str, dict[str, int]] = {}
-    rows = session.execute(select(SlaClock.sla_key, SlaClock.status)
-                           .where(SlaClock.armed_at >= start, SlaClock.armed_at < end))
-    for key, status in rows:
+    rows = session.execute(select(SlaClock.sla_key, SlaClock.status, SlaClock.instance_id)
+                           .where(SlaClock.armed_at >= start, SlaClock.armed_at < end)).all()
+    reopened = not_solved(session, {iid for key, status, iid in rows if key == REOPENED_KEY and status == "met"})
+    for key, status, iid in rows:
+        if key == REOPENED_KEY and status == "met" and iid in reopened:
+            status = "breached"
         c = counts.setdefault(key, {"met": 0, "breached": 0, "armed": 0})
         c[status] = c.get(status, 0) + 1
     return {key: KeySummary(key, sum(c.values()), c["met"], c["breached"], c["armed"])
             for key, c in sorted(counts.items())}
+
+
+def not_solved(session: Session, instance_ids) -> set[str]:
+    """Of these requests, those the resident or the 回访 call said were not solved (``problem_solved`` false
+    at a confirmation), read from the audit log."""
+    ids, found = list(instance_ids), set()
+    for i in range(0, len(ids), 500):  # bounded IN lists (SQLite's parameter limit)
+        rows = session.execute(select(AuditEvent.chain, AuditEvent.payload).where(
+            AuditEvent.kind == "task_completed", AuditEvent.element_id.in_(REOPENING),
+            AuditEvent.chain.in_(ids[i:i + 500])))
+        found |= {chain for chain, payload in rows
+                  if (json.loads(payload).get("data") or {}).get("problem_solved") is False}
+    return found
