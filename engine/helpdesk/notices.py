@@ -52,6 +52,7 @@ ANSWERED = {
     ("consultation", "relay"): "answer",
     ("consultation", "company_reply"): "company_reply",
     ("complaint", "reply"): "reply_content",
+    ("complaint", "explain"): "explanation",  # an invalid complaint: the explanation is the answer
     ("general_help", "supervisor_decide"): "supervisor_reply",
 }
 CONFIRM = {("help_request", "confirm_customer")}  # the resident's own 确认解决情况并评价

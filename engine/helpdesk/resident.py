@@ -2,7 +2,7 @@
 
 The portal used to list internal task names (including escalations such as 解决超时督办), which tell a
 resident nothing and reveal the desk's internals. Here the procedure's state is folded into the handful of
-words a resident understands (已受理 / 已派单 / 处理中 / 待您确认 / 回访中 / 已完成 / 已关闭), derived from the
+words a resident understands (已受理 / 已派单 / 处理中 / 待您处理 / 待您确认 / 回访中 / 已完成 / 已关闭), derived from the
 request row and the open tasks' element ids — never from their names, so renaming a task does not change it.
 
 Answers come from ONE source: the outbox's 答复 (``answered``) SMS rows, written by :mod:`notices` exactly
@@ -28,6 +28,8 @@ INTAKE = {"record_hotline", "ack_online", "assess", "handover"}
 HANDED = {"take_job", "accept"}
 # the resident's own confirmation, and the 客服部 calling back
 CONFIRM = {"confirm_customer"}
+# other tasks in the resident's own lane: a paid service's quote waiting for their acceptance
+RESIDENT_TASKS = {"customer_accept"}
 CALLBACK = {"callback", "revisit"}
 # the desk's own filing once the resident has been served: no work the resident waits for
 ARCHIVE = {"archive"}
@@ -49,6 +51,8 @@ def resident_status(request: HelpRequest, open_element_ids: Iterable[str]) -> st
         return "已完成"
     if ids & CONFIRM:
         return "待您确认"
+    if ids & RESIDENT_TASKS:
+        return "待您处理"
     if ids & CALLBACK:
         return "回访中"
     if ids & HANDED:
@@ -60,7 +64,7 @@ def resident_status(request: HelpRequest, open_element_ids: Iterable[str]) -> st
 
 def can_urge(request: HelpRequest, status: str) -> bool:
     """催单 is offered only while the work is open: not once rated, closed or waiting for the resident."""
-    return status not in ("已关闭", "已完成", "待您确认") and request.status != "closed"
+    return status not in ("已关闭", "已完成", "待您确认", "待您处理") and request.status != "closed"
 
 
 def answers(session: Session, instance_id: str) -> list[Answer]:
