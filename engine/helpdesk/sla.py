@@ -12,9 +12,8 @@ The clock row itself stays as the timers settled it, so a replay still reproduce
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -9,11 +9,10 @@ import datetime as dt
 
 import pytest
 
-from engine import identity
+from engine import identity, tasks
 from engine.core import clock, db, errors
 from engine.helpdesk import reports, resident, sla
 from engine.helpdesk.tables import HelpRequest
-from engine import tasks as task_inbox
 from tests.scenarios import driver as d
 
 
@@ -44,9 +43,9 @@ def test_no_confirmation_in_48_hours_brings_a_callback_for_someone_other_than_th
     row = d.task_row(iid, "callback")
     with db.transaction() as session:  # neither claiming nor 派单 can hand it to the handler
         with pytest.raises(errors.Forbidden):
-            task_inbox.claim(session, row.id, identity.get_user(session, "assistant"))
+            tasks.claim(session, row.id, identity.get_user(session, "assistant"))
     with db.transaction() as session, pytest.raises(errors.EngineError, match="已经办理过此求助"):
-        task_inbox.assign(session, row.id, identity.get_user(session, "cs_supervisor"), "assistant")
+        tasks.assign(session, row.id, identity.get_user(session, "cs_supervisor"), "assistant")
     assert _view(iid)[0] == "回访中"
     d.do(iid, "callback", "assistant_b", problem_solved=True, satisfaction=4)
     req = d.request_row(iid)

@@ -313,7 +313,7 @@ def _resident_view(session, iid: str, want: dict) -> list[str]:
             problems.append(f"住户看到的状态应为 {want['status']}，实为 {got}")
     if "answers" in want:
         got = [a.text for a in resident.answers(session, iid)]
-        if len(got) != len(want["answers"]) or any(w not in g for w, g in zip(want["answers"], got)):
+        if len(got) != len(want["answers"]) or any(w not in g for w, g in zip(want["answers"], got, strict=True)):
             problems.append(f"住户看到的答复应依次包含 {want['answers']}，实为 {got}")
     if "coming" in want:
         got = resident.dispatched(session, iid)
