@@ -352,8 +352,9 @@ def test_reports_show_each_staff_members_month_for_the_appraisal(client_for):
         row = html.split(f'data-testid="staff-{username}"')[1].split("</tr>")[0]
         return [c.split(">", 1)[1].split("<")[0] for c in row.split("<td")[1:]]
 
-    assert cells("engineer")[1:] == ["1", "1", "0", "1", "5.00"]  # completed, requests, late, rated, average
-    assert cells("engineer2")[1:] == ["1", "1", "1", "0", "—"]
+    # completed, requests, late, rated, the ratings' source (this fixture diagram records none), average
+    assert cells("engineer")[1:] == ["1", "1", "0", "1", "未注明 1", "5.00"]
+    assert cells("engineer2")[1:] == ["1", "1", "1", "0", "", "—"]
     assert f"staff-{RESIDENT_PHONE}" not in html  # residents rate; they are not appraised
     with db.read_session() as session:  # engineer2's one task was the late request's repair
         from sqlalchemy import select
