@@ -16,9 +16,9 @@ from engine import identity, runtime
 from engine.audit import history
 from engine.core import clock, db
 from engine.core.errors import EngineError
-from engine.helpdesk import queries
+from engine.helpdesk import queries, resident
 
-from . import sla_view, timeline
+from . import sla_view
 from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
 from .policy import can_view_request, current_user, requires
 from .web import duration_text, local_time, read_db
@@ -35,7 +35,12 @@ def index():
     session = read_db()
     rows = queries.list_requests(session, customer=user.username)
     todo = {t.instance_id: t for t in queries.tasks_assigned_to(session, user.username)}
-    return render_template("portal/index.html", rows=rows, todo=todo)
+    plain = {r.instance_id: _status(session, r) for r in rows}
+    return render_template("portal/index.html", rows=rows, todo=todo, plain=plain)
+
+
+def _status(session, req) -> str:
+    return resident.resident_status(req, (t.element_id for t in queries.open_tasks(session, req.instance_id)))
 
 
 @bp.route("/portal/new", methods=["GET", "POST"])
@@ -75,16 +80,17 @@ def show(instance_id):
     session = read_db()
     found = queries.instance_version(session, instance_id)
     loaded = runtime.load(session, instance_id) if found else None
-    version = loaded.version if loaded else None
     taken = _taken(runtime.current_data(loaded.workflow)) if loaded else None
     clocks = queries.clocks_for_instance(session, instance_id)
     my_tasks = [t for t in queries.open_tasks(session, instance_id) if t.assignee == user.username]
     last = queries.last_event(session, instance_id, "urged", user.username)
     wait = _urge_wait(last)
-    return render_template("portal/request.html", req=req, lines=timeline.lines(session, instance_id, version,
-                                                                              viewer=user.username),
-                           promises=sla_view.customer_promises(clocks) if req.status != "closed" else [],
-                           my_tasks=my_tasks, urge_wait=duration_text(wait) if wait else None, taken=taken)
+    status = _status(session, req)
+    return render_template("portal/request.html", req=req, plain=status, answers=resident.answers(session,
+                                                                                                instance_id),
+                           coming=resident.dispatched(session, instance_id), promises=sla_view.customer_promises(clocks) if req.status != "closed" else [],
+                           can_urge=resident.can_urge(req, status), my_tasks=my_tasks,
+                           urge_wait=duration_text(wait) if wait else None, taken=taken)
 
 
 def _taken(data: dict) -> tuple[str, str] | None:
@@ -113,8 +119,9 @@ def _urge_wait(last) -> dt.timedelta | None:
 def urge(instance_id):
     req = _own(instance_id)
     user = current_user()
-    if req.status == "closed":
-        flash("该求助已办结，无需催单", "info")
+    read_db_session = read_db()
+    if not resident.can_urge(req, _status(read_db_session, req)):
+        flash("该求助已办结或正等待您确认，无需催单", "info")
         return redirect(url_for("portal.show", instance_id=instance_id))
     read_db().close()
     with db.transaction() as session:

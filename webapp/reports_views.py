@@ -122,8 +122,9 @@ def export_csv():
     w.writerows([[sla_view.label(key), s.total, s.met, s.breached, s.open, _num(s.compliance)]
                  for key, s in r.sla.items()])
     w.writerow([])
-    w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"])
-    w.writerows([[_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, _num(s.satisfaction)]
+    w.writerow(["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "住户评价", "电话回访", "平均满意度"])
+    w.writerows([[_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated,
+                  s.by_source.get("resident", 0), s.by_source.get("callback", 0), _num(s.satisfaction)]
                  for s in reports.staff_performance(session, month)])
     w.writerow([])
     w.writerow(["超时时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"])

@@ -180,6 +180,9 @@ class TaskRow(Base):
     sla_key: Mapped[str | None] = mapped_column(String(32))
     # The department (code) a task in a department lane (责任部门 / 部门主管) is routed to; see engine.identity.
     department: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Usernames (a JSON list) this task is never offered to: the people who already worked on the request,
+    # when the diagram says so (``exclude_actors``) — the 回访 call must not be made by the handler.
+    excluded: Mapped[str | None] = mapped_column(Text)
 
 
 class Timer(Base):

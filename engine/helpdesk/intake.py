@@ -26,6 +26,7 @@ PRIORITIES = {"P1": "紧急", "P2": "高", "P3": "一般", "P4": "低"}  # as �
 # The resident's three 1–5 sub-ratings (the confirmation form's field -> what the report calls it); each is
 # projected to ``requests.rating_<field>`` beside the overall ``satisfaction``.
 RATINGS = {"speed": "响应速度", "quality": "处理质量", "attitude": "服务态度"}
+# Where a rating may come from (requests.rating_source): only the resident or the 回访 call.
 RATING_SOURCES = {"resident": "住户评价", "callback": "电话回访"}
 _BUILDING = re.compile(r"(\d+\s*(?:栋|幢|座|号楼))")
 
@@ -57,8 +58,10 @@ def projection(process_id: str, data: dict) -> dict | None:
     values["confidential"] = data.get("confidential") is True
     if _rating(data.get("satisfaction")) is not None:
         values["satisfaction"] = data["satisfaction"]
-        # the 电话回访 form (help_callback) records a callback_note; the resident's own 评价 has none
-        values["rating_source"] = "callback" if "callback_note" in data else "resident"
+        if data.get("rating_source") in RATING_SOURCES:  # set by the diagram's confirmation / 回访 task
+            values["rating_source"] = data["rating_source"]
+        else:  # diagrams that set none: the 电话回访 form (help_callback) records a callback_note
+            values["rating_source"] = "callback" if "callback_note" in data else "resident"
     charged = data.get("amount_charged")  # the 收取费用 form of 有偿服务, in yuan
     if isinstance(charged, int | float) and not isinstance(charged, bool) and 0 <= charged < 10_000_000:
         values["paid_cents"] = round(charged * 100)

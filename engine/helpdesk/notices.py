@@ -10,8 +10,9 @@ reason when it is a landline), worded by the admin's templates:
 - 派单 ``dispatched``: the department took the work, with who and the expected time as they gave them
   (跟进接单并告知预计时间; a repair's 接单并告知预计到场时间);
 - 答复 ``answered``: an answer written for the resident (the online acknowledgement, a consultation's
-  answer, a supervisor's or the company's written reply, a complaint's reply). A reply marked as touching
-  company secrets is never sent;
+  answer, a supervisor's or the company's written reply, the assistant's relay of the supervisor's reply, a
+  complaint's reply), each once (:func:`resident_answer`). A reply touching company secrets sends instead
+  the ``resident_answer`` the handler wrote without them;
 - 待确认 ``confirm``: the resident's confirmation and rating task is waiting;
 - 回访 ``followup``: the 客服部 is about to call back (电话回访, 投诉回访);
 
@@ -48,8 +49,10 @@ ANSWERED = {
     ("consultation", "answer_oral"): "answer",
     ("consultation", "answer_written"): "answer",
     ("consultation", "supervisor_reply"): "supervisor_answer",
+    ("consultation", "relay"): "answer",
     ("consultation", "company_reply"): "company_reply",
     ("complaint", "reply"): "reply_content",
+    ("complaint", "explain"): "explanation",  # an invalid complaint: the explanation is the answer
     ("general_help", "supervisor_decide"): "supervisor_reply",
 }
 CONFIRM = {("help_request", "confirm_customer")}  # the resident's own 确认解决情况并评价
@@ -103,11 +106,29 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
                 request = request or session.get(HelpRequest, chain)
                 who = data.get(person) if person else _taker(session, payload.get("task_id"), row["actor"])
                 _to_resident(session, request, "dispatched", {"person": who, "eta": local_time(data.get(eta))})
-            answer_field = ANSWERED.get(where)
-            answer = data.get(answer_field) if answer_field else None
-            if isinstance(answer, str) and answer.strip() and not data.get("confidential"):
+            answer = resident_answer(where, data)
+            if answer:
                 request = request or session.get(HelpRequest, chain)
-                _to_resident(session, request, "answered", {"answer": answer.strip()})
+                _to_resident(session, request, "answered", {"answer": answer})
+
+
+def resident_answer(where: tuple, data: dict) -> str | None:
+    """The text this completed task answers the resident with, or None — each answer is sent exactly once:
+
+    - a first-line answer counts only when it says it answered (``answered`` false: the question goes on to
+      the supervisor, whose reply is the answer);
+    - a supervisor reply "由物业助理转达" is sent by the relay (its ``answer``), not by the supervisor too;
+    - a reply touching company secrets sends the handler's ``resident_answer`` that withholds them.
+    """
+    field = ANSWERED.get(where)
+    if field is None or data.get("answered") is False:
+        return None
+    if where == ("consultation", "supervisor_reply") and data.get("reply_method") == "via_assistant":
+        return None
+    if data.get("confidential"):
+        field = "resident_answer"
+    answer = data.get(field)
+    return answer.strip() if isinstance(answer, str) and answer.strip() else None
 
 
 def _to_resident(session: Session, request: HelpRequest | None, event: str, values: dict) -> None:

@@ -172,12 +172,17 @@ class StaffFigures:
     late: int = 0  # of those, tasks whose deadline had already been breached when they completed them
     rated: int = 0  # of those requests, how many the resident rated
     satisfaction: float | None = None  # the average of those ratings
+    # where those ratings came from: intake.RATING_SOURCES key ('resident', 'callback') -> how many
+    by_source: dict[str, int] = field(default_factory=dict)
 
 
 def staff_performance(session: Session, month: str) -> list[StaffFigures]:
     """Per staff member: tasks completed in the month, the requests they served, how many of their tasks
     were finished after the deadline guarding them fired, and the residents' average rating of those
-    requests. Read from the audit log (who completed what, when) and the projections; most tasks first."""
+    requests. Read from the audit log (who completed what, when) and the projections; most tasks first.
+
+    Completing the confirmation or the 回访 call (where the rating is entered) does not make a request one
+    the staff member served: the one who records a rating is never rated by it."""
     start, end = month_bounds(month)
     staff = {u.username: u for u in session.scalars(select(User).where(User.is_active.is_(True)))
              if any(identity.ROLE_BY_CODE[c].staff for c in u.role_codes if c in identity.ROLE_BY_CODE)}
@@ -190,8 +195,10 @@ def staff_performance(session: Session, month: str) -> list[StaffFigures]:
     for actor, chain, payload in events:
         row = figures.setdefault(actor, StaffFigures(actor, staff[actor].display_name or actor))
         row.completed += 1
-        chains.setdefault(actor, set()).add(chain)
-        task_id = json.loads(payload).get("task_id")
+        data = json.loads(payload)
+        if data.get("element_id") not in sla.REOPENING:
+            chains.setdefault(actor, set()).add(chain)
+        task_id = data.get("task_id")
         if task_id:
             completed_by[task_id] = actor
     for ids in _batches(completed_by):
@@ -199,12 +206,19 @@ def staff_performance(session: Session, month: str) -> list[StaffFigures]:
                 SlaClock.status == "breached", SlaClock.guarded_task_id.in_(ids))):
             figures[completed_by[task_id]].late += 1
     ratings: dict[str, int] = {}
+    sources: dict[str, str | None] = {}
     for ids in _batches({c for served in chains.values() for c in served}):
-        ratings.update(session.execute(select(HelpRequest.instance_id, HelpRequest.satisfaction).where(
-            HelpRequest.instance_id.in_(ids), HelpRequest.satisfaction.is_not(None))).all())
+        for iid, score, source in session.execute(select(
+                HelpRequest.instance_id, HelpRequest.satisfaction, HelpRequest.rating_source).where(
+                HelpRequest.instance_id.in_(ids), HelpRequest.satisfaction.is_not(None))):
+            ratings[iid], sources[iid] = score, source
     for actor, served in chains.items():
         row = figures[actor]
         row.requests = len(served)
+        for c in served:
+            if c in ratings:
+                key = sources[c] or "unknown"
+                row.by_source[key] = row.by_source.get(key, 0) + 1
         given = [ratings[c] for c in served if c in ratings]
         row.rated = len(given)
         row.satisfaction = round(sum(given) / len(given), 2) if given else None

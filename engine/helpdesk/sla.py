@@ -3,18 +3,28 @@
 A clock is armed with its timer (see :func:`engine.timers.sync`): *met* when the guarded work finished
 before the timer fired, *breached* when the timer fired first. The inbox reads open clocks for its
 countdowns and the monthly report reads :func:`summary`.
+
+A request the resident (or the 回访 call) says is *not* solved was not solved when the quality check said
+so: its 24-hour resolution clock, met at that check, counts as breached in the figures (:data:`REOPENING`).
+The clock row itself stays as the timers settled it, so a replay still reproduces it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
-from engine.core.tables import SlaClock
+from engine.core.tables import AuditEvent, SlaClock
+
+# The clock that stops counting as met when the resident says "not solved", and the tasks where they say it
+# (the portal's confirmation, the 客服部's 回访 call).
+REOPENED_KEY = "resolve_ordinary"
+REOPENING = ("confirm_customer", "callback")
 
 
 def open_clocks(session: Session) -> list[SlaClock]:
@@ -64,5 +74,28 @@ def summary(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str,
     for key, status, n in rows:
         c = counts.setdefault(key, {"met": 0, "breached": 0, "armed": 0})
         c[status] = c.get(status, 0) + n
+    # A resolution met in time but then "not solved" at the resident's confirmation (or the 回访) does not
+    # count as solved within its deadline: moved from met to breached (the clock row itself is unchanged).
+    met = list(session.scalars(select(SlaClock.instance_id).where(
+        SlaClock.armed_at >= start, SlaClock.armed_at < end, SlaClock.sla_key == REOPENED_KEY,
+        SlaClock.status == "met")))
+    reopened = not_solved(session, set(met)) if met else set()
+    moved = sum(1 for iid in met if iid in reopened)
+    if moved:
+        counts[REOPENED_KEY]["met"] -= moved
+        counts[REOPENED_KEY]["breached"] += moved
     return {key: KeySummary(key, sum(c.values()), c["met"], c["breached"], c["armed"])
             for key, c in sorted(counts.items())}
+
+
+def not_solved(session: Session, instance_ids) -> set[str]:
+    """Of these requests, those the resident or the 回访 call said were not solved (``problem_solved`` false
+    at a confirmation), read from the audit log."""
+    ids, found = list(instance_ids), set()
+    for i in range(0, len(ids), 500):  # bounded IN lists (SQLite's parameter limit)
+        rows = session.execute(select(AuditEvent.chain, AuditEvent.payload).where(
+            AuditEvent.kind == "task_completed", AuditEvent.element_id.in_(REOPENING),
+            AuditEvent.chain.in_(ids[i:i + 500])))
+        found |= {chain for chain, payload in rows
+                  if (json.loads(payload).get("data") or {}).get("problem_solved") is False}
+    return found

@@ -14,7 +14,7 @@ from engine.identity.users import DEMO_USERS, add_user, get_user
 
 # username -> department code (engine.identity.departments.DEPARTMENTS) of the demo staff.
 DEMO_DEPARTMENTS: dict[str, str] = {
-    "assistant": "customer_service", "cs_supervisor": "customer_service",
+    "assistant": "customer_service", "assistant_b": "customer_service", "cs_supervisor": "customer_service",
     "security_lead": "security", "security_lead2": "security", "security_head": "security",
     "guard1": "security", "guard2": "security", "gate_guard": "security", "caregiver": "security",
     "engineer": "engineering", "engineer_b": "engineering", "eng_head": "engineering",

@@ -54,9 +54,10 @@ ROLES: tuple[Role, ...] = (
 ROLE_BY_CODE = {r.code: r for r in ROLES}
 ROLE_BY_NAME = {r.name: r for r in ROLES}
 
-# username -> (display name, role code); one demo user per role (two guards, two engineers, two duty leads).
+# username -> (display name, role code); one demo user per role (two assistants — the 回访 is never made by the one who handled the request —, two guards, two engineers, two duty leads).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
     ("assistant", "李助理", "assistant"),
+    ("assistant_b", "杨助理", "assistant"),
     ("cs_supervisor", "王主管", "cs_supervisor"),
     ("security_lead", "赵队长", "security_lead"),
     ("security_lead2", "钟队长", "security_lead"),

@@ -7,12 +7,14 @@ because the runtime writes them; the rooms that read and act on them stand above
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import identity, scripting
 from engine.core import clock
-from engine.core.tables import Instance, TaskRow
+from engine.core.tables import AuditEvent, Instance, TaskRow
 from engine.runtime.workflow import ready_user_tasks
 
 _T = TaskRow.__table__
@@ -33,7 +35,8 @@ def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
     return out
 
 
-def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False) -> None:
+def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False,
+         actor: str | None = None) -> None:
     """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
 
     Core statements rather than ORM objects: this runs on every change that alters the ready tasks or
@@ -60,10 +63,15 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
             continue
         new_rows.append({
             "id": tid, "instance_id": instance.id, "process_id": task.workflow.spec.name,
-            **describe(task, version), "claimed_by": None, "ready_at": now, "due_at": due, "sla_key": sla})
+            **describe(task, version), "claimed_by": None, "ready_at": now, "due_at": due, "sla_key": sla,
+            "excluded": _excluded(session, instance.id, _props(task, version).get("exclude_actors"), actor)})
     if new_rows:
         _assign_on_duty(session, new_rows)
         session.execute(insert(table), new_rows)
+
+
+def _props(task, version) -> dict:
+    return version.properties.get(task.workflow.spec.name, {}).get(task.task_spec.bpmn_id, {})
 
 
 def describe(task, version) -> dict:
@@ -76,6 +84,27 @@ def describe(task, version) -> dict:
             "clause": props.get("clause"), "instructions": ext.get("instructionsForEndUser"),
             "assignee": _evaluate(props.get("assignee"), task),
             "department": _department(props.get("department"), task)}
+
+
+def _excluded(session: Session, instance_id: str, rule: str | None, actor: str | None) -> str | None:
+    """The people a task with ``exclude_actors`` must not go to: whoever completed the named tasks of this
+    instance (``*``: any of its tasks), the person completing one right now included (their event is
+    appended after the rows are written). A JSON list, or None without the rule."""
+    if not rule:
+        return None
+    query = select(AuditEvent.actor).where(AuditEvent.chain == instance_id, AuditEvent.kind == "task_completed")
+    if rule.strip() != "*":
+        query = query.where(AuditEvent.element_id.in_([e.strip() for e in rule.split(",") if e.strip()]))
+    people = set(session.scalars(query.distinct()))
+    if actor:
+        people.add(actor)
+    return json.dumps(sorted(people), ensure_ascii=False)
+
+
+def is_excluded(row, username: str) -> bool:
+    """Whether this task row may not be offered to ``username`` (see :func:`_excluded`)."""
+    return bool(row.get("excluded") if isinstance(row, dict) else row.excluded) and username in json.loads(
+        row["excluded"] if isinstance(row, dict) else row.excluded)
 
 
 def _evaluate(expression: str | None, task) -> str | None:
@@ -103,5 +132,5 @@ def _assign_on_duty(session: Session, rows: list[dict]) -> None:
     duty = identity.departments.on_duty(session, set(roles))
     by_lane = {roles[code]: username for code, username in duty.items()}
     for row in rows:
-        if row["assignee"] is None and row["lane"] in by_lane:
+        if row["assignee"] is None and row["lane"] in by_lane and not is_excluded(row, by_lane[row["lane"]]):
             row["assignee"] = by_lane[row["lane"]]

@@ -9,7 +9,9 @@ member of the department it names (the department's inbox), one of the lane 部�
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, or_, select
+import json
+
+from sqlalchemy import and_, case, not_, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from engine import identity, runtime
@@ -32,6 +34,8 @@ def may_work_on(user: User, row: TaskRow, session: Session | None = None) -> boo
     refused."""
     if row.claimed_by and row.claimed_by != user.username:
         return False
+    if row.excluded and runtime.task_rows.is_excluded(row, user.username):
+        return False  # already worked on this request (the 回访 is not made by the handler)
     if row.assignee == user.username:
         return True
     if row.assignee and row.claimed_by != user.username:
@@ -57,8 +61,10 @@ def offered_clause(session: Session, user: User):
     headed = _DEPARTMENTS.headed_by(user)
     if headed:
         offered.append(and_(TaskRow.lane == _DEPARTMENTS.HEAD_LANE, TaskRow.department.in_(headed)))
-    return or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
-               and_(TaskRow.assignee.is_(None), or_(*offered)))
+    not_excluded = or_(TaskRow.excluded.is_(None),
+                       not_(TaskRow.excluded.contains(json.dumps(user.username, ensure_ascii=False), autoescape=True)))
+    return and_(not_excluded, or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
+                                  and_(TaskRow.assignee.is_(None), or_(*offered))))
 
 
 def inbox(session: Session, user: User, *, include_others_claims: bool = False) -> list[TaskRow]:
@@ -118,6 +124,8 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     target = identity.get_user(session, username)
     if target is None or not target.is_active:
         raise errors.EngineError(f"找不到用户 {username}")
+    if row.excluded and runtime.task_rows.is_excluded(row, username):
+        raise errors.EngineError(f"{target.display_name} 已经办理过此求助，此任务（如回访）须由其他人完成")
     if not _may_receive(session, target, row):
         raise errors.EngineError(f"{target.display_name} 不具备「{offered_to(row)}」的身份，不能派给他/她")
     row.claimed_by = username

@@ -192,6 +192,10 @@ def test_resident_sees_own_instance_without_internal_deadlines(client):
     status, body = client.get(f"/instances/{instance_id}", "customer")
     assert status == 200 and body["sla"] == [] and all(t["due_at"] is None for t in body["tasks"])
     assert "recorded_by" not in body["request"]
+    # the resident's own view: a plain status (not a task name), nothing answered or dispatched yet
+    view = body["resident_view"]
+    assert view["status"] in ("已受理", "处理中") and view["answers"] == [] and view["coming"] is None
+    assert view["can_urge"] is True and view["rating_source"] is None
 
 
 def test_instance_errors(client, hotline):

@@ -12,7 +12,7 @@ from tests.scenarios.test_4_2_emergency_patient import call_120_steps
 def close_by_phone(iid: str, satisfaction: int = 4) -> dict:
     """O5.2 quality check, O6.1 phone call-back with satisfaction, O7.1 archive."""
     d.do(iid, "qc", "assistant", process="help_request", resolved=True)
-    d.do(iid, "callback", "assistant", problem_solved=True, satisfaction=satisfaction)
+    d.do(iid, "callback", "assistant_b", problem_solved=True, satisfaction=satisfaction)
     d.do(iid, "archive", "assistant", record_summary="已解决并回访，客户满意")
     return d.assert_finished(iid)
 
@@ -209,7 +209,7 @@ def test_O6_2_unresolved_problem_tracked_over_several_follow_ups_until_closed(pr
     d.do(iid, "evaluate", "assistant", capability="department", chargeable=False)
     d.do(iid, "do_help", "assistant")
     d.do(iid, "qc", "assistant", resolved=True)
-    d.do(iid, "callback", "assistant", problem_solved=True, satisfaction=4)
+    d.do(iid, "callback", "assistant_b", problem_solved=True, satisfaction=4)
     d.do(iid, "archive", "assistant")
     final = d.assert_finished(iid)
     assert final["management_decision"] == "更换门禁系统读卡模块"

@@ -39,7 +39,7 @@ def assert_missed(iid: str, late: str, owner: str, escalation: str, boss: str, l
 
 
 def close_by_phone_after_qc(iid: str) -> None:
-    d.do(iid, "callback", "assistant", problem_solved=True, satisfaction=4)
+    d.do(iid, "callback", "assistant_b", problem_solved=True, satisfaction=4)
     d.do(iid, "archive", "assistant", record_summary="已解决并回访，客户满意")
     d.assert_finished(iid)
 

@@ -32,6 +32,10 @@ def _pages(app, ids):
 
 
 def test_every_role_against_every_page(app, client_for):
+    # Every demo user posts every form empty from one address: the wrong-current-password posts would add up
+    # past the per-address sign-in lock (20) and lock out the last users; this test is about access only.
+    from webapp.login_throttle import LoginThrottle
+    app.extensions["liyuan_login_limiter"] = LoginThrottle(max_address_failures=1000)
     iid = record_call(client_for("assistant"))
     tid = task_ids(client_for("engineer").get("/inbox").get_data(as_text=True))[0]
     pages = _pages(app, {"instance": iid, "task": tid})

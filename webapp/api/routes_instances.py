@@ -8,6 +8,7 @@ from engine import runtime
 from engine.audit import history, personal
 from engine.core import db, errors
 from engine.core.tables import ProcessVersion, TaskRow
+from engine.helpdesk import resident
 from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
@@ -37,8 +38,8 @@ def get_instance(instance_id: str):
         user, instance, req = _visible_instance(session, instance_id)
         staff_view = policy.allowed(user, "requests")
         version = session.get(ProcessVersion, instance.version_id)
-        rows = session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id)
-                               .order_by(TaskRow.ready_at, TaskRow.id))
+        rows = list(session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id)
+                                    .order_by(TaskRow.ready_at, TaskRow.id)))
         out = {"id": instance.id, "process_id": instance.process_id,
                "version": version.version if version else None, "status": instance.status,
                "revision": instance.revision, "started_at": iso(instance.started_at),
@@ -47,7 +48,18 @@ def get_instance(instance_id: str):
                "tasks": [task_summary(r, internal=staff_view) for r in rows],
                # Internal deadlines are for staff; residents see the expected time on their page instead.
                "sla": sla_clocks(session, instance.id) if staff_view else []}
+        out["resident_view"] = _resident_view(session, req, [r.element_id for r in rows]) if req else None
     return out
+
+
+def _resident_view(session, req: HelpRequest, open_elements: list[str]) -> dict:
+    """What the resident's page shows: the plain status, who is coming and by when, every answer once."""
+    status = resident.resident_status(req, open_elements)
+    coming = resident.dispatched(session, req.instance_id)
+    return {"status": status, "can_urge": resident.can_urge(req, status),
+            "coming": {"at": iso(coming.at), "text": coming.text} if coming else None,
+            "answers": [{"at": iso(a.at), "text": a.text} for a in resident.answers(session, req.instance_id)],
+            "rating_source": req.rating_source}
 
 
 @bp.get("/instances/<instance_id>/events")

@@ -28,7 +28,8 @@ from engine.audit import history
 from engine.core import clock, config, db, errors
 from engine.core.tables import Instance, SlaClock, TaskRow, Timer
 from engine.forms import sample
-from engine.helpdesk import help_requests
+from engine.helpdesk import help_requests, resident
+from engine.helpdesk.tables import HelpRequest
 from engine.timers import firing
 
 # Friday 2026-11-27 09:00 Asia/Shanghai, a normal office morning, unless a file says ``at``.
@@ -36,7 +37,8 @@ DEFAULT_START = dt.datetime(2026, 11, 27, 9, 0, tzinfo=clock.SHANGHAI)
 CHANNEL_ACTORS = {"hotline": "assistant", "online": "customer"}  # who records a call / submits online
 CALLER = {"caller_name": "张三", "phone": "13800000000", "address": "3栋2单元1201", "description": "厨房水管漏水"}
 STEP_KINDS = ("do", "advance", "expect")
-EXPECT_KEYS = ("ready", "inbox", "clocks", "ended", "data", "escalated")
+EXPECT_KEYS = ("ready", "inbox", "clocks", "ended", "data", "escalated", "resident")
+RESIDENT_KEYS = ("status", "answers", "coming")
 
 
 class ScenarioError(ValueError):
@@ -146,11 +148,15 @@ _EXPECT_SHAPES = {
     "inbox": lambda v: isinstance(v, dict) and all(_ids(x) for x in v.values()),
     "clocks": lambda v: isinstance(v, dict) and all(x is None or isinstance(x, str) for x in v.values()),
     "data": lambda v: isinstance(v, dict),
+    "resident": lambda v: (isinstance(v, dict) and bool(v) and not set(v) - set(RESIDENT_KEYS)
+                           and isinstance(v.get("status", ""), str) and isinstance(v.get("coming", ""), str)
+                           and _ids(v.get("answers", []))),
 }
 _EXPECT_HINTS = {
     "ready": "应为元素 id 的列表", "escalated": "应为元素 id 的列表", "ended": "应为 true 或 false",
     "inbox": "应为 用户名: [元素 id…] 的映射", "clocks": "应为 时限键: armed/met/breached/null 的映射",
     "data": "应为 字段: 值 的映射",
+    "resident": "应为映射，键只能是 status（住户看到的状态）、answers（答复片段的列表）、coming（派单信息片段）",
 }
 
 
@@ -290,8 +296,30 @@ def _expect(iid: str, spec: dict, url: str) -> None:
             missing = sorted(set(expect["escalated"] or []) - set(got))
             if missing:
                 problems.append(f"应因超时升级到 {missing}，实际升级到的只有 {got}")
+        if "resident" in expect:
+            problems += _resident_view(session, iid, expect["resident"])
     if problems:
         raise _Failed("；".join(problems))
+
+
+def _resident_view(session, iid: str, want: dict) -> list[str]:
+    """What the resident's portal page shows: the plain status, every answer once (each listed fragment in
+    its own answer, in order, and no other answer), the latest 派单 message."""
+    problems = []
+    req = session.get(HelpRequest, iid)
+    if "status" in want:
+        got = resident.resident_status(req, _ready(session, iid))
+        if got != want["status"]:
+            problems.append(f"住户看到的状态应为 {want['status']}，实为 {got}")
+    if "answers" in want:
+        got = [a.text for a in resident.answers(session, iid)]
+        if len(got) != len(want["answers"]) or any(w not in g for w, g in zip(want["answers"], got, strict=True)):
+            problems.append(f"住户看到的答复应依次包含 {want['answers']}，实为 {got}")
+    if "coming" in want:
+        got = resident.dispatched(session, iid)
+        if got is None or want["coming"] not in got.text:
+            problems.append(f"住户看到的派单信息应包含 {want['coming']!r}，实为 {got.text if got else '无'}")
+    return problems
 
 
 _STEPS = {"do": _do, "advance": _advance, "expect": _expect}
