@@ -23,13 +23,18 @@ bp = Blueprint("intake", __name__)
 HOTLINE_SCHEMA = help_requests.start_schema(titles={"caller_name": "来电人"})
 HOTLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
               "address": {"ui:placeholder": "例如：3栋2单元1201"},
-              "category": {"ui:help": "不确定可以不选，由后续环节判定"}}
+              "category": {"ui:help": "不确定可以不选，由后续环节判定。选急救病人、治安事件或灾害事故时，"
+                                      "登记后即派护管部值班负责人出动（P1），其余记录随后补全。"},
+              "help_mode": {"ui:widget": "radio", "ui:help": "急救病人必选：按来电人的意见"},
+              "is_major": {"ui:widget": "checkbox", "ui:help": "重大紧急事件登记后立即报公司经理"}}
 
 # A resident's own name and phone are filled in from their account when left empty.
 ONLINE_SCHEMA = help_requests.start_schema(
     titles={"caller_name": "联系人", "description": "需要什么帮助", "category": "求助类型（可不选）"},
     required=("address", "description"))
 ONLINE_UI = {"description": {"ui:widget": "textarea", "ui:options": {"rows": 5}},
+             "help_mode": {"ui:widget": "radio", "ui:help": "急救病人必选"},
+             "is_major": {"ui:widget": "checkbox"},
              "address": {"ui:placeholder": "例如：3栋2单元1201"}}
 
 

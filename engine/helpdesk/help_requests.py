@@ -7,6 +7,11 @@ any, so it shows up in their portal and they confirm and rate it there, and it n
 
 They also check the start fields against one schema (:data:`START_SCHEMA`), so a name the hotline page
 accepts is one the API accepts too, and the OpenAPI document states the same limits.
+
+The first screen is all an emergency needs (issue 10, emergency fast path): for a sick resident (a), a theft
+or fight (e) or a fire or flood (f) it records the type, for a the help the caller wants (送医院 / 120 / 护理)
+and whether it is a major emergency (重大紧急: the company manager hears at once). The process then gives
+the 护管部值班负责人 a dispatch task at once, starts the handling, and lets the record-keeping run beside it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,14 @@ START_SCHEMA: dict = {
                         "pattern": r"\S"},
         "category": {"type": "string", "title": "求助类型（初步判断）", "enum": list(intake.CATEGORIES),
                      "x-enumNames": list(intake.CATEGORIES.values())},
+        "help_mode": {"type": "string", "title": "急救方式（急救病人）", "enum": list(intake.HELP_MODES),
+                      "x-enumNames": list(intake.HELP_MODES.values())},
+        "is_major": {"type": "boolean", "title": "重大紧急（立即报公司经理）"},
     },
+    # A sick resident (a) is helped the way the caller chose on the first screen (4.2 1)), so the choice is
+    # asked there and not again after the duty lead has been sent.
+    "if": {"properties": {"category": {"const": "a"}}, "required": ["category"]},
+    "then": {"required": ["help_mode"]},
 }
 START_FIELDS = tuple(START_SCHEMA["properties"])
 _CHANNEL = {"type": "string", "title": "渠道", "enum": list(intake.CHANNELS),

@@ -22,6 +22,8 @@ CATEGORIES = {
     "e": "治安事件求助", "f": "灾害事故求助", "g": "其他生活求助",
 }
 CHANNELS = {"hotline": "24小时热线", "online": "线上平台"}
+# The help a sick resident's caller chooses (4.2 1)); the values emergency_patient routes on.
+HELP_MODES = {"escort": "送医院", "call_120": "拨打120", "nursing": "短时护理"}
 PRIORITIES = {"P1": "紧急", "P2": "高", "P3": "一般", "P4": "低"}  # as 初步评估与定级 (help_assess) sets them
 # The resident's three 1–5 sub-ratings (the confirmation form's field -> what the report calls it); each is
 # projected to ``requests.rating_<field>`` beside the overall ``satisfaction``.

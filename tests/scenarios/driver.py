@@ -88,6 +88,18 @@ def inbox_elements(username: str, iid: str | None = None) -> list[str]:
     return sorted(r.element_id for r in inbox(username, iid))
 
 
+def dispatch_at_once(iid: str) -> None:
+    """The emergency fast path (a, e, f known at the call): the duty lead has had the dispatch since the call."""
+    do(iid, "dispatch", "security_lead", process="help_request", dispatch_note="派两名护管员赶往现场", eta_minutes=5)
+
+
+def record_afterwards(iid: str, category: str, *, priority: str = "P1") -> None:
+    """The fast path's record-keeping, done beside or after the handling: record the call, classify it."""
+    recorded = {k: v for k, v in data(iid).items() if k in HOTLINE_CALLER and v}
+    do(iid, "record_hotline", "assistant", **recorded)
+    do(iid, "assess", "assistant", category=category, priority=priority, complexity="ordinary")
+
+
 def do(iid: str, element_id: str, username: str, data: dict | None = None, *, process: str | None = None,
        **fields) -> TaskRow:
     """Complete ``element_id`` of instance ``iid`` as ``username``; the task MUST be in their inbox.

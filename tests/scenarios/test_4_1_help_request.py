@@ -130,13 +130,15 @@ def test_4_1_1_d_consultation_by_hotline_answered_at_once(procedure):
 
 def test_4_1_1_e_theft_reported_police_called_guards_dispatched_end_to_end(procedure):
     iid = d.start_request("hotline", "e", description="地下车库电动车被盗")
-    d.intake(iid, "e", priority="P1", department="security")
+    d.dispatch_at_once(iid)  # the fast path: the duty lead is sent at the call
     d.do(iid, "register", "assistant", process="security_incident", incident_type="theft", casualties=False)
-    # in parallel: the manager is told at once, police called, guards dispatched
-    assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理", "dispatch": "护管部值班负责人"}
+    # in parallel: the manager is told at once, police called, guards dispatched; the call's record waits
+    assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理", "dispatch": "护管部值班负责人",
+                            "record_hotline": "物业助理"}
     d.do(iid, "manager_report", "manager")
     d.do(iid, "call_services", "assistant", services_called=["110"])
-    d.do(iid, "dispatch", "security_lead", guards=["陈护管", "刘护管"])
+    d.do(iid, "dispatch", "security_lead", process="security_incident", guards=["陈护管", "刘护管"])
+    d.record_afterwards(iid, "e")
     d.do(iid, "onsite", "guard2")
     d.do(iid, "cooperate", "guard1")
     d.do(iid, "report", "security_lead")
@@ -147,9 +149,10 @@ def test_4_1_1_e_theft_reported_police_called_guards_dispatched_end_to_end(proce
 
 def test_4_1_1_f_fire_reported_emergency_plan_and_evacuation_end_to_end(procedure):
     iid = d.start_request("hotline", "f", description="5栋12楼冒烟")
-    d.intake(iid, "f", priority="P1", department="security")
+    d.dispatch_at_once(iid)  # the fast path: the duty lead is sent at the call
     d.do(iid, "register", "assistant", process="disaster", disaster_type="fire")
-    assert d.ready(iid) == {"command": "公司经理", "fire_response": "护管员"}
+    assert d.ready(iid) == {"command": "公司经理", "fire_response": "护管员", "record_hotline": "物业助理"}
+    d.record_afterwards(iid, "f")
     d.do(iid, "fire_response", "guard1")
     d.do(iid, "command", "manager")
     d.do(iid, "evacuate", "guard2")

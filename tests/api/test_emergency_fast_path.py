@@ -1,0 +1,115 @@
+"""The emergency fast path through the API, as a new 物业助理 would meet it (issue #10 item 2, #11 item 5).
+
+A hotline call about a sick resident (a) is recorded on one screen — caller, phone, the address once, the
+type and the help wanted (送医院 / 120 / 护理) — and that single form puts a dispatch task in the inbox of
+the 护管部值班负责人 on duty. The response clock starts at the call and is met when the duty lead has
+dispatched; the record-keeping (热线求助记录, 初步评估与定级) waits beside it instead of in front of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine import identity, repository
+from engine.core import clock, config, db
+from engine.repository import bundle
+
+from .conftest import Api, make_app
+
+MORNING = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+CALL = {"channel": "hotline", "caller_name": "林女士", "phone": "13800138001", "address": "7栋1单元302",
+        "description": "母亲突发胸痛，呼吸困难", "category": "a", "help_mode": "call_120"}
+
+
+@pytest.fixture
+def procedure(db_url):
+    """The real procedure of bpmn/ deployed, the clock frozen on a Friday morning."""
+    clock.freeze(MORNING)
+    with db.transaction() as session:
+        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
+    return make_app(HELP_REQUEST_PROCESS="help_request")
+
+
+def mine(api: Api, username: str, iid: str) -> dict[str, dict]:
+    status, body = api.get("/tasks", username)
+    assert status == 200, body
+    return {t["element_id"]: t for t in body["tasks"] if t["instance_id"] == iid}
+
+
+def clocks(api: Api, iid: str) -> dict[str, dict]:
+    status, body = api.get(f"/instances/{iid}", "cs_supervisor")
+    assert status == 200, body
+    return {c["sla_key"]: c for c in body["sla"]}
+
+
+def iso(at: dt.datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_a_hotline_sick_resident_reaches_the_duty_lead_after_one_form_with_the_clock_from_the_call(
+        procedure, users):
+    api = Api(procedure, users)
+    with db.transaction() as session:  # 钟队长 is on duty this morning: the dispatch is his alone
+        identity.departments.add_shift(session, department_code="security", role="security_lead",
+                                       username="security_lead2", starts_at=MORNING - dt.timedelta(hours=1),
+                                       ends_at=MORNING + dt.timedelta(hours=8), actor="admin")
+    forms_completed = 0
+    status, body = api.post("/requests", "assistant", CALL)  # the first screen
+    assert status == 201, body
+    forms_completed += 1
+    iid, called_at = body["instance_id"], clock.now()
+
+    dispatch = mine(api, "security_lead2", iid).get("dispatch")
+    assert dispatch is not None and forms_completed <= 2
+    assert dispatch["assignee"] == "security_lead2"
+    assert "dispatch" not in mine(api, "security_lead", iid)  # not on duty: not his
+    # The 物业助理 calls 120 at once (not asked again which help is wanted); the record waits beside it.
+    assert {"call_120", "record_hotline"} <= set(mine(api, "assistant", iid))
+    assert "inquiry" not in mine(api, "assistant", iid)
+    status, body = api.get(f"/instances/{iid}", "cs_supervisor")
+    assert (body["request"]["category"], body["request"]["priority"]) == ("a", "P1")  # P1 preselected
+
+    response = clocks(api, iid)["response"]
+    assert (response["status"], response["armed_at"]) == ("armed", iso(called_at))
+    assert response["due_at"] == iso(called_at + dt.timedelta(minutes=30))
+
+    clock.advance(minutes=4)
+    status, body = api.post(f"/tasks/{dispatch['id']}/complete", "security_lead2", {"data": {}})
+    assert status == 422 and "dispatch_note" in body["fields"], body  # who goes, and when, must be said
+    assert clocks(api, iid)["response"]["status"] == "armed"
+    status, body = api.post(f"/tasks/{dispatch['id']}/complete", "security_lead2",
+                            {"data": {"dispatch_note": "带两名护管员和担架赶往7栋1单元302", "eta_minutes": 3}})
+    assert status == 200, body
+    response = clocks(api, iid)["response"]
+    assert (response["status"], response["armed_at"], response["met_at"]) == (
+        "met", iso(called_at), iso(called_at + dt.timedelta(minutes=4)))
+
+
+def test_a_major_emergency_reaches_the_company_manager_at_once(procedure, users):
+    api = Api(procedure, users)
+    status, body = api.post("/requests", "assistant", {**CALL, "help_mode": "escort", "is_major": True})
+    assert status == 201, body
+    iid = body["instance_id"]
+    assert "major_report" in mine(api, "manager", iid)
+    assert "dispatch" in mine(api, "security_lead", iid)
+
+
+def test_an_ordinary_call_is_not_sent_to_the_duty_lead(procedure, users):
+    api = Api(procedure, users)
+    status, body = api.post("/requests", "assistant", {**{k: v for k, v in CALL.items() if k != "help_mode"},
+                                                       "category": "b", "description": "厨房水管漏水"})
+    assert status == 201, body
+    iid = body["instance_id"]
+    assert mine(api, "security_lead", iid) == {}
+    assert list(mine(api, "assistant", iid)) == ["record_hotline"]
+    status, body = api.get(f"/instances/{iid}", "cs_supervisor")
+    assert body["request"]["priority"] is None  # priority is the assessment's call here
+
+
+def test_a_sick_resident_without_the_help_wanted_is_refused_in_chinese(procedure, users):
+    api = Api(procedure, users)
+    status, body = api.post("/requests", "assistant", {k: v for k, v in CALL.items() if k != "help_mode"})
+    assert status == 422, body
+    assert "help_mode" in body.get("fields", {}), body
