@@ -9,7 +9,6 @@ import os
 import sys
 
 from engine.core import clock, db
-from webapp.api import tokens
 
 
 def _t(value) -> str:
@@ -18,6 +17,8 @@ def _t(value) -> str:
 
 
 def cmd_list(args) -> int:
+    from webapp.api import tokens  # here, not at import: the other commands never load Flask
+
     with db.read_session() as session:
         rows = tokens.listing(session, include_inactive=args.all)
     if not rows:
@@ -29,6 +30,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_revoke(args) -> int:
+    from webapp.api import tokens
+
     with db.transaction() as session:
         done = tokens.revoke(session, args.token_id, actor=args.actor)
     if not done:
