@@ -8,12 +8,11 @@ started on version 3 is drawn as version 3 even after version 4 is deployed.
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
-from SpiffWorkflow.util.task import TaskState
 
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock
-from engine.helpdesk import intake, queries, request_filter
+from engine.helpdesk import audit_desk, intake, queries, request_filter
 
 from . import sla_view, timeline
 from .policy import (
@@ -87,20 +86,10 @@ def _page_number(raw: str | None) -> int:
 
 
 def markers(workflow, events) -> dict[str, list[str]]:
-    """Element ids of the top-level process: finished, active and escalated (timer fired / reached late)."""
-    finished, active = set(), set()
-    for task in workflow.tasks.values():
-        if task.state & TaskState.PREDICTED_MASK:
-            continue
-        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-        if not bpmn_id:
-            continue
-        if task.state == TaskState.COMPLETED:
-            finished.add(bpmn_id)
-        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
-            active.add(bpmn_id)
+    """Element ids of the top-level process: finished and active (as the auditor's desk marks a step), and
+    escalated (timer fired / reached late)."""
     escalated = {e.element_id for e in events if e.kind in ("timer_fired", "escalated") and e.element_id}
-    return {"finished": sorted(finished - active), "active": sorted(active), "escalated": sorted(escalated)}
+    return audit_desk.marks(workflow) | {"escalated": sorted(escalated)}
 
 
 @bp.get("/requests/<instance_id>")
