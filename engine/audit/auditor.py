@@ -3,7 +3,8 @@
 The bundle is one JSON document an outsider can check without our code: every event of the instance with
 its ``prev_hash`` and ``hash`` (``hash = sha256(prev_hash + canonical row)``, see :mod:`engine.audit.history`),
 its leaf number and inclusion proof in the Merkle tree, the signed checkpoint those proofs lead to with the
-public key, and the pinned BPMN and form files of the instance's version with their sha256. The firm runs
+public key, and the pinned BPMN and form files of every version the instance ran on (both, after a
+migration) with their sha256. The firm runs
 :mod:`engine.audit.verify_bundle` (one file, handed over as is) on it. :func:`check_bundle` is
 the same check written out, so the rule documented on the audit page is the rule the tests run.
 """
@@ -128,15 +129,17 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
     if instance is None:
         return None
     version = session.get(ProcessVersion, instance.version_id)
-    pins = [("bpmn", n, s) for n, s in version.files.items()] + [("form", n, s) for n, s in version.forms.items()]
-    blobs = {b.sha256: b for b in session.scalars(select(Blob).where(Blob.sha256.in_([s for _k, _n, s in pins])))}
-    files = []
-    for kind, name, sha in pins:
-        blob = blobs.get(sha)
-        files.append({"kind": kind, "name": name, "sha256": sha,
-                      "content_base64": base64.b64encode(blob.content).decode() if blob else None})
     _, breaks = history.verify(session, instance_id)
     rows = history.events(session, instance_id)
+    versions = _versions_on(session, instance, version, rows)
+    pins = [(v.version, "bpmn", n, s) for v in versions for n, s in v.files.items()] + [
+        (v.version, "form", n, s) for v in versions for n, s in v.forms.items()]
+    blobs = {b.sha256: b for b in session.scalars(select(Blob).where(Blob.sha256.in_({s for *_r, s in pins})))}
+    files = []
+    for number, kind, name, sha in pins:
+        blob = blobs.get(sha)
+        files.append({"kind": kind, "name": name, "sha256": sha, "version": number,
+                      "content_base64": base64.b64encode(blob.content).decode() if blob else None})
     checkpoint, proofs = tree.inclusion(session, [r.id for r in rows])
     events = []
     for row in rows:
@@ -155,7 +158,11 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
                      "bpmn_sha256": version.bpmn_sha256, "status": instance.status,
                      "started_by": instance.started_by,
                      "started_at": clock.as_utc(instance.started_at).isoformat(timespec="seconds"),
-                     "state_fingerprint": instance.state_fingerprint},
+                     "state_fingerprint": instance.state_fingerprint,
+                     # every version the instance ran on, in order (more than one after a migration): the
+                     # files below name theirs, so a replay follows the "migrated" events across them
+                     "versions": [{"version": v.version, "version_fingerprint": v.fingerprint,
+                                   "bpmn_file": v.bpmn_file, "bpmn_sha256": v.bpmn_sha256} for v in versions]},
         "chain_ok_at_export": not breaks,
         "merkle_rule": MERKLE_RULE,
         "checkpoint": checkpoint,
@@ -168,6 +175,20 @@ def export_bundle(session: Session, instance_id: str) -> dict | None:
     }
     bundle["statement"], bundle["statement_signature"] = _statement(instance_id, rows, checkpoint)
     return bundle
+
+
+def _versions_on(session: Session, instance: Instance, current: ProcessVersion, rows: list[AuditEvent]) -> list:
+    """The versions the instance ran on, in order: the one its "started" event names, then each version a
+    "migrated" event moved it to (the current one last)."""
+    numbers = [history.payload_of(r).get("version") for r in rows if r.kind == "started"]
+    numbers += [history.payload_of(r).get("to_version") for r in rows if r.kind == "migrated"]
+    out = []
+    for number in dict.fromkeys(n for n in numbers if n is not None and n != current.version):
+        row = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == instance.process_id,
+                                                          ProcessVersion.version == number))
+        if row is not None:
+            out.append(row)
+    return [*out, current]
 
 
 def _statement(instance_id: str, rows: list[AuditEvent], checkpoint: dict | None) -> tuple[dict | None, str | None]:

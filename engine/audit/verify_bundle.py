@@ -17,7 +17,8 @@ no code of the company. It checks that
    the company published (``--public-key``) so a bundle re-signed with another key is refused;
 4. the company's signed export statement (same key) names this instance, its number of events and the
    last event's hash — so an event dropped from the end is noticed too;
-5. the pinned BPMN and form files match their sha256, and the instance's recorded state is its chain's last;
+5. the pinned BPMN and form files match their sha256 — those of every version the instance ran on, both
+   before and after a migration —, and the instance's recorded state is its chain's last;
 6. every personal value (name, phone, address, medical detail) the events commit to as
    ``{"$personal": ref, "h": …}`` is in the bundle's ``personal`` section with ``h = sha256(salt || value_json)``,
    or marked ``erased`` (lawfully deleted on the person's request: the events still verify, the value is gone).
@@ -144,6 +145,20 @@ def check_files(bundle: dict) -> list[str]:
         elif hashlib.sha256(base64.b64decode(f["content_base64"])).hexdigest() != f["sha256"]:
             problems.append(f"{f['name']}：内容与 sha256 不符")
     instance = bundle["instance"]
+    # After a migration the instance ran on more than one version: each version its "started" and
+    # "migrated" events name must come with its own files (each file says its version).
+    carried = {f.get("version", instance.get("version")) for f in bundle["files"] if f.get("kind") == "bpmn"}
+    for event in bundle["events"]:
+        if event.get("kind") not in ("started", "migrated"):
+            continue
+        try:
+            payload = json.loads(event["payload"])
+        except (TypeError, ValueError):
+            continue  # its hash no longer matches: reported by the chain check
+        for number in (payload.get("version"), payload.get("from_version"), payload.get("to_version")):
+            if number is not None and number not in carried:
+                problems.append(f"第 {event['seq']} 条事件（{event['kind']}）所用的第 {number} 版流程图未随审计包提供")
+                carried.add(number)  # said once
     recorded = [e["state_fingerprint"] for e in bundle["events"] if e.get("state_fingerprint")]
     if recorded and instance.get("state_fingerprint") != recorded[-1]:
         problems.append("实例的状态指纹与其日志最后记录的状态不一致")

@@ -12,12 +12,15 @@ tree rewritten and re-signed by someone holding the key therefore still shows.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +30,7 @@ from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf
 log = logging.getLogger(__name__)
 URL_ENV = "LIYUAN_AUDIT_WITNESS_URL"
 TIMEOUT = 5.0  # seconds per POST, on the sender thread only
+RESTORE_CHAIN = "audit"  # the chain :mod:`engine.audit.keys` writes restore records to
 MAX_PENDING = 10_000  # beyond this the oldest unsent are dropped (a witness can still pull them)
 
 
@@ -124,11 +128,17 @@ def wait_sent(timeout: float = 10.0) -> int:
 # --- pull: what the server answers -------------------------------------------------------------------------
 
 def checkpoint_rows(session: Session, since: int = 0) -> list[dict]:
-    """The signed checkpoints with a tree larger than ``since``, smallest first, as a witness stores them."""
+    """The signed checkpoints with a tree larger than ``since``, smallest first, as a witness stores them,
+    then every signed restore record (:func:`engine.audit.keys.restored`, always all of them: they are few)
+    with who recorded it — so a witness can tell a lawful restore from a rollback."""
     rows = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size > since)
                            .order_by(AuditCheckpoint.tree_size))
-    return [{"tree_size": c.tree_size, "root": c.root, "at": c.at, "key_id": c.key_id, "signature": c.signature}
-            for c in rows]
+    out = [{"tree_size": c.tree_size, "root": c.root, "at": c.at, "key_id": c.key_id, "signature": c.signature}
+           for c in rows]
+    restores = session.scalars(select(AuditEvent).where(AuditEvent.chain == RESTORE_CHAIN,
+                                                        AuditEvent.kind == "restored").order_by(AuditEvent.seq))
+    out += [dict(json.loads(e.payload), actor=e.actor) for e in restores]
+    return out
 
 
 def consistency(session: Session, first: int, second: int) -> list[str]:
@@ -146,24 +156,91 @@ def consistency(session: Session, first: int, second: int) -> list[str]:
 
 # --- pull: what the witness checks -------------------------------------------------------------------------
 
+def _restore_ok(public, row: dict) -> bool:
+    from engine.audit import keys  # here: keys imports tree, which imports this module
+
+    try:
+        public.verify(base64.b64decode(row["signature"]), keys.restore_text(int(row["tree_size"]), row["root"], row["at"]))
+    except (InvalidSignature, KeyError, ValueError):
+        return False
+    return True
+
+
+def _restore_text(row: dict) -> str:
+    return f"{row.get('at', '?')}，由 {row.get('actor', '?')} 签署，恢复到检查点（树大小 {row['tree_size']}，根 {row['root'][:16]}…）"
+
+
+@dataclass
+class Check:
+    """What :func:`check` found: ``problems`` (an inconsistency: the copy is kept as evidence), ``new`` (lines
+    to append to the copy: checkpoints, and restore records once accepted) and ``restores`` (each lawful
+    restore seen for the first time, and the checkpoints of the history it discarded, said in Chinese)."""
+
+    problems: list[str]
+    new: list[dict]
+    restores: list[str]
+
+
+def _effective(local: list[dict]) -> dict[int, dict]:
+    """The copy's checkpoints by tree size, read in order: a restore record kept in the copy drops those of
+    larger trees before it (the history that restore discarded), so the new history may reuse their sizes."""
+    kept: dict[int, dict] = {}
+    for row in local:
+        if row.get("record") == "restore":
+            kept = {s: r for s, r in kept.items() if s <= int(row["tree_size"])}
+        elif "record" not in row:
+            kept[int(row["tree_size"])] = row
+    return kept
+
+
 def check(local: list[dict], remote: list[dict], proof_of: Callable[[int, int], list[str]],
-          public_b64: str | None) -> tuple[list[str], list[dict]]:
-    """Problems with a server's checkpoints against the witness's copy, and the new ones to append.
+          public_b64: str | None) -> Check:
+    """Problems with a server's checkpoints against the witness's copy, and the new lines to append.
 
     ``proof_of(first, second)`` fetches a consistency proof from the server. Every checkpoint must be
     signed by the pinned key; every size the copy holds must still be served with its root; the newest
-    served tree must extend the newest tree in the copy.
+    served tree must extend the newest tree in the copy. A tree that went back to a smaller size is a
+    rollback — unless the server serves a restore record, signed by the pinned key, "restored to checkpoint
+    N" whose root is the copy's at N: the checkpoints beyond N are then the history that lawful restore
+    discarded, reported with who signed it and when, and the newest tree must extend N.
     """
     problems: list[str] = []
     public = signing.load_public(public_b64) if public_b64 else None
     served: dict[int, dict] = {}
+    seen_restores = {r.get("signature") for r in local if r.get("record") == "restore"}
+    restores: list[dict] = []
     for row in remote:
+        if row.get("record") == "restore":
+            if row.get("signature") in seen_restores:
+                continue
+            if public is None:
+                problems.append(f"服务器提供了恢复记录（{_restore_text(row)}），但未给出公钥，无法核对其签名")
+            elif not _restore_ok(public, row):
+                problems.append(f"服务器提供的恢复记录（树大小 {row.get('tree_size')}）签名无效：伪造的恢复")
+            else:
+                restores.append(row)
+            continue
+        if "record" in row:
+            continue  # a record this witness does not know: nothing to compare
         size = int(row["tree_size"])
         if public is not None and not signing.signature_ok(public, size, row["root"], row["at"], row["signature"]):
             problems.append(f"服务器提供的检查点（树大小 {size}）签名无效：不是公布的公钥所签")
             continue
         served[size] = row
-    kept = {int(r["tree_size"]): r for r in local}
+    kept = _effective(local)
+    told: list[str] = []
+    accepted: list[dict] = []
+    for row in sorted(restores, key=lambda r: r["at"]):
+        size = int(row["tree_size"])
+        if size in kept and kept[size]["root"] != row["root"]:
+            problems.append(f"恢复记录（{_restore_text(row)}）的根与本地副本中树大小 {size} 的不同：不是恢复到已签名的状态")
+            continue
+        dropped = sorted(s for s in kept if s > size)
+        told.append(f"合法恢复：{_restore_text(row)}"
+                    + (f"；本地副本中树大小 {dropped[0]}–{dropped[-1]} 的 {len(dropped)} 个检查点属于被此次恢复舍弃的历史"
+                       if dropped else ""))
+        kept = {s: r for s, r in kept.items() if s <= size}
+        accepted.append(row)
     for size, row in sorted(kept.items()):
         now = served.get(size)
         if now is None:
@@ -183,8 +260,9 @@ def check(local: list[dict], remote: list[dict], proof_of: Callable[[int, int], 
             except (OSError, ValueError, KeyError) as exc:
                 problems.append(f"无法取得树大小 {old_size} 到 {newest['tree_size']} 的一致性证明：{exc}")
             else:
-                if not merkle.verify_consistency(old_size, int(newest["tree_size"]), bytes.fromhex(kept[old_size]["root"]),
+                if not merkle.verify_consistency(old_size, int(newest["tree_size"]),
+                                                 bytes.fromhex(kept[old_size]["root"]),
                                                  bytes.fromhex(newest["root"]), proof):
                     problems.append(f"树大小 {newest['tree_size']} 的树不是本地副本中树大小 {old_size} 的延续"
                                     "（一致性证明不成立）：此前的日志被改写")
-    return problems, new
+    return Check(problems, accepted + new, told)

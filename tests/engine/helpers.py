@@ -68,3 +68,25 @@ def forger(db_url):
             with engine.begin() as conn:
                 for table in AUDIT_TABLES:
                     conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+
+
+def tree_snapshot(db_url) -> dict:
+    """Where a backup taken now would leave the log: its last event and the tree head."""
+    with db.get_engine(db_url).connect() as conn:
+        return {"event": conn.execute(text("SELECT max(id) FROM audit_events")).scalar(),
+                "size": conn.execute(text("SELECT size FROM audit_tree_head")).scalar(),
+                "frontier": conn.execute(text("SELECT frontier FROM audit_tree_head")).scalar()}
+
+
+def roll_back(db_url, backup: dict, later: list[str]) -> None:
+    """The database as the backup (:func:`tree_snapshot`) held it: what came after is gone, including the
+    instances started since (``later``); the published checkpoint file is not restored."""
+    with forger(db_url) as conn:
+        conn.execute(text("DELETE FROM audit_leaves WHERE leaf >= :n"), {"n": backup["size"]})
+        conn.execute(text("DELETE FROM audit_checkpoints WHERE tree_size > :n"), {"n": backup["size"]})
+        conn.execute(text("DELETE FROM audit_events WHERE id > :e"), {"e": backup["event"]})
+        for iid in later:
+            for table in ("tasks", "timers", "sla_clocks", "requests"):
+                conn.execute(text(f"DELETE FROM {table} WHERE instance_id = :i"), {"i": iid})
+            conn.execute(text("DELETE FROM instances WHERE id = :i"), {"i": iid})
+        conn.execute(text("UPDATE audit_tree_head SET size = :size, frontier = :frontier"), backup)

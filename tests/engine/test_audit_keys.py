@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from engine.audit import keys, signing
 from engine.core import clock, db
-from tests.engine.helpers import complete, forger, start
+from tests.engine.helpers import complete, forger, roll_back, start, tree_snapshot
 from webapp.cli import main
 
 
@@ -72,34 +72,14 @@ def test_a_rotation_not_signed_by_the_key_in_force_is_refused(deployed, own_key,
     assert code == 1 and "伪造的轮换" in out and f"树大小 {size + 5}，来源 数据库）的签名无效" in out
 
 
-def _snapshot(db_url) -> dict:
-    with db.get_engine(db_url).connect() as conn:
-        return {"event": conn.execute(text("SELECT max(id) FROM audit_events")).scalar(),
-                "size": conn.execute(text("SELECT size FROM audit_tree_head")).scalar(),
-                "frontier": conn.execute(text("SELECT frontier FROM audit_tree_head")).scalar()}
-
-
-def _restore(db_url, backup: dict, later: list[str]) -> None:
-    """The database as the backup held it: what came after is gone (the published file is not restored)."""
-    with forger(db_url) as conn:
-        conn.execute(text("DELETE FROM audit_leaves WHERE leaf >= :n"), {"n": backup["size"]})
-        conn.execute(text("DELETE FROM audit_checkpoints WHERE tree_size > :n"), {"n": backup["size"]})
-        conn.execute(text("DELETE FROM audit_events WHERE id > :e"), {"e": backup["event"]})
-        for iid in later:
-            for table in ("tasks", "timers", "sla_clocks", "requests"):
-                conn.execute(text(f"DELETE FROM {table} WHERE instance_id = :i"), {"i": iid})
-            conn.execute(text("DELETE FROM instances WHERE id = :i"), {"i": iid})
-        conn.execute(text("UPDATE audit_tree_head SET size = :size, frontier = :frontier"), backup)
-
-
 def test_a_lawful_restore_is_told_apart_from_a_rollback(deployed, db_url, capsys):
     clock.freeze()
     kept = start()
     complete(kept, "record", {"category": "b", "summary": "厨房漏水"})
-    backup = _snapshot(db_url)
+    backup = tree_snapshot(db_url)
     lost = start()
     complete(lost, "record", {"category": "g", "summary": "借梯子"})
-    _restore(db_url, backup, [lost])
+    roll_back(db_url, backup, [lost])
     code, out = _verify(capsys)
     assert code == 1 and "末尾的事件被删除" in out  # unexplained, a restore is a rollback
 

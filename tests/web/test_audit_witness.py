@@ -16,17 +16,20 @@ from engine import runtime
 from engine.audit import merkle, signing, witness
 from engine.core import db
 from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf
-from tests.engine.helpers import forger
+from tests.engine.helpers import forger, roll_back, tree_snapshot
 from tests.web.conftest import PROCESS, RESIDENT_PHONE
 from webapp.cli import main
 
 
-def _commit(n: int = 1) -> None:
+def _commit(n: int = 1) -> list[str]:
+    """``n`` committed changes (each a new request); their instance ids."""
+    ids = []
     for _ in range(n):
         with db.transaction() as session:
-            runtime.start(session, PROCESS, {"channel": "hotline", "caller_name": "陈先生", "phone": RESIDENT_PHONE,
-                                             "address": "3栋2单元1201", "description": "漏水", "category": "d"},
-                          "assistant")
+            ids.append(runtime.start(session, PROCESS, {"channel": "hotline", "caller_name": "陈先生",
+                                                        "phone": RESIDENT_PHONE, "address": "3栋2单元1201",
+                                                        "description": "漏水", "category": "d"}, "assistant").id)
+    return ids
 
 
 def _checkpoint_sizes(above: int = 0) -> list[int]:
@@ -163,6 +166,77 @@ def test_the_witness_command_keeps_a_copy_and_notices_a_rewritten_tree(served, d
     assert main(["audit", "witness", "--url", served, "--copy", str(tmp_path / "x.jsonl"), "--public-key",
                  signing.public_b64(signing.load_public(other))]) == 1
     assert "签名无效" in capsys.readouterr().out
+
+
+def test_the_witness_reports_a_lawful_restore_and_still_calls_an_unsigned_rollback_a_rewrite(served, db_url,
+                                                                                            tmp_path, capsys):
+    public = signing.public_b64(signing.private_key().public_key())
+    copy = tmp_path / "witness.jsonl"
+    args = ["audit", "witness", "--url", served, "--copy", str(copy), "--public-key", public]
+    _commit()
+    backup = tree_snapshot(db_url)  # the nightly backup
+    restored_to = max(_checkpoint_sizes())
+    later = _commit(2)
+    assert main(args) == 0  # the witness saw the checkpoints the restore will discard
+    seen = max(_checkpoint_sizes())
+    capsys.readouterr()
+
+    kept = copy.read_text()
+    roll_back(db_url, backup, later)  # the database goes back to the backup, nobody says so
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert f"服务器不再提供本地副本中树大小 {seen} 的检查点" in out and "合法恢复" not in out
+    assert copy.read_text() == kept  # the evidence is kept as it was
+
+    assert main(["audit", "restored", "--actor", "it_admin"]) == 0  # the admin signs "restored to checkpoint N"
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "不一致" not in out
+    [line] = [x for x in out.splitlines() if x.startswith("合法恢复")]
+    assert "it_admin" in line and f"树大小 {restored_to}" in line and "被此次恢复舍弃的历史" in line
+    assert copy.read_text().startswith(kept)  # appended to, never rewritten: the discarded history stays as seen
+    assert [json.loads(x).get("record") for x in copy.read_text().splitlines()].count("restore") == 1
+
+    after = _commit(2)  # life goes on; the new history reuses sizes the discarded one had
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "不一致" not in out and "合法恢复" not in out and "新增 2 个检查点" in out
+
+    roll_back(db_url, backup, after)  # back to the same backup again, and this time nobody signs anything
+    assert main(args) == 1  # a second rollback, unsigned this time, is a rewrite again
+    out = capsys.readouterr().out
+    assert "服务器不再提供本地副本中树大小" in out and "合法恢复" not in out
+
+
+def test_a_restore_record_signed_by_another_key_is_refused(served, db_url, tmp_path, capsys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engine.audit import keys
+
+    public = signing.public_b64(signing.private_key().public_key())
+    copy = tmp_path / "witness.jsonl"
+    args = ["audit", "witness", "--url", served, "--copy", str(copy), "--public-key", public]
+    _commit()
+    backup = tree_snapshot(db_url)
+    size = max(_checkpoint_sizes())
+    later = _commit(2)
+    assert main(args) == 0
+    roll_back(db_url, backup, later)
+    with forger(db_url) as conn:  # a restore record the forger signs with a key of his own
+        root = conn.execute(select(AuditCheckpoint.root).where(AuditCheckpoint.tree_size == size)).scalar_one()
+        at = "2026-12-01T00:00:00+00:00"
+        record = {"record": "restore", "tree_size": size, "root": root, "at": at, "key_id": "x",
+                  "signature": base64.b64encode(Ed25519PrivateKey.generate().sign(
+                      keys.restore_text(size, root, at))).decode()}
+    with db.transaction() as session:
+        from engine.audit import history
+
+        history.append(session, keys.CHAIN, "forger", "restored", element_id=str(size), payload=record)
+    capsys.readouterr()
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "伪造的恢复" in out and "合法恢复" not in out
 
 
 def test_checkpoints_and_proofs_are_served_to_anyone_and_bad_input_is_refused(app):

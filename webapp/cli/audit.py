@@ -268,19 +268,23 @@ def cmd_witness(args) -> int:
     def proof_of(first: int, second: int) -> list[str]:
         return json.loads(_fetch(f"{consistency_url}?first={first}&second={second}"))["proof"]
 
-    problems, new = witness.check(local, remote, proof_of, public_key)
+    found = witness.check(local, remote, proof_of, public_key)
     if public_key is None:
         print("未给出签名公钥（--public-key 或 LIYUAN_AUDIT_PUBLIC_KEY）：未核对检查点签名", file=sys.stderr)
-    for problem in problems:
+    for restore in found.restores:
+        print(restore)
+    for problem in found.problems:
         print(f"不一致：{problem}")
-    if problems:
+    if found.problems:
         print(f"本地副本 {copy} 未更新：请保留它作为证据")
         return 1
     copy.parent.mkdir(parents=True, exist_ok=True)
     with copy.open("a", encoding="utf-8") as fh:  # append only: what the witness saw is never rewritten
-        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in new)
-    newest = (new or local or [{}])[-1]
-    print(f"ok: 服务器的检查点与本地副本一致（本地原有 {len(local)} 个，新增 {len(new)} 个）"
+        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in found.new)
+    checkpoints = [r for r in found.new if "record" not in r]
+    newest = (checkpoints or [r for r in local if "record" not in r] or [{}])[-1]
+    print(f"ok: 服务器的检查点与本地副本一致（本地原有 {len(local)} 行，新增 {len(checkpoints)} 个检查点"
+          + (f"、{len(found.new) - len(checkpoints)} 条恢复记录" if len(found.new) > len(checkpoints) else "") + "）"
           + (f"；最新树大小 {newest['tree_size']}，根 {newest['root']}" if newest else ""))
     return 0
 
