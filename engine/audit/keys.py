@@ -23,15 +23,14 @@ from engine.core import clock
 
 CHAIN = "audit"
 ROTATION_FORMAT = "liyuan-audit-rotation/1"
-RESTORE_FORMAT = "liyuan-audit-restore/1"
+RESTORE_FORMAT = signing.RESTORE_FORMAT
 
 
 def rotation_text(old_public: str, new_public: str, at: str) -> bytes:
     return f"{ROTATION_FORMAT}\n{old_public}\n{new_public}\n{at}\n".encode()
 
 
-def restore_text(tree_size: int, root: str, at: str) -> bytes:
-    return f"{RESTORE_FORMAT}\n{tree_size}\n{root}\n{at}\n".encode()
+restore_text = signing.restore_text  # what a restore record's signature covers (a witness checks it too)
 
 
 def _sig_ok(public_b64: str, signature: str, text: bytes) -> bool:

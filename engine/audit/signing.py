@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from engine.core import config
 
 CHECKPOINT_FORMAT = "liyuan-audit-checkpoint/1"
+RESTORE_FORMAT = "liyuan-audit-restore/1"
 
 
 def checkpoint_text(tree_size: int, root_hex: str, at: str) -> bytes:
@@ -102,3 +103,9 @@ def keygen(path: Path, *, overwrite: bool = False) -> Ed25519PublicKey:
         fh.write(pem)
     os.chmod(path, 0o600)
     return key.public_key()
+
+
+def restore_text(tree_size: int, root: str, at: str) -> bytes:
+    """What a "restored to checkpoint N" record's signature covers (:mod:`engine.audit.keys` signs it,
+    :mod:`engine.audit.witness` checks it)."""
+    return f"{RESTORE_FORMAT}\n{tree_size}\n{root}\n{at}\n".encode()

@@ -157,10 +157,9 @@ def consistency(session: Session, first: int, second: int) -> list[str]:
 # --- pull: what the witness checks -------------------------------------------------------------------------
 
 def _restore_ok(public, row: dict) -> bool:
-    from engine.audit import keys  # here: keys imports tree, which imports this module
-
     try:
-        public.verify(base64.b64decode(row["signature"]), keys.restore_text(int(row["tree_size"]), row["root"], row["at"]))
+        public.verify(base64.b64decode(row["signature"]),
+                      signing.restore_text(int(row["tree_size"]), row["root"], row["at"]))
     except (InvalidSignature, KeyError, ValueError):
         return False
     return True

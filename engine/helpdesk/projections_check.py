@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.audit import personal
 from engine.core import clock, db, parallel
 from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
 from engine.helpdesk import intake
@@ -89,6 +90,7 @@ class _Rows:
     tasks: dict[str, list[TaskRow]]
     clocks: dict[str, list[SlaClock]]
     requests: dict[str, HelpRequest]
+    personal: dict[str, dict]  # chain -> ref -> personal value, for the replay
 
     @classmethod
     def read(cls, session: Session, ids: list[str]) -> _Rows:
@@ -98,12 +100,12 @@ class _Rows:
         for row in session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(ids))):
             clocks[row.instance_id].append(row)
         requests = {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
-        return cls(tasks, clocks, requests)
+        return cls(tasks, clocks, requests, personal.values_by_chain(session, ids))
 
 
 def _check_instance(session: Session, instance: Instance, events: list, rows: _Rows) -> list[Difference]:
     seen = _Recompute()
-    result = replay.replay_loaded(session, instance, events, observe=seen)
+    result = replay.replay_loaded(session, instance, events, observe=seen, known=rows.personal.get(instance.id, {}))
     out: list[Difference] = []
     iid = instance.id
     if result.error or seen.wf is None:
@@ -179,6 +181,8 @@ def verify(session: Session, progress: parallel.Progress | None = None, *, url: 
     checked on ``url``'s database (default: the session's), ``jobs`` processes at a time."""
     url = url or session.get_bind().engine.url.render_as_string(hide_password=False)
     ids = replay_all.instance_ids(session)
+    if jobs > 1:
+        replay_all.preload_versions(url)
     order = {iid: n for n, iid in enumerate(ids)}
     out = sorted(parallel.map_chunks(check_chunk, url, ids, jobs=jobs, chunk=chunk, progress=progress),
                  key=lambda d: order[d.instance_id])

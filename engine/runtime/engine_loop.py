@@ -17,9 +17,12 @@ every recorded fingerprint (computed by the runtime) must still be reproduced by
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 # The library's iterators stop descending at this depth; under it (fewer tasks than this) ours match.
@@ -90,9 +93,12 @@ def _waiting(workflow) -> Iterator:
 
 
 def _update_waiting_tasks(workflow) -> None:
-    """``Workflow.update_waiting_tasks``, which every task completion calls."""
+    """``Workflow.update_waiting_tasks``, which every task completion calls. The walk yields only tasks of
+    this workflow's own dictionary: with none WAITING there, it would update nothing."""
     if _task_count(workflow) >= _MAX_TASKS:
         type(workflow).update_waiting_tasks(workflow)
+        return
+    if not any(t._state & _WAITING for t in workflow.tasks.values()):
         return
     for task in _waiting(workflow):
         task.task_spec._update(task)
@@ -106,7 +112,20 @@ def _install(wf: BpmnWorkflow) -> None:
             workflow.update_waiting_tasks = _update_waiting_tasks.__get__(workflow)
 
 
+def _runnable_somewhere(workflow) -> bool:
+    """Whether any READY engine (non-manual) task exists in this workflow or any subprocess: a superset of
+    what the tree search can reach, read without walking the tree. Most engine passes end with only user
+    tasks READY (waiting for a person): this says so without the search."""
+    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.top_workflow.subprocesses.values())):
+        for t in tasks.values():
+            if t._state & _READY and not t.task_spec.manual:
+                return True
+    return False
+
+
 def _run_ready(workflow) -> int:
+    if not _runnable_somewhere(workflow):
+        return 0
     count = 0
     for task in tasks_in_state(workflow, _READY):
         if not task.task_spec.manual:
@@ -135,6 +154,25 @@ def do_engine_steps(wf: BpmnWorkflow) -> None:
     while _engine_pass(wf):
         pass
     wf.refresh_timers()
+
+
+def _set_state(self, value: int) -> None:
+    """``Task._set_state`` without building the library's log record when nobody reads it.
+
+    The library builds a dictionary of eleven fields (``collect_log_extras``: names, parent lookup, state
+    names) for a ``logger.info`` on every state change, before the logger decides to drop it; replaying a
+    history changes a task's state hundreds of times. With the ``spiff.task`` logger enabled for INFO the
+    library's own method runs, so its log is unchanged; otherwise the same state change, no record."""
+    if _TASK_LOG.isEnabledFor(logging.INFO):
+        _library_set_state(self, value)
+    elif value != self._state:
+        self.last_state_change = time.time()
+        self._state = value
+
+
+_TASK_LOG = logging.getLogger("spiff.task")  # SpiffWorkflow.task's module logger
+_library_set_state = Task._set_state
+Task._set_state = _set_state
 
 
 def install(wf: BpmnWorkflow) -> None:

@@ -78,16 +78,19 @@ def replay(session: Session, instance_id: str, observe: Callable | None = None) 
     return replay_loaded(session, instance, history.events(session, instance_id), observe)
 
 
-def replay_loaded(session: Session, instance: Instance, events: list, observe: Callable | None = None) -> Replay:
+def replay_loaded(session: Session, instance: Instance, events: list, observe: Callable | None = None, *,
+                  known: dict | None = None) -> Replay:
     """:func:`replay` with the instance's events already read (all of its chain, in order): the chain is
-    checked on these rows, so a caller checking many instances reads their events in one query."""
+    checked on these rows, so a caller checking many instances reads their events in one query (and
+    ``known``, its personal values, :func:`personal.values_by_chain`)."""
     breaks = list(history.check_chain(events))
     current = repository.load(session, session.get(ProcessVersion, instance.version_id))
     # A migrated instance started on another version: replay from that one, switching at each "migrated".
     version = _version_started(session, instance, events) or current
     result = Replay(instance.id, [], chain_ok=not breaks)
     personal_fields = version.personal_fields | current.personal_fields
-    known = personal.chain_values(session, instance.id) if personal_fields else {}
+    if known is None:
+        known = personal.chain_values(session, instance.id) if personal_fields else {}
     wf = None
     try:
         for event in events:
