@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from engine.core import clock, db, parallel
 from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
-from engine.helpdesk import intake
+from engine.helpdesk import intake, phone_links
 from engine.helpdesk.tables import HelpRequest
 from engine.runtime import replay, replay_all, task_rows, timer_rows
 from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
@@ -129,6 +129,8 @@ def _check_instance(session: Session, instance: Instance, events: list, rows: _R
         out.append(Difference("sla_clocks", iid, key, in_db, status_))
     # the request row (type, priority, ratings, status)
     values = intake.projection(instance.process_id, current_data(wf))
+    if values is not None and values.get("customer_username") is None:  # linked once the number was proven
+        values["customer_username"] = phone_links.linked_to(events)
     req = rows.requests.get(iid)
     if values is not None and req is None:
         out.append(Difference("requests", iid, "（整行）", "缺失", "应存在"))
