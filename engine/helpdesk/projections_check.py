@@ -31,7 +31,9 @@ from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
 REQUEST_FIELDS = ("channel", "caller_name", "phone", "address", "building", "description", "priority",
                   "customer_username", "category", "satisfaction", "rating_speed", "rating_quality",
-                  "rating_attitude", "rating_source", "paid_cents")
+                  "rating_attitude", "rating_source", "paid_cents",
+                  # need-to-know reads these: clearing a 被投诉人 or a confidential flag would open a request
+                  "department", "complained_staff", "confidential")
 
 
 @dataclass(frozen=True)

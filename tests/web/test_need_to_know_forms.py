@@ -161,8 +161,8 @@ def test_a_complaint_recorded_on_the_forms_is_hidden_from_the_staff_member_it_na
 
 
 def test_the_named_person_is_refused_the_task_even_when_their_lane_alone_could_do_it(procedure_app):
-    """A complaint about the 客服部主管: the 判定 (validate) task is the supervisor's lane; they cannot take
-    it, and a manager hands it to no one who is not a 客服部主管 — the refusal stands whatever the lane."""
+    """A complaint about the 客服部主管: the 判定 (validate) task is in the supervisor's own lane, and still
+    they cannot do it, nor find the complaint in any list; the 公司经理 reads it."""
     iid = _complaint_about(procedure_app, "cs_supervisor")
     validate = _task(iid, "validate")
     supervisor = _client(procedure_app, "cs_supervisor")
