@@ -24,6 +24,7 @@ from engine.core.tables import User
 from . import ratelimit
 from .auth import limiter
 from .code_delivery import deliver_code
+from .password_form import new_password_errors
 from .policy import current_user, public, requires
 from .web import start_session
 
@@ -51,12 +52,8 @@ def change_password():
         elif not identity.verify_password(me, current):
             limiter().fail(key)  # a borrowed session must not become a password-guessing oracle
             errors["current_password"] = "当前密码不正确"
-        problem = identity.password_problem(password, username=me.username, phone=me.phone)
-        if problem:
-            errors["password"] = problem
-        elif password != request.form.get("password2", ""):
-            errors["password2"] = "两次输入的密码不一致"
-        elif password == current:
+        errors.update(new_password_errors(request.form, username=me.username, phone=me.phone))
+        if "password" not in errors and "password2" not in errors and password == current:
             errors["password"] = "新密码不能与当前密码相同"
         if not errors:
             with db.transaction() as tx:
@@ -101,11 +98,7 @@ def reset_confirm():
             errors["account"] = "请填写用户名或手机号"
         if not values["code"]:
             errors["code"] = "请填写验证码"
-        problem = identity.password_problem(password, username=values["account"])
-        if problem:
-            errors["password"] = problem
-        elif password != request.form.get("password2", ""):
-            errors["password2"] = "两次输入的密码不一致"
+        errors.update(new_password_errors(request.form, username=values["account"]))
         if not errors:
             try:
                 with db.transaction() as tx:

@@ -24,6 +24,7 @@ from engine.core.tables import User
 
 from . import ratelimit
 from .login_throttle import LoginThrottle
+from .password_form import new_password_errors
 from .phone_views import username_for_phone
 from .policy import allowed, current_user, public
 from .web import read_db, start_session
@@ -124,11 +125,7 @@ def signup():
             errors["display_name"] = "请填写您的称呼"
         elif len(values["display_name"]) > 50:
             errors["display_name"] = "称呼不超过50个字"
-        problem = identity.password_problem(password, username=values["phone"], phone=values["phone"])
-        if problem:
-            errors["password"] = problem
-        elif password != request.form.get("password2", ""):
-            errors["password2"] = "两次输入的密码不一致"
+        errors.update(new_password_errors(request.form, username=values["phone"], phone=values["phone"]))
         if not errors:
             # The number is only claimed here: it links no hotline call until proven (engine.identity.phones),
             # so a neighbour's number gains nothing, and its owner can still sign up with it.

@@ -17,7 +17,7 @@ from engine.core.tables import TaskRow
 from engine.helpdesk import queries
 
 from . import sla_view
-from .policy import current_user, requires
+from .policy import current_user, note_restricted_reads, readable_clause, requires
 from .web import read_db
 
 bp = Blueprint("departments", __name__)
@@ -36,10 +36,13 @@ def task_who(row: TaskRow) -> str:
 @bp.get("/handovers")
 @requires("handovers")
 def watch_list():
-    """Every job handed over to a department and not yet taken, the longest waiting first."""
-    session = read_db()
-    rows = queries.awaiting_department(session)
+    """Every job handed over to a department and not yet taken, the longest waiting first; only those of
+    requests the reader may read (never a complaint about them, nor a confidential consultation they do
+    not handle)."""
+    session, user = read_db(), current_user()
+    rows = queries.awaiting_department(session, visible=readable_clause(session, user, TaskRow.instance_id))
     reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
+    note_restricted_reads(user, reqs.values(), "departments.watch_list")
     clocks = queries.clocks_for_tasks(session, (r.id for r in rows))
     now = clock.now()
     items = []

@@ -19,7 +19,7 @@ from engine.helpdesk import intake, queries
 from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
-from .policy import allowed, can_work_on, current_user, may_see_task, requires
+from .policy import allowed, can_work_on, current_user, may_see_task, note_restricted_reads, requires
 from .web import read_db
 
 bp = Blueprint("inbox", __name__)
@@ -107,7 +107,10 @@ def index():
     user = current_user()
     session = read_db()
     args = _filter_args()
-    return render_template("inbox/index.html", items=_items(session, user, args), args=args,
+    items = _items(session, user, args)
+    # restricted requests listed (caller, address): on the record once per page load, not per 10-s refresh
+    note_restricted_reads(user, [i.request for i in items], "inbox.index")
+    return render_template("inbox/index.html", items=items, args=args,
                            filters=FILTERS, categories=intake.CATEGORIES, buildings=queries.buildings(session),
                            can_dispatch=allowed(user, "dispatch"))
 
@@ -171,5 +174,7 @@ def assign(task_id):
 @requires("inbox")
 def count():
     """Tiny JSON for anything that wants a badge without the list (e.g. a home-screen icon)."""
-    rows = tasks.inbox(read_db(), current_user())
-    return {"count": len(rows)}
+    session, user = read_db(), current_user()
+    rows = tasks.inbox(session, user)
+    reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
+    return {"count": sum(1 for r in rows if may_see_task(user, r, reqs.get(r.instance_id)))}

@@ -5,7 +5,8 @@ once its number is proven. Residents who must prove theirs (new sign-ups, accoun
 sent here before their requests. Sending a code is limited by ``engine.notify.codes`` (one a minute per
 number) and per address (``webapp.ratelimit``); a wrong code counts against the code's five tries, and the
 count is committed even though the answer is "no". Every proof and every lost claim is an audit event on
-the ``management`` chain.
+the ``management`` chain; a proof links the number's earlier hotline calls to the proven owner
+(``engine.helpdesk.phone_links``, an event on each request's chain).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine import forms, identity, notify
 from engine.audit import history
 from engine.core import db
 from engine.core.tables import User
+from engine.helpdesk import phone_links
 
 from . import ratelimit
 from .policy import current_user, requires
@@ -34,12 +36,23 @@ def _number(raw: str | None) -> str:
     return re.sub(r"[\s-]", "", forms.normalise_phone((raw or "").strip()))
 
 
-def _audit_proof(session, actor: str, user: User, proven: identity.phones.Proven, how: str) -> None:
+def _record_proof(session, actor: str, user: User, proven: identity.phones.Proven, how: str) -> list[str]:
+    """Audit the proof and the claims it ended, and link the number's earlier hotline calls to the proven
+    owner (``engine.helpdesk.phone_links``); returns the linked requests."""
+    linked = phone_links.link_earlier_requests(session, user, proven.phone, actor=actor, how=how)
     history.append(session, "management", actor, "phone_proven", element_id=user.username,
-                   payload={"username": user.username, "phone": proven.phone, "how": how})
+                   payload={"username": user.username, "phone": proven.phone, "how": how, "linked": linked})
     for other in proven.displaced:
         history.append(session, "management", actor, "phone_claim_lost", element_id=other,
                        payload={"username": other, "phone": proven.phone, "proven_by": user.username})
+    if proven.moved_from:
+        history.append(session, "management", actor, "phone_moved", element_id=proven.moved_from,
+                       payload={"phone": proven.phone, "from": proven.moved_from, "to": user.username})
+    return linked
+
+
+def _linked_text(linked: list[str]) -> str:
+    return f"，此前以该号码登记的 {len(linked)} 条来电求助已关联到账户" if linked else ""
 
 
 @bp.before_app_request
@@ -114,12 +127,12 @@ def verify():
             except identity.IdentityError as exc:
                 error = str(exc)
             else:
-                _audit_proof(tx, me.username, me, proven, "code")
+                linked = _record_proof(tx, me.username, me, proven, "code")
     if error is not None:
         me = read_db().get(User, current_user().id)
         return render_template("account/phone.html", me=me, number=me.pending_phone or "",
                                errors={"code": error}), 422
-    flash("手机号码已验证，此号码的来电求助将显示在您的账户中", "success")
+    flash(f"手机号码已验证，此号码的来电求助将显示在您的账户中{_linked_text(linked)}", "success")
     return redirect(url_for("portal.index"))
 
 
@@ -128,8 +141,11 @@ def verify():
 def claims():
     """The 物业助理's list of residents' unproven numbers, to confirm a person they know or have checked."""
     q = _number(request.args.get("q"))[:32]
-    rows = identity.phones.pending_claims(read_db(), q or None)
-    return render_template("account/phone_claims.html", rows=rows, q=q)
+    session = read_db()
+    rows = identity.phones.pending_claims(session, q or None)
+    numbers = {u.pending_phone for u in rows}
+    holders = dict(session.execute(select(User.phone, User.username).where(User.phone.in_(numbers))).all())
+    return render_template("account/phone_claims.html", rows=rows, q=q, holders=holders)
 
 
 @bp.post("/phones/<username>/confirm")
@@ -144,13 +160,14 @@ def confirm(username: str):
             user = tx.scalar(select(User).where(User.username == username))
             if user is None or not user.pending_phone or "customer" not in user.role_codes:
                 abort(404)
-            proven = identity.phones.prove(tx, user, user.pending_phone)
-            _audit_proof(tx, staff.username, user, proven, "staff")
+            proven = identity.phones.prove(tx, user, user.pending_phone, take_from_holder=True)
+            linked = _record_proof(tx, staff.username, user, proven, "staff")
             name = user.display_name
     except identity.IdentityError as exc:
         flash(str(exc), "error")
         return redirect(url_for("phones.claims"))
-    flash(f"已确认 {name} 的手机号码 {proven.phone}", "success")
+    moved = f"（该号码原由 {proven.moved_from} 验证，现已转给此住户）" if proven.moved_from else ""
+    flash(f"已确认 {name} 的手机号码 {proven.phone}{moved}{_linked_text(linked)}", "success")
     return redirect(url_for("phones.claims"))
 
 

@@ -142,6 +142,15 @@ def readable_instances(session: Session, user: User, instance_ids) -> set[str]:
     return (ids - requests) | readable
 
 
+def readable_clause(session: Session, user: User, instance_id):
+    """SQL on any table keyed by an instance id (``instance_id``: its column): the rows a list may show
+    ``user`` — instances that are no help request, and the requests :func:`visible_requests` lets them read.
+    The watch list of hand-overs and the other task lists filter with it in the query itself."""
+    a_request = select(HelpRequest.instance_id).where(HelpRequest.instance_id == instance_id)
+    readable = a_request.where(visible_requests(session, user))
+    return or_(~exists(a_request), exists(readable))
+
+
 def note_restricted_reads(user: User, requests, where: str) -> None:
     """Record on the ``access`` audit chain that ``user`` read these restricted requests (a page, the API, a
     list): who, which, where. Its own short transaction, retried when a concurrent reader took the same
@@ -166,7 +175,19 @@ def note_restricted_reads(user: User, requests, where: str) -> None:
 
 
 def can_work_on(user: User, task: TaskRow) -> bool:
+    """The engine's rule (lane, department, named person, claim, and the domain's refusals: never the
+    被投诉人 of the complaint the task belongs to)."""
     return engine_tasks.may_work_on(user, task)
+
+
+def work_refusal(user: User, task: TaskRow) -> str:
+    """Why ``user`` may not open or do ``task``, as the 403 page and the API say it in Chinese."""
+    reason = engine_tasks.refusal(object_session(task), user, task)
+    if reason:
+        return engine_tasks.refused_message(reason)
+    if task.claimed_by and task.claimed_by != user.username:
+        return f"该任务已由 {task.claimed_by} 领取，如需接手请联系主管派单。"
+    return "您没有处理此任务的权限。"
 
 
 def visible_data(user: User, data: dict) -> dict:

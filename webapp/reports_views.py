@@ -12,7 +12,7 @@ from flask import Blueprint, Response, render_template, request
 from engine.helpdesk import appraisal, common_problems, deadlines, intake, month_figures, reports
 
 from . import month_charts, reports_xlsx, sla_view
-from .policy import current_user, readable_instances, requires
+from .policy import current_user, note_restricted_reads, readable_instances, requires, visible_requests
 from .web import category_name, local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -41,7 +41,7 @@ BREACHES_SHOWN = 50  # on the page; the CSV export has them all
 def index():
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
-    report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN))
+    report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN), "reports.index")
     fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
     charts = month_charts.charts(fig)
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
@@ -49,7 +49,7 @@ def index():
                            link=month_charts.requests_url,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
-                           backlog=reports.open_backlog(session), staff=appraisal.appraisals(session, month),
+                           backlog=_backlog(session), staff=appraisal.appraisals(session, month),
                            appraisal_rule=appraisal.rule_text(), rating_sources=intake.RATING_SOURCES)
 
 
@@ -88,7 +88,9 @@ def printable():
 def export_xlsx():
     """The month as an Excel workbook: one sheet per table (see :mod:`webapp.reports_xlsx`)."""
     month = reports.parse_month(request.args.get("month"))
-    book = reports_xlsx.workbook(read_db(), month, sla_view.page_deadlines())
+    session = read_db()
+    book = reports_xlsx.workbook(session, month, sla_view.page_deadlines(),
+                                 readable=lambda report: _readable(session, report, "reports.export_xlsx"))
     out = io.BytesIO()
     book.save(out)
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -101,7 +103,7 @@ def export_csv():
     """The month's report as one CSV (UTF-8 with a BOM, so Excel shows the Chinese), section by section."""
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
-    r = _readable(session, reports.month_report(session, month, breached_limit=None))
+    r = _readable(session, reports.month_report(session, month, breached_limit=None), "reports.export_csv")
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow([f"荔园物业 月度报表 {month}"])
@@ -145,11 +147,22 @@ def export_csv():
                     headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.csv"})
 
 
-def _readable(session, report):
-    """The drill-down (breached deadlines, each linking its request) cut to what the reader may read."""
-    readable = readable_instances(session, current_user(), {c.instance_id for c, _req in report.breached})
-    return dataclasses.replace(report, breached=[(c, req) for c, req in report.breached
-                                                 if c.instance_id in readable])
+def _readable(session, report, where: str):
+    """The drill-down (breached deadlines, each linking its request) cut to what the reader may read; the
+    restricted requests left in it (complaints, confidential consultations) are read on the record."""
+    user = current_user()
+    readable = readable_instances(session, user, {c.instance_id for c, _req in report.breached})
+    breached = [(c, req) for c, req in report.breached if c.instance_id in readable]
+    note_restricted_reads(user, [req for _c, req in breached], where)
+    return dataclasses.replace(report, breached=breached)
+
+
+def _backlog(session):
+    """The month's still-open requests, the oldest listed only where the reader may read them."""
+    user = current_user()
+    backlog = reports.open_backlog(session, visible=visible_requests(session, user))
+    note_restricted_reads(user, backlog.oldest, "reports.index")
+    return backlog
 
 
 def _num(value) -> str:

@@ -49,8 +49,11 @@ def _minutes(seconds: float | None) -> float | None:
 
 
 def workbook(session: Session, month: str, registry: deadlines.Registry,
-             progress: Callable[[str], None] | None = None) -> Workbook:
-    """The month's workbook; ``progress(step)`` is called as each sheet is written (the CLI's bar)."""
+             progress: Callable[[str], None] | None = None,
+             readable: Callable[[reports.MonthReport], reports.MonthReport] | None = None) -> Workbook:
+    """The month's workbook; ``progress(step)`` is called as each sheet is written (the CLI's bar);
+    ``readable`` cuts the report's rows to what the reader may read (the web page's need-to-know; the CLI,
+    run by the operator on the server, has everything)."""
     step = progress or (lambda _name: None)
     fig = month_figures.month_figures(session, month, registry)
     this = fig.this
@@ -102,6 +105,8 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
             for s in reports.staff_performance(session, month)))
     step("员工绩效")
     report = reports.month_report(session, month, breached_limit=None)
+    if readable is not None:
+        report = readable(report)
     _sheet(book, "超时清单", ["时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"],
            ([registry.label(c.sla_key), _local(c.due_at), _local(c.breached_at),
              intake.CATEGORIES.get(req.category, "") if req else "", _text(req.caller_name if req else ""),

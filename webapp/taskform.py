@@ -19,7 +19,7 @@ from engine.helpdesk import queries
 from webapp.tables import Draft
 
 from . import instructions
-from .policy import allowed, can_work_on, current_user, requires
+from .policy import allowed, can_work_on, current_user, note_restricted_reads, requires, work_refusal
 from .web import friendly_error, local_time, read_db
 
 bp = Blueprint("tasks", __name__)
@@ -81,13 +81,13 @@ def show(task_id):
     row, task, schema, ui = ctx
     user = current_user()
     if not can_work_on(user, row):
-        if row.claimed_by and row.claimed_by != user.username:
-            return friendly_error(f"该任务已由 {row.claimed_by} 领取，如需接手请联系主管派单。", 403)
-        return friendly_error("您没有处理此任务的权限。", 403)
+        return friendly_error(work_refusal(user, row), 403)
     draft = session.get(Draft, (user.username, task_id))
     values = draft.data if draft else dict(task.data)
     if draft:
         flash(f"已恢复您于 {local_time(draft.updated_at)} 保存的草稿", "info")
+    # the page shows the request's caller and data: a complaint's or a confidential consultation's, on record
+    note_restricted_reads(user, queries.requests_by_instance(session, [row.instance_id]).values(), "tasks.show")
     return _render(row, task, schema, ui, values)
 
 
@@ -108,9 +108,9 @@ def submit(task_id):
     row, task, schema, ui = ctx
     user = current_user()
     if not can_work_on(user, row):
-        if row.claimed_by and row.claimed_by != user.username:
+        if row.claimed_by and row.claimed_by != user.username and not tasks.refusal(session, user, row):
             return conflict_page(f"该任务已由 {row.claimed_by} 领取，您的内容没有保存。", row.instance_id)
-        return friendly_error("您没有处理此任务的权限。", 403)
+        return friendly_error(work_refusal(user, row), 403)
     data = forms.coerce(schema, request.form.to_dict(flat=False), current=task.data)
     if request.form.get("action") == "draft":
         _save_draft(user.username, task_id, data)

@@ -99,10 +99,12 @@ def sync(session: Session, instance, values: dict, *, ended: bool) -> None:
     """Write the request's projected fields (one UPDATE, or an INSERT the first time; no ORM round trip).
 
     The runtime calls this only when the projection changed (or the instance ended), so ``updated_at`` is
-    the time the request's own fields last changed.
+    the time the request's own fields last changed. A request's resident account is never unset here.
     """
     now = clock.now()
     values = {**values, "updated_at": now}
+    if values.get("customer_username") is None:  # a call linked to its resident after the number was proven
+        values.pop("customer_username", None)    # (``phone_links``) stays linked whatever the workflow does
     if ended:
         values.update(status="closed", closed_at=now)
     changed = session.execute(update(_R).where(_R.c.instance_id == instance.id).values(**values)).rowcount

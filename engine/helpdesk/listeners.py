@@ -7,16 +7,22 @@
 - the monthly statistics process starts with the month's figures computed from the projections;
 - a timer may carry only an SLA key the deadline registry names (a typo is a deploy error);
 - every audit event is heard by the notices (``notices.on_events``), which write the outbox messages it
-  causes in the same transaction.
+  causes in the same transaction;
+- the staff member a complaint is about (被投诉人) may not work on, claim or be handed any task of it
+  (``engine.tasks.add_refusal``), whatever their lane.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import tasks
 from engine.audit import history
+from engine.core.tables import TaskRow, User
 from engine.forms import sample
 from engine.helpdesk import deadlines, help_requests, intake, notices, reports
+from engine.helpdesk.tables import HelpRequest
 from engine.repository import validation
 from engine.runtime import listeners
 
@@ -68,6 +74,12 @@ def _scenario_starts(process_id: str, fields: dict) -> list[dict]:
     return out
 
 
+def _complaint_about(session: Session, user: User, row: TaskRow) -> str | None:
+    """The 被投诉人 keeps away from every task of the complaint about them (issue 12)."""
+    named = session.scalar(select(HelpRequest.complained_staff).where(HelpRequest.instance_id == row.instance_id))
+    return "此投诉的被投诉人" if named and named == user.username else None
+
+
 def install() -> None:
     """Register the help desk with the runtime; idempotent, called by every entry point at start-up."""
     listeners.add_projection(listeners.Projection(
@@ -78,3 +90,4 @@ def install() -> None:
     listeners.add_sample_start("help_request", _sample_starts)
     validation.register_sla_keys(deadlines.NAMES)
     history.add_listener(notices.on_events)
+    tasks.add_refusal("complained_staff", _complaint_about)

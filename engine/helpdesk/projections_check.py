@@ -25,14 +25,16 @@ from sqlalchemy.orm import Session
 from engine.audit import personal
 from engine.core import clock, db, parallel
 from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
-from engine.helpdesk import intake
+from engine.helpdesk import intake, phone_links
 from engine.helpdesk.tables import HelpRequest
 from engine.runtime import replay, replay_all, task_rows, timer_rows
 from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
 REQUEST_FIELDS = ("channel", "caller_name", "phone", "address", "building", "description", "priority",
                   "customer_username", "category", "satisfaction", "rating_speed", "rating_quality",
-                  "rating_attitude", "rating_source", "paid_cents")
+                  "rating_attitude", "rating_source", "paid_cents",
+                  # need-to-know reads these: clearing a 被投诉人 or a confidential flag would open a request
+                  "department", "complained_staff", "confidential")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def _check_instance(session: Session, instance: Instance, events: list, rows: _R
         out.append(Difference("sla_clocks", iid, key, in_db, status_))
     # the request row (type, priority, ratings, status)
     values = intake.projection(instance.process_id, current_data(wf))
+    if values is not None and values.get("customer_username") is None:  # linked once the number was proven
+        values["customer_username"] = phone_links.linked_to(events)
     req = rows.requests.get(iid)
     if values is not None and req is None:
         out.append(Difference("requests", iid, "（整行）", "缺失", "应存在"))

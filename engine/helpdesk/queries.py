@@ -171,11 +171,14 @@ def all_open_tasks(session: Session, limit: int = 500) -> list[TaskRow]:
     return list(session.scalars(query))
 
 
-def awaiting_department(session: Session, limit: int = 500) -> list[TaskRow]:
+def awaiting_department(session: Session, limit: int = 500, *, visible=None) -> list[TaskRow]:
     """Jobs handed over to a department and not yet taken (信息传递：跟进部门接收情况): the open tasks of the
-    department lane, the longest waiting first."""
-    query = (select(TaskRow).where(TaskRow.lane == identity.departments.DEPARTMENT_LANE)
-             .order_by(TaskRow.ready_at).limit(limit))
+    department lane, the longest waiting first (``visible``: the reader's need-to-know condition on
+    ``TaskRow.instance_id``, from ``webapp.policy.readable_clause``)."""
+    query = select(TaskRow).where(TaskRow.lane == identity.departments.DEPARTMENT_LANE)
+    if visible is not None:
+        query = query.where(visible)
+    query = query.order_by(TaskRow.ready_at).limit(limit)
     return list(session.scalars(query))
 
 

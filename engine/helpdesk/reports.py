@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from engine import identity
@@ -148,15 +148,18 @@ class Backlog:
         return self.at - clock.as_utc(request.created_at)
 
 
-def open_backlog(session: Session, limit: int = 20) -> Backlog:
-    """The requests still open now, by how long ago they came in; a supervisor's "what is dragging on"."""
+def open_backlog(session: Session, limit: int = 20, *, visible=None) -> Backlog:
+    """The requests still open now, by how long ago they came in; a supervisor's "what is dragging on".
+    ``visible`` (the reader's need-to-know condition on ``requests``) cuts the list of the oldest; the
+    counts are figures and count every request."""
     now = clock.now()
     bucket = case(*((HelpRequest.created_at > now - upper, i) for i, (_, upper) in enumerate(BACKLOG_BUCKETS)
                     if upper is not None), else_=len(BACKLOG_BUCKETS) - 1)
     found = dict(session.execute(select(bucket, func.count()).where(HelpRequest.status == "open")
                                  .group_by(bucket)).all())
     counts = [(label, found.get(i, 0)) for i, (label, _) in enumerate(BACKLOG_BUCKETS)]
-    oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open")
+    oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open",
+                                                            true() if visible is None else visible)
                                   .order_by(HelpRequest.created_at, HelpRequest.instance_id).limit(limit)))
     return Backlog(now, counts, oldest)
 

@@ -78,10 +78,14 @@ def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) 
 
 
 def current_data(wf: BpmnWorkflow) -> dict:
-    """The instance's latest data: the most recently changed live task's, or the final data when ended."""
+    """The instance's latest data: the most recently changed live task's, or the final data when ended.
+
+    Live tasks of running subprocesses (call activities) count too: what a called process's form recorded
+    (a complaint's 被投诉人, a consultation marked confidential) is the request's data as soon as it is
+    recorded, not only once the called process ends and hands its data back."""
     if wf.is_completed():
         return dict(wf.data) or dict(wf.last_task.data if wf.last_task else {})
-    live = [t for t in wf.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
+    live = [t for t in all_tasks(wf) if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
     live = live or [t for t in wf.tasks.values() if t.state == TaskState.COMPLETED]
     merged: dict = {}
     for t in sorted(live, key=lambda t: t.last_state_change):

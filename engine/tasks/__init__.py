@@ -4,6 +4,7 @@ runtime keeps (:mod:`engine.runtime.task_rows`).
 
 from engine.tasks.inbox import (
     DISPATCHERS,
+    add_refusal,
     assign,
     claim,
     complete,
@@ -12,7 +13,10 @@ from engine.tasks.inbox import (
     may_work_on,
     offered_clause,
     offered_to,
+    refusal,
+    refused_message,
     release,
 )
 
-__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_clause", "offered_to", "release"]
+__all__ = ["DISPATCHERS", "add_refusal", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_clause", "offered_to", "refusal",
+           "refused_message", "release"]

@@ -10,6 +10,7 @@ member of the department it names (the department's inbox), one of the lane 部�
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlalchemy import and_, case, not_, or_, select
 from sqlalchemy.orm import Session, object_session
@@ -25,14 +26,51 @@ DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader", "eng_head"
 _DEPARTMENTS = identity.departments
 
 
+# --- a domain's own refusals ---------------------------------------------------------------------------------
+# The inbox knows lanes, departments and names; a domain may know more about who must keep away from a task
+# (the help desk: the staff member a complaint is about). It registers a check at start-up that names what
+# the person is to the request ("此投诉的被投诉人"), or None; a refused person may not work on, claim,
+# complete or be handed (派单) the task, whatever their lane.
+
+Refusal = Callable[[Session, User, TaskRow], "str | None"]
+_refusals: dict[str, Refusal] = {}
+
+
+def add_refusal(name: str, check: Refusal) -> None:
+    """Register ``check(session, user, row)``; idempotent by name (entry points install domains once each)."""
+    _refusals[name] = check
+
+
+def refusal(session: Session | None, user: User, row: TaskRow) -> str | None:
+    """What makes ``user`` someone who must keep away from this task (e.g. "此投诉的被投诉人"), or None.
+    Without a session to ask, a registered check cannot be run: refused (fail closed)."""
+    if not _refusals:
+        return None
+    session = session or object_session(row)
+    if session is None:
+        return "无法核实的人员"
+    for check in _refusals.values():
+        reason = check(session, user, row)
+        if reason:
+            return reason
+    return None
+
+
+def refused_message(reason: str) -> str:
+    """The 403 a refused person reads."""
+    return f"您是{reason}，不能查看或办理此任务"
+
+
 # --- who may do what -----------------------------------------------------------------------------------------
 
 def may_work_on(user: User, row: TaskRow, session: Session | None = None) -> bool:
     """Lane role, department (or named assignee), and not held by somebody else. A task handed by 派单 to
     someone it is offered to is theirs even when it was first assigned to another (the person on duty who
     is away). A department task needs the session to look up the user's department; without one it is
-    refused."""
+    refused. Nobody a domain refuses (:func:`refusal`) may work on it, not even its assignee."""
     if row.claimed_by and row.claimed_by != user.username:
+        return False
+    if refusal(session, user, row):
         return False
     if row.excluded and runtime.task_rows.is_excluded(row, user.username):
         return False  # already worked on this request (the 回访 is not made by the handler)
@@ -85,6 +123,9 @@ def get(session: Session, task_id: str) -> TaskRow:
 
 def claim(session: Session, task_id: str, user: User) -> TaskRow:
     row = get(session, task_id)
+    reason = refusal(session, user, row)
+    if reason:
+        raise errors.Forbidden(refused_message(reason))
     if row.claimed_by == user.username:
         return row
     if row.claimed_by:
@@ -124,6 +165,9 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     target = identity.get_user(session, username)
     if target is None or not target.is_active:
         raise errors.EngineError(f"找不到用户 {username}")
+    reason = refusal(session, target, row)
+    if reason:
+        raise errors.EngineError(f"{target.display_name} 是{reason}，不能派给他/她")
     if row.excluded and runtime.task_rows.is_excluded(row, username):
         raise errors.EngineError(f"{target.display_name} 已经办理过此求助，此任务（如回访）须由其他人完成")
     if not _may_receive(session, target, row):
@@ -172,6 +216,9 @@ def complete(session: Session, task_id: str, user: User, data: dict, *,
     check reads a snapshot, so the write lock waits for the runtime's write, not for its scripts)."""
     with db.reading(session) as read:
         row = get(read, task_id)
+        reason = refusal(read, user, row)
+        if reason:
+            raise errors.Forbidden(refused_message(reason))
         if not may_work_on(user, row, read):
             raise errors.Forbidden("您没有处理此任务的权限")
     return runtime.complete_task(session, row.instance_id, task_id, data, user.username,

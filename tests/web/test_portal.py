@@ -99,3 +99,27 @@ def test_a_request_for_an_undeployed_process_is_explained_not_a_server_error(app
                                (client_for(RESIDENT_PHONE), "/portal/new", call)):
         res = client.post(path, data=data)
         assert res.status_code == 200 and "尚未部署" in res.get_data(as_text=True), path
+
+
+def test_a_supervisor_cannot_hand_the_residents_own_rating_to_another_resident(client_for):
+    """Issue 12: 派单 of the resident's confirmation and rating to somebody else would let them forge the
+    resident's word (and the 绩效考核 it feeds). The task comes from the real flow: a call, the repair done."""
+    from engine.core.tables import TaskRow
+
+    iid = record_call(client_for("assistant"))
+    engineer = client_for("engineer")
+    tid = task_ids(engineer.get("/inbox").get_data(as_text=True))[0]
+    engineer.post(f"/tasks/{tid}", data={"result": "更换阀门", "fixed": "true", "action": "submit"})
+    page = client_for(RESIDENT_PHONE).get(f"/portal/requests/{iid}").get_data(as_text=True)
+    rate = re.search(r'href="/tasks/([0-9a-f-]{36})" data-testid="rate-link"', page).group(1)
+
+    res = client_for("cs_supervisor").post(f"/tasks/{rate}/assign", data={"username": OTHER_PHONE},
+                                           follow_redirects=True)
+    assert "住户本人的任务（确认、评价等）只能由住户本人办理，不能派单" in res.get_data(as_text=True)
+    with db.read_session() as session:
+        row = session.get(TaskRow, rate)
+        assert (row.assignee, row.claimed_by) == (RESIDENT_PHONE, None)
+    other = client_for(OTHER_PHONE)
+    assert other.get(f"/tasks/{rate}").status_code == 403
+    assert other.post(f"/tasks/{rate}", data={"resolved": "true", "speed": "1", "quality": "1", "attitude": "1",
+                                              "action": "submit"}).status_code == 403

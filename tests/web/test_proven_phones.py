@@ -17,9 +17,9 @@ from engine import identity, notify
 from engine.audit import history
 from engine.core import clock, db
 from engine.core.tables import User
-from engine.helpdesk import queries
+from engine.helpdesk import phone_links, projections_check, queries
 from engine.helpdesk.tables import HelpRequest
-from tests.web.conftest import PASSWORD, RESIDENT_PHONE, record_call
+from tests.web.conftest import PASSWORD, RESIDENT_PHONE, record_call, task_ids
 
 NEIGHBOUR = "13600000007"
 SQUATTER_OWN = "13500000005"
@@ -89,6 +89,7 @@ def test_a_squatter_with_a_neighbours_number_sees_and_rates_nothing_and_the_owne
     _prove(owner, NEIGHBOUR)
     assert _user(owner_name).phone == NEIGHBOUR and not _user(owner_name).must_prove_phone
     assert _user(NEIGHBOUR).pending_phone is None  # the squatter lost the claim
+    assert _owner(first) == owner_name  # the call made before the proof joins the owner, never the squatter
     with db.read_session() as session:
         kinds = [(e.kind, e.element_id) for e in history.events(session, "management")]
     assert ("phone_proven", owner_name) in kinds and ("phone_claim_lost", NEIGHBOUR) in kinds
@@ -157,7 +158,8 @@ def test_a_staff_member_confirms_a_person_and_it_is_audited(app, client_for):
     with db.read_session() as session:
         proven = [history.payload_of(e) | {"actor": e.actor} for e in history.events(session, "management")
                   if e.kind == "phone_proven"]
-    assert proven[-1] == {"username": "13600000021", "phone": "13600000021", "how": "staff", "actor": "assistant"}
+    assert proven[-1] == {"username": "13600000021", "phone": "13600000021", "how": "staff", "actor": "assistant",
+                          "linked": []}
     assert resident.get("/portal").status_code == 200
     assert _owner(record_call(assistant, phone="13600000021")) == "13600000021"
     assert resident.get("/phones").status_code == 403  # residents cannot confirm anyone
@@ -224,3 +226,84 @@ def test_changing_a_proven_number_keeps_the_old_one_until_the_new_one_is_proven(
     assert res.status_code == 302
     assert _user(RESIDENT_PHONE).phone == "13600000071"
     assert _owner(record_call(client_for("assistant"), phone="13600000071")) == RESIDENT_PHONE
+
+
+def _linked_events(iid: str) -> list[dict]:
+    with db.read_session() as session:
+        return [history.payload_of(e) | {"actor": e.actor} for e in history.events(session, iid)
+                if e.kind == phone_links.LINKED]
+
+
+def test_calls_recorded_before_the_number_was_proven_join_the_account_once_it_is_proven(app, client_for):
+    """A resident called the hotline before signing up, and again after signing up but before proving the
+    number: both calls join the account when the code proves the number — and not a moment earlier."""
+    assistant = client_for("assistant")
+    before_signup = record_call(assistant, caller_name="郑阿姨", phone="13600000081", address="8栋1单元101",
+                                description="电梯异响")
+    resident = _signup(app, "13600000081", "郑阿姨")
+    before_proof = record_call(assistant, caller_name="郑阿姨", phone="13600000081", address="8栋1单元101",
+                               description="楼道堆放杂物")
+    other = record_call(assistant, phone="13600000082", description="别人的来电")
+    assert (_owner(before_signup), _owner(before_proof)) == (None, None)  # a claim links nothing
+    assert resident.get(f"/portal/requests/{before_signup}").status_code != 200
+
+    resident.post("/account/phone/send", data={"phone": "13600000081"})
+    res = resident.post("/account/phone/verify", data={"code": _latest_code("13600000081")}, follow_redirects=True)
+    assert "此前以该号码登记的 2 条来电求助已关联到账户" in res.get_data(as_text=True)
+    assert (_owner(before_signup), _owner(before_proof), _owner(other)) == ("13600000081", "13600000081", None)
+    page = resident.get("/portal").get_data(as_text=True)
+    assert "电梯异响" in page and "楼道堆放杂物" in page and "别人的来电" not in page
+    assert resident.get(f"/portal/requests/{before_signup}").status_code == 200
+    assert _linked_events(before_signup) == [{"customer_username": "13600000081", "phone": "13600000081",
+                                              "how": "code", "actor": "13600000081"}]
+    with db.read_session() as session:
+        proof = [history.payload_of(e) for e in history.events(session, "management") if e.kind == "phone_proven"]
+    assert sorted(proof[-1]["linked"]) == sorted([before_signup, before_proof])
+
+    # The request goes on (the engineer's task); the link stays, and the projection check reads it as sound.
+    engineer = client_for("engineer")
+    [tid] = [t for t in task_ids(engineer.get("/inbox").get_data(as_text=True)) if _instance_of(t) == before_signup]
+    assert engineer.post(f"/tasks/{tid}", data={"result": "调整导轨", "fixed": "true", "action": "submit"}).status_code == 302
+    assert _owner(before_signup) == "13600000081"
+    with db.read_session() as session:
+        assert [d for d in projections_check.verify(session) if d.instance_id in (before_signup, before_proof)] == []
+
+
+def test_a_staff_confirmation_links_the_earlier_calls_too(app, client_for):
+    assistant = client_for("assistant")
+    earlier = record_call(assistant, caller_name="孔老伯", phone="13600000091", description="看不懂缴费单")
+    _signup(app, "13600000091", "孔老伯")
+    res = assistant.post("/phones/13600000091/confirm", data={"checked": "yes"}, follow_redirects=True)
+    assert "此前以该号码登记的 1 条来电求助已关联到账户" in res.get_data(as_text=True)
+    assert _owner(earlier) == "13600000091"
+    assert _linked_events(earlier)[0]["how"] == "staff" and _linked_events(earlier)[0]["actor"] == "assistant"
+
+
+def test_a_proven_number_moves_to_its_new_owner_on_a_staff_confirmation_not_on_a_code(app, client_for):
+    """The carrier reissued 陈先生's old number to 林女士: her code does not take it from his account, a
+    物业助理 who has checked her does; his account keeps the requests already his, new calls are hers."""
+    assistant = client_for("assistant")
+    his = record_call(assistant, phone=RESIDENT_PHONE, description="陈先生以前的来电")
+    assert _owner(his) == RESIDENT_PHONE
+    newcomer = _signup(app, RESIDENT_PHONE, "林女士")
+    newcomer_name = f"{RESIDENT_PHONE}-2"
+    newcomer.post("/account/phone/send", data={"phone": RESIDENT_PHONE})
+    res = newcomer.post("/account/phone/verify", data={"code": _latest_code(RESIDENT_PHONE)})
+    assert res.status_code == 422 and "请联系物业助理核实" in res.get_data(as_text=True)
+    assert "现由 13800000001 验证" in assistant.get(f"/phones?q={RESIDENT_PHONE}").get_data(as_text=True)
+
+    res = assistant.post(f"/phones/{newcomer_name}/confirm", data={"checked": "yes"}, follow_redirects=True)
+    assert "该号码原由 13800000001 验证，现已转给此住户" in res.get_data(as_text=True)
+    assert (_user(newcomer_name).phone, _user(RESIDENT_PHONE).phone) == (RESIDENT_PHONE, None)
+    assert _owner(his) == RESIDENT_PHONE  # what was his stays his
+    assert _owner(record_call(assistant, phone=RESIDENT_PHONE, description="林女士的来电")) == newcomer_name
+    with db.read_session() as session:
+        moved = [history.payload_of(e) for e in history.events(session, "management") if e.kind == "phone_moved"]
+    assert moved == [{"phone": RESIDENT_PHONE, "from": RESIDENT_PHONE, "to": newcomer_name}]
+
+
+def _instance_of(task_id: str) -> str:
+    from engine.core.tables import TaskRow
+
+    with db.read_session() as session:
+        return session.get(TaskRow, task_id).instance_id

@@ -50,8 +50,11 @@ def get_task(task_id: str):
     user = policy.current_user()
     with db.read_session() as session:
         row = _row(session, task_id, for_change=False)
-        if not policy.can_view_task(user, row, session.get(HelpRequest, row.instance_id)):
-            raise ApiError(403, "您没有查看此任务的权限")
+        req = session.get(HelpRequest, row.instance_id)
+        if not policy.can_view_task(user, row, req):
+            refused = tasks.refusal(session, user, row)
+            raise ApiError(403, tasks.refused_message(refused) if refused else "您没有查看此任务的权限")
+        policy.note_restricted_reads(user, [req], "api.task")
         loaded = runtime.load(session, row.instance_id)
         task = runtime.find_task(loaded.workflow, task_id)
         if task is None:
@@ -99,8 +102,7 @@ def complete_task(task_id: str):
         with db.reading(session) as read:  # the write lock waits for the write, not for the scripts
             row = _row(read, task_id, for_change=True)
             if not policy.can_work_on(user, row):
-                who = f"（已由 {row.claimed_by} 领取）" if row.claimed_by else ""
-                raise ApiError(403, f"您没有处理此任务的权限{who}")
+                raise ApiError(403, policy.work_refusal(user, row))
         instance = tasks.complete(session, task_id, user, body.get("data", {}), expected_revision=revision)
         out = {"instance_id": instance.id, "status": instance.status, "revision": instance.revision}
     return out
