@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from engine import notify, runtime
 from engine.core import clock, db
-from engine.notify import OutboxAttempt, OutboxMessage
+from engine.notify import OutboxMessage
 from tests.fake_sms import FakeProvider
 from tests.scenarios import driver as d
 from tests.scenarios.conftest import PASSWORD

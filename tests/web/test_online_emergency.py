@@ -9,8 +9,10 @@ import pytest
 
 from engine.core import db
 from engine.helpdesk import hotline
-from tests.scenarios.conftest import PASSWORD
-from tests.scenarios.conftest import procedure  # noqa: F401 - the real procedure, deployed once per backend
+from tests.scenarios.conftest import (
+    PASSWORD,
+    procedure,  # noqa: F401 - the real procedure, deployed once per backend
+)
 from tests.web.conftest import make_app
 
 
