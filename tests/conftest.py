@@ -52,6 +52,13 @@ def audit_signing(audit_key_file, tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch) -> str:
+    """The installation secret (signed SMS links, sessions) from the environment, never the repo's var/."""
+    monkeypatch.setenv("LIYUAN_SECRET_KEY", "test-installation-secret")
+    return "test-installation-secret"
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"

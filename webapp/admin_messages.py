@@ -1,5 +1,6 @@
-"""The administrator's view of the notifications outbox: SMS that failed or still wait (with every
-attempt and a 重发 button), and the Chinese message templates, one per event, with their variables.
+"""The administrator's view of what residents are told: SMS that failed or still wait (with every attempt
+and a 重发 button), the Chinese message templates, one per event, with their variables, and the 24 h
+hotline number the portal shows at once for an emergency (服务热线).
 
 A template is checked before it is stored (:func:`engine.notify.templates.check`): a bad one is shown again
 with the Chinese reason beside it and what was typed kept; nothing is saved.
@@ -11,6 +12,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from engine import notify
 from engine.core import db, errors
+from engine.helpdesk import hotline
+from engine.helpdesk.tables import DeskSetting
 
 from .policy import current_user, requires
 from .web import read_db
@@ -74,3 +77,29 @@ def save_template(event):
         return _templates_page({event: body}, {event: str(exc)}, 422)
     flash(f"已保存「{notify.templates.EVENTS[event].name}」通知模板，之后的消息按新模板发送", "success")
     return redirect(url_for("admin_messages.templates"))
+
+
+def _hotline_page(typed=None, error=None, status=200):
+    session = read_db()
+    return render_template("admin/hotline.html", tab="hotline", number=hotline.number(session),
+                           row=session.get(DeskSetting, hotline.KEY), default=hotline.DEFAULT_NUMBER, typed=typed,
+                           error=error), status
+
+
+@bp.get("/hotline")
+@requires("admin")
+def hotline_page():
+    return _hotline_page()
+
+
+@bp.post("/hotline")
+@requires("admin")
+def save_hotline():
+    typed = request.form.get("number", "")
+    try:
+        with db.transaction() as session:
+            saved = hotline.save(session, typed, current_user().username)
+    except hotline.SettingError as exc:
+        return _hotline_page(typed, str(exc), 422)
+    flash(f"已保存24小时服务热线：{saved}", "success")
+    return redirect(url_for("admin_messages.hotline_page"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -41,22 +40,6 @@ NAV = (
 )
 
 
-def _secret_key() -> str:
-    key = os.environ.get("LIYUAN_SECRET_KEY")
-    if key:
-        return key
-    path = engine_config.var_dir() / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-        return key
-
-
 def create_app(config: dict | None = None) -> Flask:
     engine.helpdesk.install()
     app = Flask(__name__)
@@ -76,7 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key()
+        app.config["SECRET_KEY"] = engine_config.secret_key()
 
     security.init_app(app)  # first: its limits and checks run before CSRF and sign-in look at the request
     ratelimit.init_app(app)
@@ -93,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
         api,
         audit_views,
         auth,
+        confirm_link,
         departments_views,
         inbox,
         intake_views,
@@ -106,7 +90,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
 
     # Staff and residents, then the back-office audiences: 审计员, 管理员, report readers, 流程负责人.
-    for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, requests_view.bp,
+    for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, confirm_link.bp,
+                      requests_view.bp,
                       notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
                       reports_views.bp, modeler_views.bp):
         app.register_blueprint(blueprint)

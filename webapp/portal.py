@@ -16,7 +16,7 @@ from engine import identity, runtime
 from engine.audit import history
 from engine.core import clock, db
 from engine.core.errors import EngineError
-from engine.helpdesk import queries, resident
+from engine.helpdesk import hotline, queries, resident
 
 from . import sla_view
 from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
@@ -58,10 +58,13 @@ def new():
             except EngineError as exc:
                 flash(exc.message, "error")
             else:
-                flash("您的求助已提交，我们会尽快处理", "success")
+                if values.get("category") in hotline.EMERGENCY_CATEGORIES:
+                    flash("您的紧急求助已提交，护管部值班人员已接报；情况紧急请立即拨打24小时服务热线", "warning")
+                else:
+                    flash("您的求助已提交，我们会尽快处理", "success")
                 return redirect(url_for("portal.show", instance_id=started.instance_id))
     return render_template("portal/new.html", schema=ONLINE_SCHEMA, ui_schema=ONLINE_UI, values=values,
-                           errors=errors), (422 if errors else 200)
+                           errors=errors, hotline=hotline.number(read_db())), (422 if errors else 200)
 
 
 def _own(instance_id: str):
@@ -85,12 +88,12 @@ def show(instance_id):
     my_tasks = [t for t in queries.open_tasks(session, instance_id) if t.assignee == user.username]
     last = queries.last_event(session, instance_id, "urged", user.username)
     wait = _urge_wait(last)
-    status = _status(session, req)
-    return render_template("portal/request.html", req=req, plain=status, answers=resident.answers(session,
-                                                                                                instance_id),
-                           coming=resident.dispatched(session, instance_id), promises=sla_view.customer_promises(clocks) if req.status != "closed" else [],
-                           can_urge=resident.can_urge(req, status), my_tasks=my_tasks,
-                           urge_wait=duration_text(wait) if wait else None, taken=taken)
+    seen = resident.view(session, req, (t.element_id for t in queries.open_tasks(session, instance_id)))
+    # An emergency is promised the hotline, not a time to acknowledge a form (预计15分钟内受理).
+    promises = sla_view.customer_promises(clocks) if req.status != "closed" and not seen.hotline else []
+    return render_template("portal/request.html", req=req, plain=seen.status, answers=seen.answers,
+                           coming=seen.coming, promises=promises, can_urge=seen.can_urge, my_tasks=my_tasks,
+                           hotline=seen.hotline, urge_wait=duration_text(wait) if wait else None, taken=taken)
 
 
 def _taken(data: dict) -> tuple[str, str] | None:

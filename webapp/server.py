@@ -10,6 +10,7 @@ For several workers behind a proxy on PostgreSQL, run ``create_app()`` under any
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 THREADS = 8
@@ -22,6 +23,10 @@ def serve(host: str, port: int) -> int:
 
     app = create_app()
     _show_outbox_log()
+    if host in ("127.0.0.1", "localhost") and not os.environ.get("LIYUAN_PUBLIC_URL"):
+        # The demo on this machine: the SMS written to the log carry links that open here (the scheduler
+        # runs in this process). A server others reach sets LIYUAN_PUBLIC_URL to its public address.
+        os.environ["LIYUAN_PUBLIC_URL"] = f"http://{host}:{port}"
     stop = _start_scheduler()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

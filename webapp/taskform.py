@@ -30,7 +30,7 @@ def render_instructions(text: str | None, data: dict) -> Markup | None:
     return instructions.render(text, data)
 
 
-def _context(session, task_id: str):
+def context(session, task_id: str):
     """(row, task, schema with options resolved, ui schema) or None when the task is no longer waiting."""
     row = session.get(TaskRow, task_id)
     if row is None:
@@ -75,7 +75,7 @@ def _render(row, task, schema, ui, values, errors=None, status=200):
 @requires("inbox", "portal")
 def show(task_id):
     session = read_db()
-    ctx = _context(session, task_id)
+    ctx = context(session, task_id)
     if ctx is None:
         return conflict_page("该任务已完成或已取消，无需再处理。", _instance_of_gone(task_id), task_id)
     row, task, schema, ui = ctx
@@ -101,7 +101,7 @@ def _instance_of_gone(task_id: str) -> str | None:
 @requires("inbox", "portal")
 def submit(task_id):
     session = read_db()
-    ctx = _context(session, task_id)
+    ctx = context(session, task_id)
     if ctx is None:
         return conflict_page("您提交时，该任务已由同事完成或已被取消，您的内容没有保存。",
                              _instance_of_gone(task_id), task_id)
@@ -111,19 +111,15 @@ def submit(task_id):
         if row.claimed_by and row.claimed_by != user.username and not tasks.refusal(session, user, row):
             return conflict_page(f"该任务已由 {row.claimed_by} 领取，您的内容没有保存。", row.instance_id)
         return friendly_error(work_refusal(user, row), 403)
-    data = forms.coerce(schema, request.form.to_dict(flat=False), current=task.data)
     if request.form.get("action") == "draft":
-        _save_draft(user.username, task_id, data)
+        _save_draft(user.username, task_id, posted_data(schema, task))
         flash("草稿已保存，可稍后继续填写", "success")
         return redirect(url_for("tasks.show", task_id=task_id))
     instance_id = row.instance_id
-    session.close()  # release the read snapshot before writing (SQLite WAL)
     try:
-        with db.transaction() as write:
-            tasks.complete(write, task_id, user, data)
-            write.execute(delete(Draft).where(Draft.task_id == task_id))
-    except errors.InvalidData as exc:
-        return _render(row, task, schema, ui, data, exc.errors, 422)
+        data, invalid = complete_posted(row, task, schema, user)
+        if invalid:
+            return _render(row, task, schema, ui, data, invalid, 422)
     except errors.Conflict as exc:
         return conflict_page(exc.message, instance_id, task_id)
     except errors.EngineError as exc:
@@ -132,6 +128,27 @@ def submit(task_id):
     if allowed(user, "inbox"):
         return redirect(url_for("inbox.index"))
     return redirect(url_for("portal.show", instance_id=instance_id))
+
+
+def posted_data(schema: dict, task) -> dict:
+    """The posted form as typed data (checkbox off, numbers, dates), over the task's current values."""
+    return forms.coerce(schema, request.form.to_dict(flat=False), current=task.data)
+
+
+def complete_posted(row, task, schema: dict, user) -> tuple[dict, dict | None]:
+    """Complete the task from the posted form as ``user`` through ``engine.tasks.complete`` (which checks
+    the right to do it and validates): (typed data, None) when done, (typed data, field errors) when the
+    form is refused. A conflict or another engine refusal is raised for the caller to word. Used by the task
+    page and by the resident's SMS confirmation link (``webapp.confirm_link``): one way to complete a task."""
+    data = posted_data(schema, task)
+    read_db().close()  # release the read snapshot before writing (SQLite WAL)
+    try:
+        with db.transaction() as write:
+            tasks.complete(write, row.id, user, data)
+            write.execute(delete(Draft).where(Draft.task_id == row.id))
+    except errors.InvalidData as exc:
+        return data, exc.errors
+    return data, None
 
 
 def _save_draft(username: str, task_id: str, data: dict) -> None:

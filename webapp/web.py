@@ -20,7 +20,7 @@ from flask_login import LoginManager, UserMixin, login_user
 from engine import identity
 from engine.core import clock, db
 from engine.core.tables import User
-from engine.helpdesk import intake
+from engine.helpdesk import hotline, intake
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -123,7 +123,7 @@ def register_filters(app) -> None:
         channel_name=lambda c: intake.CHANNELS.get(c or "", c or ""),
         priority_name=lambda p: intake.PRIORITIES.get(p or "", ""),
         status_name=lambda s: STATUS_NAMES.get(s or "", s or ""),
-        sub_ratings=sub_ratings,
+        sub_ratings=sub_ratings, tel_uri=hotline.tel_uri,
     )
     app.jinja_env.globals["now_local"] = lambda: local_time(clock.now(), "%H:%M:%S")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # engine/core/config.py -> the checkout (or site-packages)
@@ -67,3 +68,27 @@ def migrations_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the migrations package is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def secret_key() -> str:
+    """The installation's secret: ``LIYUAN_SECRET_KEY``, else a key created once in ``var/secret_key``.
+
+    The web app signs its sessions with it, and the help desk the links it texts to residents (the SMS is
+    written by whichever process makes the change: the web app, the scheduler or the CLI, so the key lives
+    here, where all of them find the same one)."""
+    key = os.environ.get("LIYUAN_SECRET_KEY")
+    if key:
+        return key
+    path = var_dir() / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key

@@ -76,9 +76,9 @@ def problem_in(value: Any) -> str | None:
 
 _PHONE_PUNCTUATION = str.maketrans({"（": "(", "）": ")", "－": "-", "—": "-", "–": "-", "　": " ", "＋": "+"})
 _MOBILE = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
-# 0755-8888 6666, (0755)88886666, 010 6552 9988 转 123, 95598, +852 2123 4567
+# 0755-8888 6666, (0755)88886666, 010 6552 9988 转 123, 400-830-6688 转 2, 95598, +852 2123 4567
 # Also written as a standard pattern for the OpenAPI document, hence no flags and ASCII classes only.
-PHONE_PATTERN = r"\+?\(?[0-9][0-9 ()\-]{3,22}[0-9](?:(?:转|-|[eE][xX][tT]\.?|[xX])[0-9]{1,6})?"
+PHONE_PATTERN = r"\+?\(?[0-9][0-9 ()\-]{3,22}[0-9](?: ?(?:转|-|[eE][xX][tT]\.?|[xX]) ?[0-9]{1,6})?"
 _ANY_PHONE = re.compile(PHONE_PATTERN)
 
 

@@ -30,8 +30,9 @@ from engine.helpdesk import intake, queries
 # The fields that start a help request, with the one set of limits every entry point checks: the hotline
 # page, the residents' form, the JSON API and its OpenAPI document. Each limit fits its column of the request
 # row (engine.helpdesk.tables.HelpRequest: caller_name 100, phone 32, address 255; the description is
-# projected up to 2,000 characters); a phone number stops at 20 because that is all the "phone" format
-# accepts, so a longer limit would be one no value can reach. Strings are trimmed before they are checked:
+# projected up to 2,000 characters); a phone number has at most 20 digits (the "phone" format) but a landline
+# written with spaces and an extension ("010 6552 9988 ext. 123") is longer, so its limit is the column's 32.
+# Strings are trimmed before they are checked:
 # "pattern": r"\S" tells other readers of the schema that a blank one is no value.
 START_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -40,7 +41,7 @@ START_SCHEMA: dict = {
     "required": ["caller_name", "phone", "address", "description"],
     "properties": {
         "caller_name": {"type": "string", "title": "求助人", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
-        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 20},
+        "phone": {"type": "string", "title": "联系电话", "format": "phone", "maxLength": 32},
         "address": {"type": "string", "title": "楼栋/单元/房号", "minLength": 2, "maxLength": 255, "pattern": r"\S"},
         "description": {"type": "string", "title": "求助内容", "minLength": 2, "maxLength": 2000,
                         "pattern": r"\S"},

@@ -20,7 +20,7 @@ and to staff, in-app only: a task handed to them (派单 by a supervisor), a tas
 a deadline, and a resident's 催单 for the roles working on the request. Deadlines that were breached are
 read from the SLA clocks by the notification page itself.
 
-Only the mapping below knows element ids; a new diagram that answers the resident adds a line here.
+The element ids live in :mod:`touchpoints`, the list :mod:`resident` reads its statuses from too.
 """
 
 from __future__ import annotations
@@ -35,28 +35,15 @@ from sqlalchemy.orm import Session
 from engine import identity
 from engine.core import clock
 from engine.core.tables import TaskRow, User
+from engine.helpdesk import confirm_links, touchpoints
 from engine.helpdesk.tables import HelpRequest
 from engine.notify import outbox, templates
 
 CUSTOMER_LANE = identity.ROLE_BY_CODE["customer"].name
 
-# (process id, element id) of a completed task -> (field naming who comes, field with the expected time);
-# no field: the department that took the job and the person who took it (部门接单)
-DISPATCHED = {("help_request", "take_job"): (None, "expected_done_at"), ("repair", "accept"): ("engineer", "eta")}
-# (process id, element id) of a completed task -> the field holding the answer written for the resident
-ANSWERED = {
-    ("help_request", "ack_online"): "ack_message",
-    ("consultation", "answer_oral"): "answer",
-    ("consultation", "answer_written"): "answer",
-    ("consultation", "supervisor_reply"): "supervisor_answer",
-    ("consultation", "relay"): "answer",
-    ("consultation", "company_reply"): "company_reply",
-    ("complaint", "reply"): "reply_content",
-    ("complaint", "explain"): "explanation",  # an invalid complaint: the explanation is the answer
-    ("general_help", "supervisor_decide"): "supervisor_reply",
-}
-CONFIRM = {("help_request", "confirm_customer")}  # the resident's own 确认解决情况并评价
-FOLLOWUP = {("help_request", "callback"), ("complaint", "revisit")}  # reached: the call is coming
+# Which element does what to the resident: one list, shared with the statuses (resident.py).
+DISPATCHED, ANSWERED = touchpoints.DISPATCHED, touchpoints.ANSWERED
+CONFIRM, FOLLOWUP = touchpoints.CONFIRM, touchpoints.FOLLOWUP
 
 _KINDS = {"started", "task_completed", "task_reached", "escalated", "task_assigned", "urged"}
 
@@ -91,7 +78,7 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
         elif kind in ("task_reached", "escalated"):  # a task in the resident's own lane
             request = request or session.get(HelpRequest, chain)
             if where in CONFIRM:
-                _to_resident(session, request, "confirm", {})
+                _to_resident(session, request, "confirm", {"link": confirm_link(chain, payload.get("task_id"))})
             elif request is not None and request.customer_username:
                 name = _task_name(session, payload.get("task_id"), row["element_id"])
                 outbox.in_app(session, "confirm", f"请您处理：「{name}」（求助编号 {number(chain)}）",
@@ -102,10 +89,9 @@ def on_events(session: Session, chain: str, rows: list[dict]) -> None:
         elif kind == "task_completed":
             data = payload.get("data") or {}
             if where in DISPATCHED:
-                person, eta = DISPATCHED[where]
                 request = request or session.get(HelpRequest, chain)
-                who = data.get(person) if person else _taker(session, payload.get("task_id"), row["actor"])
-                _to_resident(session, request, "dispatched", {"person": who, "eta": local_time(data.get(eta))})
+                _to_resident(session, request, "dispatched", _dispatch_values(session, DISPATCHED[where], data,
+                                                                              payload, row))
             answer = resident_answer(where, data)
             if answer:
                 request = request or session.get(HelpRequest, chain)
@@ -142,6 +128,17 @@ def _to_resident(session: Session, request: HelpRequest | None, event: str, valu
     outbox.sms(session, event, request.phone, body, instance_id=request.instance_id)
 
 
+def _dispatch_values(session: Session, spec: touchpoints.Dispatch, data: dict, payload: dict, row: dict) -> dict:
+    """Who is coming and by when, as the one who took the job gave them."""
+    who = data.get(spec.person) if spec.person else _taker(session, payload.get("task_id"), row["actor"])
+    eta = data.get(spec.eta)
+    if spec.eta_minutes:  # "预计几分钟到达", counted from the dispatch
+        minutes = eta if isinstance(eta, int) and not isinstance(eta, bool) else None
+        return {"person": who, "eta": clock.to_local(clock.now() + dt.timedelta(minutes=minutes))
+                .strftime("%m月%d日 %H:%M") if minutes else None}
+    return {"person": who, "eta": local_time(eta)}
+
+
 def _assigned(session: Session, chain: str, row: dict, payload: dict) -> None:
     to = payload.get("to")
     if not to:
@@ -165,6 +162,8 @@ def _taker(session: Session, task_id, actor: str) -> str:
     """"工程部 郑工程师": the department a job was handed to and the person who took it."""
     dept = _department_of_task(session, task_id)
     user = session.scalar(select(User).where(User.username == actor))
+    if dept is None and user is not None:  # a task of a role's lane (the duty lead): the person's department
+        dept = identity.departments.department(identity.departments.department_of(session, user))
     person = user.display_name if user is not None and user.display_name else actor
     return f"{dept.name} {person}" if dept is not None else person
 
@@ -187,6 +186,15 @@ def link(instance_id: str) -> str:
     """Where the resident follows the request: ``LIYUAN_PUBLIC_URL`` + the portal page."""
     base = os.environ.get("LIYUAN_PUBLIC_URL", "").rstrip("/")
     return f"{base}/portal/requests/{instance_id}" if base else "荔园物业住户服务“我的求助”"
+
+
+def confirm_link(instance_id: str, task_id: str | None) -> str:
+    """The 待确认 SMS's link: a page where the resident confirms without signing in, its token naming this
+    confirmation task (:mod:`confirm_links`); without ``LIYUAN_PUBLIC_URL`` or a task, the portal."""
+    base = os.environ.get("LIYUAN_PUBLIC_URL", "").rstrip("/")
+    if not base or not task_id:
+        return link(instance_id)
+    return f"{base}/confirm/{confirm_links.make(instance_id, str(task_id))}"
 
 
 def local_time(value) -> str | None:

@@ -19,20 +19,17 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.helpdesk import hotline, touchpoints
 from engine.helpdesk.tables import HelpRequest
 from engine.notify.tables import OutboxMessage
 
-# element ids whose open task means the request is still being recorded or assessed
-INTAKE = {"record_hotline", "ack_online", "assess", "handover"}
-# handed to a department that has not taken it yet
-HANDED = {"take_job", "accept"}
-# the resident's own confirmation, and the 客服部 calling back
-CONFIRM = {"confirm_customer"}
-# other tasks in the resident's own lane: a paid service's quote waiting for their acceptance
-RESIDENT_TASKS = {"customer_accept"}
-CALLBACK = {"callback", "revisit"}
-# the desk's own filing once the resident has been served: no work the resident waits for
-ARCHIVE = {"archive"}
+# The element ids the statuses read, from the one list notices.py also writes messages by.
+INTAKE = touchpoints.elements(touchpoints.INTAKE)
+HANDED = touchpoints.elements(touchpoints.HANDED)
+CONFIRM = touchpoints.elements(touchpoints.CONFIRM)
+RESIDENT_TASKS = touchpoints.elements(touchpoints.RESIDENT_TASKS)
+CALLBACK = touchpoints.elements(touchpoints.FOLLOWUP)
+ARCHIVE = touchpoints.elements(touchpoints.ARCHIVE)
 
 
 @dataclass(frozen=True)
@@ -83,3 +80,20 @@ def dispatched(session: Session, instance_id: str) -> Answer | None:
         OutboxMessage.channel == "sms").order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
         .limit(1)).first()
     return Answer(row.created_at, row.body) if row is not None and row.body else None
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything the resident's page (and ``GET /api/v1/my/requests/<id>``) shows of one request."""
+
+    status: str
+    can_urge: bool
+    coming: Answer | None
+    answers: list[Answer]
+    hotline: str | None  # the 24 h hotline number, shown at once for an emergency (a, e, f)
+
+
+def view(session: Session, request: HelpRequest, open_element_ids: Iterable[str]) -> View:
+    status = resident_status(request, open_element_ids)
+    return View(status=status, can_urge=can_urge(request, status), coming=dispatched(session, request.instance_id),
+                answers=answers(session, request.instance_id), hotline=hotline.shown_for(session, request))

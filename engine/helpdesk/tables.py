@@ -60,3 +60,13 @@ class FeeItem(Base):
     unit: Mapped[str] = mapped_column(String(16))
     price_cents: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DeskSetting(Base):
+    """A value the admin sets for the desk as a whole (the 24 h hotline number residents are shown), with
+    who set it last; a missing row means the default in code (engine.helpdesk.hotline)."""
+    __tablename__ = "desk_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    updated_by: Mapped[str] = mapped_column(String(64))

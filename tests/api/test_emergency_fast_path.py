@@ -14,6 +14,7 @@ import pytest
 
 from engine import identity, repository
 from engine.core import clock, config, db
+from engine.helpdesk import hotline
 from engine.repository import bundle
 
 from .conftest import Api, make_app
@@ -113,3 +114,34 @@ def test_a_sick_resident_without_the_help_wanted_is_refused_in_chinese(procedure
     status, body = api.post("/requests", "assistant", {k: v for k, v in CALL.items() if k != "help_mode"})
     assert status == 422, body
     assert "help_mode" in body.get("fields", {}), body
+
+
+@pytest.mark.parametrize("category", ["a", "e", "f"])
+def test_an_online_emergency_shows_the_hotline_at_once_and_takes_the_fast_path(procedure, users, category):
+    """Issue 11 item 5: the resident reporting a, e or f online is shown the admin's 24 h hotline number (as
+    a ``tel:`` link) at once, is promised no time to acknowledge a form, and the duty lead has the job."""
+    api = Api(procedure, users)
+    with db.transaction() as session:
+        hotline.save(session, "400-830-6688 转 2", "admin")
+    online = {**CALL, "channel": "online", "category": category}
+    if category != "a":
+        online.pop("help_mode")
+    status, body = api.post("/requests", "customer", online)
+    assert status == 201, body
+    iid = body["instance_id"]
+    status, seen = api.get(f"/my/requests/{iid}", "customer")
+    assert status == 200, seen
+    assert seen["hotline"] == {"number": "400-830-6688 转 2", "tel": "tel:4008306688"}
+    assert "dispatch" in mine(api, "security_lead", iid)  # the same fast path as a call
+    status, body = api.get(f"/instances/{iid}", "cs_supervisor")
+    assert body["request"]["priority"] == "P1"
+
+
+def test_an_ordinary_online_request_shows_no_hotline(procedure, users):
+    api = Api(procedure, users)
+    online = {**{k: v for k, v in CALL.items() if k != "help_mode"}, "channel": "online", "category": "g",
+              "description": "想借用梯子"}
+    status, body = api.post("/requests", "customer", online)
+    assert status == 201, body
+    status, seen = api.get(f"/my/requests/{body['instance_id']}", "customer")
+    assert status == 200 and seen["hotline"] is None and seen["status"] == "已受理"

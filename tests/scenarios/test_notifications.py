@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from engine import notify, runtime
 from engine.core import clock, db
-from engine.notify import OutboxAttempt, OutboxMessage
+from engine.notify import OutboxMessage
 from tests.fake_sms import FakeProvider
 from tests.scenarios import driver as d
+from tests.scenarios.conftest import PASSWORD
+from tests.web.conftest import make_app
 
 PHONE = d.HOTLINE_CALLER["phone"]
 
@@ -39,32 +41,55 @@ def send() -> notify.delivery.Outcome:
 
 
 def test_the_messages_of_one_requests_life_reach_the_residents_phone_in_order(procedure, provider):
+    """受理, 答复, 派单 with the expected time, 待确认, 回访 — each sent by the scheduler's pass after the step
+    that causes it; the 派单 SMS fails once, waits visibly for the admin's page, and is retried in time."""
+    admin = make_app(HELP_REQUEST_PROCESS="help_request").test_client()
+    assert admin.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 302
     iid = d.start_request("online", "g", description="家中门锁打不开")
+    assert provider.received == []  # nothing leaves before the scheduler's pass
+    assert send().sent == 1
     d.do(iid, "ack_online", "assistant", ack_message="您好，已收到，师傅下午上门。", acknowledged=True)
+    assert send().sent == 1
     d.do(iid, "assess", "assistant", category="g", priority="P3", complexity="ordinary")
     d.do(iid, "handover", "assistant", department="engineering", info_verified=True)
     d.do(iid, "take_job", "engineer", expected_done_at="2026-11-27T15:00:00+08:00")  # the department takes it
+    provider.fail_next(500)  # the provider is down for the 派单
+    outcome = send()
+    assert (outcome.sent, outcome.retrying) == (0, 1)
+    [dispatched] = [m for m in messages(iid) if m.event == "dispatched"]
+    assert (dispatched.status, dispatched.attempts) == ("pending", 1)
+    page = admin.get("/admin/messages").get_data(as_text=True)  # the admin sees it waiting, and why
+    assert f'data-testid="message-{dispatched.id}"' in page and "已试 1 次" in page
+    assert "短信服务返回 HTTP 500" in page
+    clock.advance(seconds=31)
+    assert send().sent == 1  # retried after its backoff
+    assert f'data-testid="message-{dispatched.id}"' not in admin.get("/admin/messages").get_data(as_text=True)
     d.do(iid, "evaluate", "assistant", capability="department", chargeable=False)
     d.do(iid, "do_help", "assistant")
     d.do(iid, "qc", "assistant", resolved=True)
-    assert provider.received == []  # nothing leaves before the scheduler's pass
-    assert send().sent == 4
+    assert send().sent == 1
+    d.advance(hours=48, minutes=1)  # the resident never confirms: the 客服部 will call back
+    assert "callback" in d.ready(iid)
+    assert send().sent == 1
     number = iid[:8].upper()
     assert provider.texts(PHONE) == [
         f"【荔园物业】张三您好，您的求助（编号 {number}）已受理：家中门锁打不开。我们会尽快处理。",
         f"【荔园物业】关于您的求助（编号 {number}）的答复：您好，已收到，师傅下午上门。",
         f"【荔园物业】您的求助（编号 {number}）已派单，由工程部 郑工程师负责，预计 11月27日 15:00 前处理。",
         f"【荔园物业】您的求助（编号 {number}）已处理，请确认是否解决并评价：荔园物业住户服务“我的求助”",
+        f"【荔园物业】客服部将就您的求助（编号 {number}）进行电话回访，请留意来电。感谢您的支持！",
     ]
+    assert len(provider.refused) == 1 and "已派单" in provider.refused[0]["text"]
     assert {m["auth"] for m in provider.received} == {"Bearer test-key"}
     # the resident's in-app list says the same, newest first; each attempt is recorded
     with db.read_session() as session:
-        mine = notify.outbox.for_person(session, d.CUSTOMER, [], clock.now() - dt.timedelta(days=1))
+        mine = notify.outbox.for_person(session, d.CUSTOMER, [], clock.now() - dt.timedelta(days=3))
         assert [m.body for m in reversed(mine)] == provider.texts(PHONE)
-        attempts = session.scalars(select(OutboxAttempt).order_by(OutboxAttempt.id)).all()
-    assert [(a.sender, a.ok) for a in attempts] == [("http", True)] * 4
+        attempts = notify.delivery.attempts_of(session, [m.id for m in messages(iid)])
+    assert [(a.sender, a.ok) for a in attempts[dispatched.id]] == [("http", False), ("http", True)]
+    assert sum(len(a) for a in attempts.values()) == 6
     assert {m.status for m in messages(iid)} == {"sent"}
-    assert send().total == 0  # sent once
+    assert send().total == 0  # each sent once
 
 
 def test_a_hotline_caller_is_told_of_the_call_back(procedure, provider):

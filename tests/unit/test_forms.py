@@ -362,7 +362,8 @@ def test_phone_numbers_typed_with_a_chinese_input_method_are_normalised(typed, s
 
 @pytest.mark.parametrize("phone, ok", [
     ("13800138000", True), ("0755-8888 6666", True), ("(0755)88886666", True), ("010 6552 9988转123", True),
-    ("95598", True), ("+852 2123 4567", True), ("1" * 200, False), ("12", False), ("call me", False),
+    ("95598", True), ("+852 2123 4567", True), ("0755-8888 6666 转 123", True), ("400-830-6688 转 2", True),
+    ("010 6552 9988 ext. 123", True), ("0755-8888 6666 转", False), ("1" * 200, False), ("12", False), ("call me", False),
     ("0755-8888\n6666", False)])
 def test_mobile_and_landline_numbers_are_phone_numbers(phone, ok):
     schema = {"type": "object", "properties": {"phone": {"type": "string", "format": "phone", "maxLength": 32}}}

@@ -76,3 +76,22 @@ def test_an_edited_template_words_the_next_message_and_can_be_reset(client_for, 
 def _sms(iid):
     with db.read_session() as session:
         return [m for m in notify.outbox.of_instance(session, iid) if m.channel == "sms"]
+
+
+# Callers without an account (issue 11 item 6): the company's landlines with area code and extension, 400
+# numbers, a visitor's foreign mobile — a call is recorded from any of them, and the SMS is skipped with the
+# reason, which the admin sees.
+LANDLINES = ["0755-8888 6666", "0755-8888 6666 转 123", "(0755) 8888 6666", "400-830-6688 转 2",
+             "010 6552 9988 ext. 123", "95598", "+852 2123 4567"]
+
+
+@pytest.mark.parametrize("phone", LANDLINES)
+def test_a_call_from_a_number_without_sms_is_recorded_and_its_skipped_sms_shown_to_the_admin(
+        client_for, provider, phone):
+    iid = record_call(client_for("assistant"), phone=phone, caller_name="访客王先生")
+    [message] = _sms(iid)
+    assert message.status == "skipped" and message.attempts == 0
+    assert f"号码“{phone}”不是手机号，无法接收短信，已跳过" == message.last_error
+    assert notify.delivery.send_due().total == 0 and provider.received == []  # nothing is ever sent
+    page = client_for("admin").get("/admin/messages").get_data(as_text=True)
+    assert f'data-testid="message-{message.id}"' in page and "已跳过" in page and "不是手机号" in page

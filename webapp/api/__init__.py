@@ -11,7 +11,16 @@ from flask import Blueprint, Flask
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes register themselves on ``bp`` when imported.
-from . import auth, errors, openapi, routes_instances, routes_processes, routes_requests, routes_tasks  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    auth,
+    errors,
+    openapi,
+    routes_instances,
+    routes_my,
+    routes_processes,
+    routes_requests,
+    routes_tasks,
+)
 
 
 @bp.record_once

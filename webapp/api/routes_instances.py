@@ -14,7 +14,7 @@ from webapp import policy
 
 from . import bp
 from .errors import ApiError
-from .shapes import event_json, iso, request_json, sla_clocks, task_summary
+from .shapes import event_json, iso, request_json, resident_view_json, sla_clocks, task_summary
 
 
 def _visible_instance(session, instance_id: str):
@@ -48,18 +48,9 @@ def get_instance(instance_id: str):
                "tasks": [task_summary(r, internal=staff_view) for r in rows],
                # Internal deadlines are for staff; residents see the expected time on their page instead.
                "sla": sla_clocks(session, instance.id) if staff_view else []}
-        out["resident_view"] = _resident_view(session, req, [r.element_id for r in rows]) if req else None
+        out["resident_view"] = (resident_view_json(resident.view(session, req, [r.element_id for r in rows]), req)
+                                if req else None)
     return out
-
-
-def _resident_view(session, req: HelpRequest, open_elements: list[str]) -> dict:
-    """What the resident's page shows: the plain status, who is coming and by when, every answer once."""
-    status = resident.resident_status(req, open_elements)
-    coming = resident.dispatched(session, req.instance_id)
-    return {"status": status, "can_urge": resident.can_urge(req, status),
-            "coming": {"at": iso(coming.at), "text": coming.text} if coming else None,
-            "answers": [{"at": iso(a.at), "text": a.text} for a in resident.answers(session, req.instance_id)],
-            "rating_source": req.rating_source}
 
 
 @bp.get("/instances/<instance_id>/events")

@@ -12,7 +12,7 @@ from engine import tasks
 from engine.audit import personal
 from engine.core import clock
 from engine.core.tables import AuditEvent, SlaClock, TaskRow, User
-from engine.helpdesk import sla
+from engine.helpdesk import hotline, resident, sla
 from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
@@ -30,7 +30,8 @@ def jsonable(value: Any) -> Any:
 
 
 def task_summary(row: TaskRow, *, internal: bool = True) -> dict:
-    out = {"id": row.id, "instance_id": row.instance_id, "element_id": row.element_id, "name": row.name,
+    out = {"id": row.id, "instance_id": row.instance_id, "process_id": row.process_id, "element_id": row.element_id,
+           "name": row.name,
            "lane": row.lane, "due_at": iso(row.due_at) if internal else None, "form": row.form}
     if internal:
         out.update(claimed_by=row.claimed_by, assignee=row.assignee, department=row.department,
@@ -69,3 +70,13 @@ def event_json(row: AuditEvent, personal_values: dict | None = None) -> dict:
     return {"seq": row.seq, "at": iso(row.at), "actor": row.actor, "kind": row.kind,
             "element_id": row.element_id, "payload": payload,
             "state_fingerprint": row.state_fingerprint, "prev_hash": row.prev_hash, "hash": row.hash}
+
+
+def resident_view_json(view: resident.View, row: HelpRequest) -> dict:
+    """What the resident's page shows (:func:`engine.helpdesk.resident.view`): the plain status, who is coming
+    and by when, every answer once, the hotline for an emergency, where the rating came from."""
+    return {"status": view.status, "can_urge": view.can_urge,
+            "coming": {"at": iso(view.coming.at), "text": view.coming.text} if view.coming else None,
+            "answers": [{"at": iso(a.at), "text": a.text} for a in view.answers],
+            "hotline": {"number": view.hotline, "tel": hotline.tel_uri(view.hotline)} if view.hotline else None,
+            "rating_source": row.rating_source}

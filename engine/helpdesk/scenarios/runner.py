@@ -200,6 +200,9 @@ def _start(spec: dict, url: str) -> str:
     channel = spec["channel"]
     username = spec.get("as", CHANNEL_ACTORS[channel])
     fields = {**CALLER, **(spec.get("caller") or {}), "category": spec.get("category")}
+    if spec.get("resident"):  # the caller is a registered resident whose phone is proven: the call is theirs
+        with db.transaction(url) as session:
+            _user(session, str(spec["resident"])).phone = fields["phone"]
     with db.transaction(url) as session:
         actor = _user(session, username)
         return help_requests.start(session, spec.get("process", "help_request"), channel, fields, actor).instance_id
