@@ -47,6 +47,8 @@ NAMES = {
     "supervisor_reply": "主管回复",
     "resolve_ordinary": "一般问题解决",
     "solution_complex": "复杂问题方案",
+    "promised_done": "部门承诺完成",   # the expected time the department gave when it took the job
+    "plan_promised": "方案承诺完成",   # the completion date promised in a complex problem's plan
 }
 
 
