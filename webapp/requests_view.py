@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock, db, errors
-from engine.helpdesk import audit_desk, help_requests, intake, queries, request_filter
+from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter
 
 from . import sla_view, timeline
 from .policy import (
@@ -113,11 +113,12 @@ def show(instance_id):
     events = timeline.lines(session, instance_id, loaded.version)
     raw_events = history.events(session, instance_id)
     clocks = queries.clocks_for_instance(session, instance_id)
+    registry = deadlines.of_version(session, instance.version_id)  # its own version's figures, not the latest
     now = clock.now()
     data = visible_data(user, runtime.current_data(loaded.workflow))
     return render_template(
         "requests/show.html", instance=instance, version=version_row, req=req, lines=events,
-        clocks=[(c, sla_view.badge(c, now)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
+        clocks=[(c, sla_view.badge(c, now, registry)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
         data=data, labels=DATA_LABELS, marks=markers(loaded.workflow, raw_events, loaded.version),
         placeholders=placeholders(loaded.workflow, loaded.version), linked=_linked(session, user, instance_id),
         may_follow_up=bool(req is not None and user.role_codes & STAFF),

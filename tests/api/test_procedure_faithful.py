@@ -83,3 +83,34 @@ def test_the_fee_schedule_marks_its_demo_rows_as_examples_until_an_admin_sets_a_
         offered = {f["code"]: f for f in intake.fee_schedule(session)}
     assert offered["lock_open"]["example"] is False and "示例" not in offered["lock_open"]["label"]
     assert offered["pipe_unblock"]["example"] is True
+
+
+def test_a_timer_changed_to_45_minutes_shows_45_on_new_requests_while_running_ones_keep_30(procedure, users, tmp_path):  # noqa: F811
+    """Done when (issue #10): PT30M → PT45M deployed; every label a person reads for a new request says 45,
+    a request started before keeps its own version's 30 (its timer and its labels)."""
+    from engine import repository
+    from engine.core import config
+    from engine.repository import bundle
+
+    api = Api(procedure, users)
+    status, body = api.post("/requests", "assistant", REPAIR)
+    before = body["instance_id"]
+    text = (config.bpmn_dir() / "help_request.bpmn").read_text(encoding="utf-8")
+    assert text.count('"PT30M"') == 1  # the response clock
+    changed = tmp_path / "help_request.bpmn"
+    changed.write_text(text.replace('"PT30M"', '"PT45M"'), encoding="utf-8")
+    with db.transaction() as session:
+        repository.deploy(session, bundle.read_paths([changed]), actor="process_owner")
+    status, body = api.post("/requests", "assistant", REPAIR | {"description": "卫生间水管漏水"})
+    after = body["instance_id"]
+
+    staff = web(procedure, "assistant")
+    old_page, new_page = (staff.get(f"/requests/{i}").get_data(as_text=True) for i in (before, after))
+    assert "响应（30分钟）" in old_page and "45分钟" not in old_page
+    assert "响应（45分钟）" in new_page and "响应（30分钟）" not in new_page
+    inbox = staff.get("/inbox").get_data(as_text=True)
+    assert "响应（30分钟）" in inbox and "响应（45分钟）" in inbox  # each task labelled by its own request
+    due = {i: api.get(f"/instances/{i}", "cs_supervisor")[1] for i in (before, after)}
+    [old_clock] = [c for c in due[before]["sla"] if c["sla_key"] == "response"]
+    [new_clock] = [c for c in due[after]["sla"] if c["sla_key"] == "response"]
+    assert (old_clock["due_at"], new_clock["due_at"]) == ("2026-11-27T01:30:00Z", "2026-11-27T01:45:00Z")
