@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from engine import forms, identity, timers
 from engine.core import clock, db, errors
-from engine.helpdesk import management
+from engine.helpdesk import intake, management
 from engine.timers import incidents as timer_incidents
 
 from . import personal_erasure, sla_view
@@ -125,6 +125,7 @@ def revoke_token(token_id):
 def _fees_page(new=None, errors=None, edit_errors=None, status=200):
     return render_template("admin/fees.html", fees=management.list_fees(read_db()), new=new or {},
                            errors=errors or {}, edit_errors=edit_errors or {}, yuan=management.yuan,
+                           is_example=intake.is_example,
                            tab="fees"), status
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine import identity, tasks
 from engine.core import clock, db, errors
 from engine.core.tables import TaskRow
-from engine.helpdesk import intake, queries
+from engine.helpdesk import deadlines, intake, queries
 from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
@@ -43,6 +43,8 @@ def _items(session, user, args) -> list[Item]:
     rows = queries.all_open_tasks(session) if scope_all else tasks.inbox(session, user)
     reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
     clocks = queries.clocks_for_tasks(session, (r.id for r in rows))
+    # each request's labels from its own version: a running request keeps its figures after a redeploy
+    versions = {iid: v.id for iid, v in queries.versions_of(session, (r.instance_id for r in rows)).items()}
     now = clock.now()
     can_dispatch = allowed(user, "dispatch")
     candidates: dict[str, list] = {}
@@ -50,7 +52,8 @@ def _items(session, user, args) -> list[Item]:
     for row in rows:
         if not may_see_task(user, row, reqs.get(row.instance_id)):
             continue  # need-to-know: e.g. the complaint about this very person
-        badges = [sla_view.badge(c, now) for c in clocks.get(row.id, [])]
+        registry = deadlines.of_version(session, versions[row.instance_id]) if row.instance_id in versions else None
+        badges = [sla_view.badge(c, now, registry) for c in clocks.get(row.id, [])]
         item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
                     mine=row.claimed_by == user.username, workable=can_work_on(user, row))
         if not _matches(item, args):

@@ -7,15 +7,16 @@ started on version 3 is drawn as version 3 even after version 4 is deployed.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from engine import repository, runtime
 from engine.audit import history
-from engine.core import clock
-from engine.helpdesk import audit_desk, intake, queries, request_filter
+from engine.core import clock, db, errors
+from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter
 
 from . import sla_view, timeline
 from .policy import (
+    STAFF,
     allowed,
     can_view_request,
     current_user,
@@ -85,11 +86,19 @@ def _page_number(raw: str | None) -> int:
         return 1
 
 
-def markers(workflow, events) -> dict[str, list[str]]:
-    """Element ids of the top-level process: finished and active (as the auditor's desk marks a step), and
-    escalated (timer fired / reached late)."""
+def markers(workflow, events, version=None) -> dict[str, list[str]]:
+    """Element ids of the top-level process: finished and active (as the auditor's desk marks a step),
+    escalated (timer fired / reached late), and placeholders: call activities whose diagram stands in for a
+    规程 the company has not given us (property ``placeholder``), drawn with a 待补充 badge."""
     escalated = {e.element_id for e in events if e.kind in ("timer_fired", "escalated") and e.element_id}
-    return audit_desk.marks(workflow) | {"escalated": sorted(escalated)}
+    return audit_desk.marks(workflow) | {"escalated": sorted(escalated),
+                                         "placeholder": sorted(placeholders(workflow, version))}
+
+
+def placeholders(workflow, version) -> dict[str, str]:
+    """Element id -> the 规程 it stands in for, in the top-level process of the instance's version."""
+    props = (version.properties if version is not None else {}).get(workflow.spec.name, {})
+    return {el: p["placeholder"] for el, p in props.items() if p.get("placeholder")}
 
 
 @bp.get("/requests/<instance_id>")
@@ -104,14 +113,46 @@ def show(instance_id):
     events = timeline.lines(session, instance_id, loaded.version)
     raw_events = history.events(session, instance_id)
     clocks = queries.clocks_for_instance(session, instance_id)
+    registry = deadlines.of_version(session, instance.version_id)  # its own version's figures, not the latest
     now = clock.now()
     data = visible_data(user, runtime.current_data(loaded.workflow))
     return render_template(
         "requests/show.html", instance=instance, version=version_row, req=req, lines=events,
-        clocks=[(c, sla_view.badge(c, now)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
-        data=data, labels=DATA_LABELS, marks=markers(loaded.workflow, raw_events),
+        clocks=[(c, sla_view.badge(c, now, registry)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
+        data=data, labels=DATA_LABELS, marks=markers(loaded.workflow, raw_events, loaded.version),
+        placeholders=placeholders(loaded.workflow, loaded.version), linked=_linked(session, user, instance_id),
+        may_follow_up=bool(req is not None and user.role_codes & STAFF),
         show_data=allowed(user, "request_data"),
     )
+
+
+def _linked(session, user, instance_id: str) -> dict:
+    """The linked requests (6 反馈与跟踪) this reader may see: the one followed up, and the follow-ups."""
+    earlier, later = queries.linked_requests(session, instance_id)
+    return {"earlier": earlier if earlier is not None and can_view_request(user, earlier) else None,
+            "later": [r for r in later if can_view_request(user, r)]}
+
+
+@bp.post("/requests/<instance_id>/follow-up")
+@requires("requests")
+def follow_up(instance_id):
+    """A new problem found while handling this request: open a follow-up request linked to it."""
+    (_instance, _version), req = _guard(instance_id)
+    user = current_user()
+    if req is None or not user.role_codes & STAFF:
+        abort(403)
+    description = (request.form.get("description") or "").strip()
+    if len(description) < 2 or len(description) > 2000:
+        flash("请填写新问题的内容（2～2000字）", "error")
+        return redirect(url_for("requests.show", instance_id=instance_id))
+    try:
+        with db.transaction() as session:
+            started = help_requests.follow_up(session, instance_id, description, user)
+    except errors.EngineError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("requests.show", instance_id=instance_id))
+    flash("已登记关联的跟进求助", "success")
+    return redirect(url_for("requests.show", instance_id=started.instance_id))
 
 
 @bp.get("/requests/<instance_id>/diagram.bpmn")

@@ -17,6 +17,10 @@ from jsonschema import Draft202012Validator
 
 from engine.core import clock
 
+# A date someone promises (``"x-promise": true``: the department's expected time, a plan's completion date)
+# becomes a deadline of its own; the filling promises it a few days ahead, as people do, not "now".
+PROMISE_AHEAD = dt.timedelta(days=3)
+
 
 def answer(schema: Mapping[str, Any] | None, given: Mapping[str, Any]) -> dict:
     """``given`` over the smallest valid filling of ``schema`` (conditional requirements included)."""
@@ -31,7 +35,8 @@ def answer(schema: Mapping[str, Any] | None, given: Mapping[str, Any]) -> dict:
 
 def fill(schema: Mapping[str, Any], names: Iterable[str], *, now: dt.datetime | None = None) -> dict:
     """A plausible value for each named field: the first choice, ``True``/the default, the minimum, a
-    Chinese sentence saying the step was done by the procedure, "now" for a date-time."""
+    Chinese sentence saying the step was done by the procedure, "now" for a date-time (a promised date:
+    :data:`PROMISE_AHEAD` from now)."""
     out: dict[str, Any] = {}
     for name in names:
         prop = schema["properties"][name]
@@ -51,7 +56,8 @@ def fill(schema: Mapping[str, Any], names: Iterable[str], *, now: dt.datetime | 
         elif prop.get("type") in ("integer", "number"):
             out[name] = max(prop.get("minimum", 1), 1)
         elif prop.get("format") == "date-time":
-            out[name] = (now or clock.now()).astimezone(clock.SHANGHAI).isoformat(timespec="seconds")
+            at = (now or clock.now()) + (PROMISE_AHEAD if prop.get("x-promise") else dt.timedelta(0))
+            out[name] = at.astimezone(clock.SHANGHAI).isoformat(timespec="seconds")
         else:
             out[name] = f"{prop.get('title', name)}：已按规程办理"
     return copy.deepcopy(out)

@@ -47,6 +47,8 @@ NAMES = {
     "supervisor_reply": "主管回复",
     "resolve_ordinary": "一般问题解决",
     "solution_complex": "复杂问题方案",
+    "promised_done": "部门承诺完成",   # the expected time the department gave when it took the job
+    "plan_promised": "方案承诺完成",   # the completion date promised in a complex problem's plan
 }
 
 
@@ -236,6 +238,27 @@ def current(session: Session) -> Registry:
         for spec in [loaded.spec, *loaded.subprocess_specs.values()]:
             timers += timers_of(spec, loaded.properties)
     registry = build(timers)
+    with _cache_lock:
+        _cache[key] = registry
+        while len(_cache) > _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+    return registry
+
+
+def of_version(session: Session, version_id: int) -> Registry:
+    """The deadlines of one deployed version (its called processes as it pinned them): what a request
+    started on that version is held to, and what its labels say, after a newer version changes a timer."""
+    row = session.get(ProcessVersion, version_id)
+    if row is None:
+        return EMPTY
+    key = ("version", row.process_id, row.fingerprint)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    loaded = repository.load(session, row)
+    registry = build(t for spec in [loaded.spec, *loaded.subprocess_specs.values()]
+                     for t in timers_of(spec, loaded.properties))
     with _cache_lock:
         _cache[key] = registry
         while len(_cache) > _CACHE_SIZE:

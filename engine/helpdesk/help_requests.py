@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from engine import runtime
-from engine.core import db
+from engine.core import db, errors
 from engine.core.tables import User
 from engine.helpdesk import intake, queries
+from engine.helpdesk.tables import HelpRequest
 
 # The fields that start a help request, with the one set of limits every entry point checks: the hotline
 # page, the residents' form, the JSON API and its OpenAPI document. Each limit fits its column of the request
@@ -85,14 +86,34 @@ class Started:
     resident: User | None  # the resident account the request belongs to (None: an unregistered caller)
 
 
-def start(session: Session, process_id: str, channel: str, fields: dict, actor: User) -> Started:
+def start(session: Session, process_id: str, channel: str, fields: dict, actor: User, *,
+          follows_up: str | None = None, customer_username: str | None = None) -> Started:
+    """Start ``process_id`` (see the module docstring); ``follows_up`` links it to an earlier request, whose
+    resident (``customer_username``) it keeps when the caller's phone names nobody."""
     data = {"channel": channel, **{key: fields.get(key) for key in START_FIELDS}}
+    if follows_up is not None:
+        data["follows_up"] = follows_up
     if channel == "online":
         resident = actor
     else:
         with db.reading(session) as read:  # not the write session: its lock waits for the runtime's write
             resident = queries.customer_by_phone(read, fields["phone"]) if fields.get("phone") else None
         data["recorded_by"] = actor.username
-    data["customer_username"] = resident.username if resident is not None else None
+    data["customer_username"] = resident.username if resident is not None else customer_username
     instance = runtime.start(session, process_id, data, actor.username)
     return Started(instance.id, resident)
+
+
+def follow_up(session: Session, earlier_id: str, description: str, actor: User, *,
+              category: str | None = None) -> Started:
+    """6 反馈与跟踪: a new problem found while handling ``earlier_id`` opens a request of its own, linked to
+    it, for the same caller and address; recorded by staff (the hotline path: 热线求助记录 then 评估), and the
+    resident's account carried over so they follow it in their portal. Both request pages list the link."""
+    with db.reading(session) as read:
+        earlier = read.get(HelpRequest, earlier_id)
+        if earlier is None:
+            raise errors.NotFound("找不到要跟进的求助")
+        fields = {"caller_name": earlier.caller_name, "phone": earlier.phone, "address": earlier.address,
+                  "description": description, "category": category}
+        customer = earlier.customer_username
+    return start(session, "help_request", "hotline", fields, actor, follows_up=earlier_id, customer_username=customer)

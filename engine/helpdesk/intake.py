@@ -58,6 +58,8 @@ def projection(process_id: str, data: dict) -> dict | None:
     values["department"] = dept.code if dept else None
     values["complained_staff"] = _str(str(data.get("complained_staff") or "").strip())
     values["confidential"] = data.get("confidential") is True
+    if isinstance(data.get("follows_up"), str):  # set by help_requests.follow_up, never by a form
+        values["follows_up"] = data["follows_up"][:36]
     if _rating(data.get("satisfaction")) is not None:
         values["satisfaction"] = data["satisfaction"]
         if data.get("rating_source") in RATING_SOURCES:  # set by the diagram's confirmation / 回访 task
@@ -122,9 +124,20 @@ def _building(address: str | None) -> str | None:
     return match.group(1).replace(" ", "") if match else None
 
 
+def is_example(row: FeeItem) -> bool:
+    """Whether a fee row is still one of the demo figures seeded by :data:`DEFAULT_FEES`: 4.9 points to the
+    company's 《有偿服务收费标准》, which we do not have, so these are examples, not the company's prices, until
+    an administrator changes them."""
+    return (row.code, row.name, row.unit, row.price_cents) in DEFAULT_FEES
+
+
 def fee_schedule(session: Session) -> list[dict]:
+    """The active fee rows as a quote form offers them; ``label`` says 示例 on a row still at its demo figure."""
     rows = session.scalars(select(FeeItem).where(FeeItem.active.is_(True)).order_by(FeeItem.code))
-    return [{"code": r.code, "name": r.name, "unit": r.unit, "price": r.price_cents / 100} for r in rows]
+    return [{"code": r.code, "name": r.name, "unit": r.unit, "price": r.price_cents / 100,
+             "example": is_example(r),
+             "label": f"{r.name} {r.price_cents / 100:.2f}元/{r.unit}" + ("（示例价格，非公司标准）" if is_example(r) else "")}
+            for r in rows]
 
 
 def ensure_default_fees(session: Session) -> None:

@@ -3,7 +3,8 @@
 - the ``requests`` row is the help desk's projection of every instance that carries a ``channel`` (or is a
   ``help_request``): caller, address, type, priority, ratings, copied out of the workflow data;
 - scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
-  audit event, so a replay quotes the prices of that day;
+  audit event, so a replay quotes the prices of that day; forms that name people (guards, carers, the gate
+  guard) offer them from ``staff_roster()``, recorded the same way (:mod:`engine.helpdesk.staff`);
 - the monthly statistics process starts with the month's figures computed from the projections;
 - a timer may carry only an SLA key the deadline registry names (a typo is a deploy error);
 - every audit event is heard by the notices (``notices.on_events``), which write the outbox messages it
@@ -21,7 +22,7 @@ from engine import tasks
 from engine.audit import history
 from engine.core.tables import TaskRow, User
 from engine.forms import sample
-from engine.helpdesk import deadlines, help_requests, intake, notices, reports
+from engine.helpdesk import deadlines, help_requests, intake, notices, reports, staff
 from engine.helpdesk.tables import HelpRequest
 from engine.repository import validation
 from engine.runtime import listeners
@@ -86,6 +87,7 @@ def install() -> None:
         "request", intake.projection,
         lambda session, instance, values, ended: intake.sync(session, instance, values, ended=ended)))
     listeners.add_script_helper("fee_schedule", intake.fee_schedule, list)
+    listeners.add_script_helper("staff_roster", staff.roster, staff.empty)
     listeners.add_start_data("statistics", _statistics_figures)
     listeners.add_sample_start("help_request", _sample_starts)
     validation.register_sla_keys(deadlines.NAMES)

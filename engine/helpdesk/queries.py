@@ -28,6 +28,15 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
     return {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
 
 
+def linked_requests(session: Session, instance_id: str) -> tuple[HelpRequest | None, list[HelpRequest]]:
+    """The request this one follows up (or None) and the follow-up requests opened from it, oldest first."""
+    own = session.get(HelpRequest, instance_id)
+    earlier = session.get(HelpRequest, own.follows_up) if own is not None and own.follows_up else None
+    later = list(session.scalars(select(HelpRequest).where(HelpRequest.follows_up == instance_id)
+                                 .order_by(HelpRequest.created_at, HelpRequest.instance_id)))
+    return earlier, later
+
+
 def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, list[SlaClock]]:
     """SLA clocks guarding each task (armed, or breached while the task is still open), earliest due first;
     with them the armed clocks of the whole request (those that guard no single task, such as the response

@@ -50,6 +50,9 @@ class HelpRequest(Base):
     department: Mapped[str | None] = mapped_column(String(32), index=True)
     complained_staff: Mapped[str | None] = mapped_column(String(64), index=True)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The earlier request this one follows up (6 反馈与跟踪: a new problem found on the way); its instance id.
+    # Not a foreign key: erasing or archiving the earlier request must not block or cascade to this one.
+    follows_up: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class FeeItem(Base):

@@ -23,10 +23,11 @@ _ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instan
 
 def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
     """Task id -> (due, SLA key) of the nearest SLA deadline timer guarding it; a clock watched for the
-    whole request (``watches_instance``, e.g. the response time counted from receipt) guards every ready task."""
+    whole request (``watches_instance``, e.g. the response time counted from receipt) guards every ready task,
+    unless the diagram keeps it off the tasks (``labels_tasks``: a promised date, watched in the SLA view)."""
     out: dict[str, tuple] = {}
     for w in waiting:
-        if not w.sla_key:
+        if not w.sla_key or not w.labels_tasks:
             continue
         for tid in (ready_ids if w.watches_instance else (w.guarded_task_id,) if w.guarded_task_id else ()):
             best = out.get(tid)

@@ -37,6 +37,9 @@ class WaitingTimer:
     sla_key: str | None
     guarded_task_id: str | None  # None for a clock of the whole request (see :func:`is_watcher`)
     guarded_element_id: str | None
+    # False for a clock the diagram keeps off the open tasks' deadlines (``sla_tasks = none``): a date someone
+    # promised is watched and reported, but the inbox keeps showing each task's own limit.
+    labels_tasks: bool = True
 
     @property
     def watches_instance(self) -> bool:
@@ -91,7 +94,7 @@ def waiting(wf, version) -> list[WaitingTimer]:
             else "intermediate"
         out.append(WaitingTimer(str(task.id), spec.bpmn_id, process_id, kind, due, _sla_key(props, task),
                                 str(guarded.id) if guarded and not is_watcher(guarded.task_spec) else None,
-                                guarded.task_spec.bpmn_id if guarded else None))
+                                guarded.task_spec.bpmn_id if guarded else None, props.get("sla_tasks") != "none"))
     return out
 
 

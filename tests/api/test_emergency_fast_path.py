@@ -78,10 +78,14 @@ def test_a_hotline_sick_resident_reaches_the_duty_lead_after_one_form_with_the_c
 
     clock.advance(minutes=4)
     status, body = api.post(f"/tasks/{dispatch['id']}/complete", "security_lead2", {"data": {}})
-    assert status == 422 and "dispatch_note" in body["fields"], body  # who goes, and when, must be said
+    assert status == 422 and {"dispatch_note", "guards"} <= set(body["fields"]), body  # who goes, and when
+    status, body = api.post(f"/tasks/{dispatch['id']}/complete", "security_lead2",  # people, not names typed
+                            {"data": {"guards": ["陈护管"], "dispatch_note": "带担架赶往", "eta_minutes": 3}})
+    assert status == 422 and "guards.0" in body["fields"], body
     assert clocks(api, iid)["response"]["status"] == "armed"
     status, body = api.post(f"/tasks/{dispatch['id']}/complete", "security_lead2",
-                            {"data": {"dispatch_note": "带两名护管员和担架赶往7栋1单元302", "eta_minutes": 3}})
+                            {"data": {"guards": ["guard1", "guard2"], "dispatch_note": "带两名护管员和担架赶往7栋1单元302",
+                                      "eta_minutes": 3}})
     assert status == 200, body
     response = clocks(api, iid)["response"]
     assert (response["status"], response["armed_at"], response["met_at"]) == (

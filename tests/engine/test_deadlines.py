@@ -56,6 +56,9 @@ def test_the_registry_reads_the_durations_of_the_deployed_procedure(db_url):
         "supervisor_reply": ("主管回复（10分钟）", 10 * MINUTES),
         "resolve_ordinary": ("一般问题解决（24小时）", dt.timedelta(hours=24)),
         "solution_complex": ("复杂问题方案（48小时）", dt.timedelta(hours=48)),
+        # dates people promise (the department's expected time, a plan's completion date): no fixed duration
+        "promised_done": ("部门承诺完成", None),
+        "plan_promised": ("方案承诺完成", None),
     }
     reply = registry.get("supervisor_reply")
     assert [(t.process_id, t.element_id, t.expression) for t in reply.timers] == [

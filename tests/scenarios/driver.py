@@ -90,7 +90,8 @@ def inbox_elements(username: str, iid: str | None = None) -> list[str]:
 
 def dispatch_at_once(iid: str) -> None:
     """The emergency fast path (a, e, f known at the call): the duty lead has had the dispatch since the call."""
-    do(iid, "dispatch", "security_lead", process="help_request", dispatch_note="派两名护管员赶往现场", eta_minutes=5)
+    do(iid, "dispatch", "security_lead", process="help_request", guards=["guard1"], dispatch_note="派两名护管员赶往现场",
+       eta_minutes=5)
 
 
 def record_afterwards(iid: str, category: str, *, priority: str = "P1") -> None:

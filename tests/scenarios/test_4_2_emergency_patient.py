@@ -18,10 +18,11 @@ def start_emergency(help_mode: str, *, major: bool) -> str:
 
 
 def escort_steps(iid: str, *, more_help: bool = False) -> None:
-    """① 4.2.1.1.1–7: two guards on standby, a taxi, escort, settle in, more help?, feedback, record."""
-    row = d.do(iid, "notify_lead", "assistant", process="emergency_escort")
+    """① 4.2.1.1.1–7: two guards chosen for standby while the taxi is booked, escort, settle in, more help?,
+    feedback, record; each step in the inbox of the person chosen for it."""
+    row = d.do(iid, "notify_lead", "assistant", process="emergency_escort", lead_name="security_lead")
     assert row.clause and "4.2.1.1.1" in row.clause
-    d.do(iid, "assign_guards", "security_lead", guards=["陈护管", "刘护管"], standby_location="patient_home")
+    d.do(iid, "assign_guards", "security_lead", guards=["guard1", "guard2"], standby_location="patient_home")
     d.do(iid, "arrange_vehicle", "assistant")
     d.do(iid, "escort", "guard1", customer_accompanies=True)
     d.do(iid, "settle", "guard2")
@@ -37,8 +38,8 @@ def escort_steps(iid: str, *, more_help: bool = False) -> None:
 def call_120_steps(iid: str) -> None:
     """② 4.2.1.2.1–5: call 120, tell the lead, gate prepared, ambulance guided, feedback, record."""
     d.do(iid, "call_120", "assistant", process="emergency_call_120", called_120=True, customer_told_reception=True)
-    d.do(iid, "notify_lead", "assistant", process="emergency_call_120")
-    d.do(iid, "prepare_gate", "security_lead", wait_at_gate=True)
+    d.do(iid, "notify_lead", "assistant", process="emergency_call_120", lead_name="security_lead")
+    d.do(iid, "prepare_gate", "security_lead", gate_staff="gate_guard", wait_at_gate=True)
     d.do(iid, "guide", "gate_guard", ambulance_guided=True)
     d.do(iid, "feedback", "security_lead", process="emergency_call_120")
     d.do(iid, "record", "assistant", process="emergency_call_120", emergency_record="120已接走病人")
@@ -46,8 +47,8 @@ def call_120_steps(iid: str) -> None:
 
 def nursing_steps(iid: str) -> None:
     """③ 4.2.1.3.1–4: explain the need, a carer assigned, introduces themself, relative present, care, record."""
-    d.do(iid, "explain", "assistant")
-    d.do(iid, "assign", "security_lead", nurses=["吴护理"])
+    d.do(iid, "explain", "assistant", lead_name="security_lead")
+    d.do(iid, "assign", "security_lead", nurses=["caregiver"])
     d.do(iid, "introduce", "caregiver")
     d.do(iid, "family", "caregiver", family_present=True, relative_name="林小姐", relation="女儿")
     d.do(iid, "care", "caregiver")
@@ -75,7 +76,7 @@ def run_major(help_mode: str, *, ask_leader: bool) -> tuple[str, dict]:
     iid = start_emergency(help_mode, major=True)
     # 4.2.2.b: the manager is told at once, while the sub-procedure is already running
     ready = d.ready(iid)
-    assert ready["major_report"] == "公司经理" and len(ready) == 2
+    assert ready["major_report"] == "公司经理" and len(ready) == (3 if help_mode == "escort" else 2)
     assert d.inbox_elements("manager", iid) == ["major_report"]
     d.do(iid, "major_report", "manager", manager_instruction="立即安排，随时报告", ask_leader=ask_leader)
     if ask_leader:
@@ -94,7 +95,7 @@ def run_major(help_mode: str, *, ask_leader: bool) -> tuple[str, dict]:
 
 def test_4_2_1_1_escort_to_hospital_ordinary_case_reported_to_supervisor_afterwards(procedure):
     final = run_ordinary("escort")
-    assert final["guards"] == ["陈护管", "刘护管"] and final["customer_accompanies"] is True
+    assert final["guards"] == ["guard1", "guard2"] and final["customer_accompanies"] is True
     assert final["more_help_needed"] is False
 
 
@@ -116,15 +117,23 @@ def test_4_2_1_1_5_customer_needs_more_help_the_department_head_arranges_it(proc
 
 def test_4_2_1_1_1_escort_needs_two_guards_on_standby(procedure):
     iid = start_emergency("escort", major=False)
-    d.do(iid, "notify_lead", "assistant", process="emergency_escort")
-    errors = d.attempt(iid, "assign_guards", "security_lead", guards=["陈护管"], standby_location="basement_lobby")
+    # the taxi is booked at the same time as the guards are arranged, not after
+    assert d.ready(iid) == {"notify_lead": "物业助理", "arrange_vehicle": "物业助理"}
+    d.do(iid, "notify_lead", "assistant", process="emergency_escort", lead_name="security_lead")
+    errors = d.attempt(iid, "assign_guards", "security_lead", guards=["guard1"], standby_location="basement_lobby")
     assert errors == {"guards": "至少需要2项"}
-    errors = d.attempt(iid, "assign_guards", "security_lead", guards=["陈护管", ""], standby_location="basement_lobby")
-    assert errors == {"guards.1": "第2项：至少填写1个字"}
+    # guards are chosen from the accounts holding the role, never typed
+    errors = d.attempt(iid, "assign_guards", "security_lead", guards=["guard1", "陈护管"], standby_location="basement_lobby")
+    assert errors == {"guards.1": "第2项：请从选项中选择"}
+    errors = d.attempt(iid, "assign_guards", "security_lead", guards=["guard1", "gate_guard"], standby_location="basement_lobby")
+    assert errors == {"guards.1": "第2项：请从选项中选择"}
     # a guard cannot take the lead's task either: it is not in their inbox
     assert d.inbox_elements("guard1", iid) == []
-    d.do(iid, "assign_guards", "security_lead", guards=["陈护管", "刘护管"], standby_location="basement_lobby")
+    d.do(iid, "assign_guards", "security_lead", guards=["guard2", "guard1"], standby_location="basement_lobby")
     assert d.ready(iid) == {"arrange_vehicle": "物业助理"}
+    d.do(iid, "arrange_vehicle", "assistant")
+    # the first guard chosen leads the escort: the task is theirs, not every guard's
+    assert d.inbox_elements("guard2", iid) == ["escort"] and d.inbox_elements("guard1", iid) == []
 
 
 def test_4_2_1_2_call_120_ordinary_case_reported_to_supervisor_afterwards(procedure):
@@ -147,7 +156,7 @@ def test_4_2_1_3_short_term_nursing_ordinary_case_reported_to_supervisor_afterwa
 
 def test_4_2_1_3_short_term_nursing_major_case_reported_to_manager_at_once(procedure):
     _, final = run_major("nursing", ask_leader=False)
-    assert final["nurses"] == ["吴护理"]
+    assert final["nurses"] == ["caregiver"]
 
 
 @pytest.mark.parametrize("help_mode", ["escort", "nursing"])
@@ -158,15 +167,16 @@ def test_4_2_2_c_major_case_with_leader_instructions_for_each_sub_procedure(proc
 
 def test_4_2_1_3_4_carer_never_alone_with_the_patient_a_relative_must_be_present(procedure):
     iid = start_emergency("nursing", major=False)
-    d.do(iid, "explain", "assistant")
-    d.do(iid, "assign", "security_lead", nurses=["吴护理"])
+    d.do(iid, "explain", "assistant", lead_name="security_lead")
+    d.do(iid, "assign", "security_lead", nurses=["caregiver"])
     d.do(iid, "introduce", "caregiver")
-    assert d.attempt(iid, "family", "caregiver", family_present=False, relative_name="林小姐") == {
-        "family_present": "必须确认此项"}
     assert d.attempt(iid, "family", "caregiver", family_present=True, relative_name="") == {
         "relative_name": "至少填写1个字"}
     errors = d.attempt(iid, "family", "caregiver", {"family_present": True, "relative_name": None})
     assert set(errors) == {"relative_name"}
-    assert d.ready(iid) == {"family": "护理人员"}  # nursing does not go on without the relative
+    # the carer records the truth (no relative yet) rather than ticking a box; the duty lead decides
+    d.do(iid, "family", "caregiver", family_present=False, absence_note="已联系女儿，约二十分钟到")
+    assert d.ready(iid) == {"no_family": "护管部值班负责人"}  # nursing does not go on without the relative
+    d.do(iid, "no_family", "security_lead", no_family_decision="wait")
     d.do(iid, "family", "caregiver", family_present=True, relative_name="林小姐")
     assert d.ready(iid) == {"care": "护理人员"}

@@ -16,8 +16,10 @@ def test_4_6_incident_reported_manager_informed_services_called_guards_dispatche
     d.do(iid, "register", "assistant", incident_type=incident, casualties=incident != "fight",
          incident_location="5栋北侧道路")
     assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理", "dispatch": "护管部值班负责人"}
-    d.do(iid, "dispatch", "security_lead", guards=["陈护管", "刘护管"])
-    d.do(iid, "onsite", "guard1", scene_protected=True)
+    d.do(iid, "dispatch", "security_lead", guards=["guard2", "guard1"])
+    # the first guard chosen leads on site: the task is theirs, not every guard's
+    assert d.inbox_elements("guard1", iid) == [] and d.inbox_elements("guard2", iid) == ["onsite"]
+    d.do(iid, "onsite", "guard2", scene_protected=True)
     assert d.ready(iid) == {"manager_report": "公司经理", "call_services": "物业助理"}  # waits for all three
     d.do(iid, "call_services", "assistant", services_called=services)
     d.do(iid, "manager_report", "manager")
@@ -31,4 +33,6 @@ def test_4_6_incident_reported_manager_informed_services_called_guards_dispatche
 def test_4_6_dispatch_needs_at_least_two_guards(procedure):
     iid = d.start_request("hotline", "e", process="security_incident")
     d.do(iid, "register", "assistant", incident_type="robbery", casualties=False)
-    assert d.attempt(iid, "dispatch", "security_lead", guards=["陈护管"]) == {"guards": "至少需要2项"}
+    assert d.attempt(iid, "dispatch", "security_lead", guards=["guard1"]) == {"guards": "至少需要2项"}
+    # guards are chosen from the accounts holding the role, not typed
+    assert d.attempt(iid, "dispatch", "security_lead", guards=["guard1", "陈护管"]) == {"guards.1": "第2项：请从选项中选择"}

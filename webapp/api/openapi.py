@@ -11,7 +11,7 @@ from engine import forms
 from webapp import policy
 
 from . import bp
-from .routes_requests import REQUEST_SCHEMA
+from .routes_requests import FOLLOW_UP_SCHEMA, REQUEST_SCHEMA
 
 
 def _ref(name: str) -> dict:
@@ -54,6 +54,7 @@ SCHEMAS: dict = {
         "token": {"type": "string"}, "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer", "description": "有效秒数"}}},
     "NewRequest": _portable(REQUEST_SCHEMA),
+    "FollowUp": _portable(FOLLOW_UP_SCHEMA),
     "StartData": {"type": "object", "description": "开始表单的字段（开始事件未指定表单时同 NewRequest）",
                   "additionalProperties": True},
     "Started": {"type": "object", "required": ["instance_id", "process_id", "version"], "properties": {
@@ -98,6 +99,7 @@ SCHEMAS: dict = {
                      "status": {"type": "string", "enum": ["running", "completed", "cancelled", "incident"]},
                      "revision": {"type": "integer"}, "started_at": _ts, "updated_at": _ts, "completed_at": _ts,
                      "request": {"type": ["object", "null"], "description": "求助信息（按权限隐藏内部字段）"},
+                     "linked": {"type": ["object", "null"], "description": "关联求助：本求助跟进自哪一求助、由本求助发现的跟进求助"},
                      "tasks": {"type": "array", "items": _ref("TaskSummary")},
                      "sla": {"type": "array", "items": _ref("SlaClock"), "description": "仅员工可见"},
                      "resident_view": {"type": ["object", "null"], "description": "住户看到的：状态、谁来及预计时间、全部答复（各一次）、评价来源",
@@ -160,6 +162,10 @@ def document() -> dict:
         "/requests": {"post": _op("登记求助：热线（物业助理/客服部主管）或线上（业主/住户本人）",
                                   ("201", _ref("Created"), "已创建"), (401, 403, 404, 422, 500),
                                   body="NewRequest", tag="requests")},
+        "/requests/{instance_id}/follow-ups": {"post": _op(
+            "处理中发现新问题：登记与本求助关联的跟进求助（同一求助人与地址，由工作人员登记）",
+            ("201", _ref("Created"), "已创建"), (401, 403, 404, 422, 500), body="FollowUp",
+            params=[INSTANCE_ID], tag="requests")},
         "/processes/{process_id}/instances": {"post": _op(
             "发起已发布的流程（由其开始事件所在泳道的角色发起）：开始事件指定了表单时提交该表单的字段，否则同登记求助",
             ("201", _ref("Started"), "已发起"), (401, 403, 404, 409, 422, 500), body="StartData",

@@ -8,7 +8,7 @@ from engine import runtime
 from engine.audit import history, personal
 from engine.core import db, errors
 from engine.core.tables import ProcessVersion, TaskRow
-from engine.helpdesk import resident
+from engine.helpdesk import queries, resident
 from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
@@ -50,7 +50,16 @@ def get_instance(instance_id: str):
                "sla": sla_clocks(session, instance.id) if staff_view else []}
         out["resident_view"] = (resident_view_json(resident.view(session, req, [r.element_id for r in rows]), req)
                                 if req else None)
+        out["linked"] = _linked(session, user, req) if req else None
     return out
+
+
+def _linked(session, user, req: HelpRequest) -> dict:
+    """6 反馈与跟踪: the request this one follows up and its follow-ups, those this reader may read."""
+    earlier, later = queries.linked_requests(session, req.instance_id)
+    return {"follows_up": earlier.instance_id if earlier is not None and policy.may_read_request(user, earlier, session)
+            else None,
+            "follow_ups": [r.instance_id for r in later if policy.may_read_request(user, r, session)]}
 
 
 @bp.get("/instances/<instance_id>/events")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import current_app, request
 
 from engine import forms
-from engine.core import db
+from engine.core import db, errors
 from engine.helpdesk import help_requests
+from engine.helpdesk.tables import HelpRequest
 from webapp import policy
 
 from . import bp
@@ -34,6 +35,30 @@ def create_request():
         raise ApiError(403, "线上求助只能由业主/住户本人提交", fields={"channel": "请选择热线渠道"})
     with db.transaction() as session:
         started = help_requests.start(session, process_id(), body["channel"], body, user)
+    return {"instance_id": started.instance_id}, 201
+
+
+# 6 反馈与跟踪: a new problem found while handling a request opens a follow-up request linked to it.
+FOLLOW_UP_SCHEMA: dict = {
+    "type": "object", "title": "跟进求助", "required": ["description"], "additionalProperties": False,
+    "properties": {"description": help_requests.START_SCHEMA["properties"]["description"] | {"title": "新问题"}},
+}
+
+
+@bp.post("/requests/<instance_id>/follow-ups")
+@policy.requires("requests")
+def create_follow_up(instance_id: str):
+    """Staff open a request linked to ``instance_id`` for the same caller and address."""
+    body = validated(FOLLOW_UP_SCHEMA, request.get_json(silent=True))
+    user = policy.current_user()
+    if not user.role_codes & policy.STAFF:
+        raise ApiError(403, "只有工作人员可以登记跟进求助")
+    with db.transaction() as session:
+        with db.reading(session) as read:
+            earlier = read.get(HelpRequest, instance_id)
+            if earlier is None or not policy.may_read_request(user, earlier, read):
+                raise errors.NotFound("找不到该求助记录", instance_id=instance_id)
+        started = help_requests.follow_up(session, instance_id, body["description"], user)
     return {"instance_id": started.instance_id}, 201
 
 

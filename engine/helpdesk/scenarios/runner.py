@@ -15,6 +15,7 @@ throwaway database; the CLI, the test suite and (later) the studio all use these
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import yaml
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import select
 
-from engine import identity, runtime, tasks
+from engine import forms, identity, runtime, tasks
 from engine.audit import history
 from engine.core import clock, config, db, errors
 from engine.core.tables import Instance, SlaClock, TaskRow, Timer
@@ -251,6 +252,9 @@ def _do(iid: str, spec: dict, url: str) -> None:
         row = mine[0]
         loaded = runtime.load(session, iid)
         schema = loaded.version.forms.get(row.form) if row.form else None
+        if schema is not None:  # choices drawn from the task's data (the people on the roster, the fees)
+            task = loaded.workflow.get_task_from_id(uuid.UUID(row.id))
+            schema = forms.resolve_options(schema, loaded.version.forms.get(row.ui_form or ""), task.data)
         given = {} if spec.get("data", "auto") == "auto" else spec["data"]
         try:
             tasks.complete(session, row.id, user, sample.answer(schema, given))

@@ -11,9 +11,17 @@
       const canvas = viewer.get('canvas');
       const registry = viewer.get('elementRegistry');
       canvas.zoom('fit-viewport');
+      const overlays = viewer.get('overlays');
       for (const [kind, ids] of Object.entries(marks)) {
         for (const id of ids) {
-          if (registry.get(id)) { canvas.addMarker(id, 'mark-' + kind); }
+          if (!registry.get(id)) { continue; }
+          canvas.addMarker(id, 'mark-' + kind);
+          if (kind === 'placeholder') {  // a step standing in for a 规程 we do not have
+            const badge = document.createElement('span');
+            badge.className = 'badge badge--placeholder';
+            badge.textContent = '待补充';
+            overlays.add(id, { position: { top: -10, right: 10 }, html: badge });
+          }
         }
       }
       box.dataset.ready = 'true';
