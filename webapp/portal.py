@@ -16,7 +16,7 @@ from engine import identity, runtime
 from engine.audit import history
 from engine.core import clock, db
 from engine.core.errors import EngineError
-from engine.helpdesk import hotline, queries, resident
+from engine.helpdesk import deadlines, hotline, queries, resident
 
 from . import sla_view
 from .intake_views import ONLINE_SCHEMA, ONLINE_UI, parse, start_request
@@ -90,7 +90,10 @@ def show(instance_id):
     wait = _urge_wait(last)
     seen = resident.view(session, req, (t.element_id for t in queries.open_tasks(session, instance_id)))
     # An emergency is promised the hotline, not a time to acknowledge a form (预计15分钟内受理).
-    promises = sla_view.customer_promises(clocks) if req.status != "closed" and not seen.hotline else []
+    # The figures of the version this request runs on: a timer changed since then does not change its promise.
+    registry = deadlines.of_version(session, found[0].version_id) if found else None
+    promises = (sla_view.customer_promises(clocks, registry) if req.status != "closed" and not seen.hotline
+                else [])
     return render_template("portal/request.html", req=req, plain=seen.status, answers=seen.answers,
                            coming=seen.coming, promises=promises, can_urge=seen.can_urge, my_tasks=my_tasks,
                            hotline=seen.hotline, urge_wait=duration_text(wait) if wait else None, taken=taken)

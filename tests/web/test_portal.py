@@ -123,3 +123,30 @@ def test_a_supervisor_cannot_hand_the_residents_own_rating_to_another_resident(c
     assert other.get(f"/tasks/{rate}").status_code == 403
     assert other.post(f"/tasks/{rate}", data={"resolved": "true", "speed": "1", "quality": "1", "attitude": "1",
                                               "action": "submit"}).status_code == 403
+
+
+def test_a_running_request_keeps_its_own_versions_promise_after_a_timer_change(client_for, tmp_path):
+    """Issue #10: PT30M → PT45M deployed; a resident's new repair is promised 45 minutes, the one sent
+    before keeps the 30 minutes its version promised."""
+    import shutil
+
+    from engine import repository
+    from engine.repository import bundle
+    from tests.web.conftest import WEB_FIXTURES
+
+    resident = client_for(RESIDENT_PHONE)
+    data = {"address": "5栋1单元301", "description": "水管爆了", "category": "b"}
+    before = resident.post("/portal/new", data=data).location.rsplit("/", 1)[1]
+    shutil.copytree(WEB_FIXTURES, tmp_path / "v2")
+    changed = tmp_path / "v2" / "bpmn" / "web_help_request.bpmn"
+    text = changed.read_text(encoding="utf-8")
+    assert text.count("PT30M") == 1  # the response clock
+    changed.write_text(text.replace("PT30M", "PT45M"), encoding="utf-8")
+    v2 = bundle.read_paths([tmp_path / "v2" / "bpmn", tmp_path / "v2" / "forms"], default_forms=False)
+    with db.transaction() as session:
+        repository.deploy(session, v2, actor="process_owner", note="响应时限改为45分钟")
+    after = resident.post("/portal/new", data=data | {"description": "卫生间漏水"}).location.rsplit("/", 1)[1]
+    old_page = resident.get(f"/portal/requests/{before}").get_data(as_text=True)
+    new_page = resident.get(f"/portal/requests/{after}").get_data(as_text=True)
+    assert "预计30分钟内响应" in old_page and "45分钟" not in old_page
+    assert "预计45分钟内响应" in new_page and "30分钟内响应" not in new_page
