@@ -4,10 +4,12 @@
   ``help_request``): caller, address, type, priority, ratings, copied out of the workflow data;
 - scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
   audit event, so a replay quotes the prices of that day;
-- the monthly statistics process starts with the month's figures computed from the projections;
+- the monthly statistics process starts with the month's figures computed from the projections (and the
+  staff who may own an improvement action);
 - a timer may carry only an SLA key the deadline registry names (a typo is a deploy error);
 - every audit event is heard by the notices (``notices.on_events``), which write the outbox messages it
-  causes in the same transaction.
+  causes in the same transaction, and by ``month_seal.on_events``, which freezes a month when the
+  公司经理 signs it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import history
 from engine.forms import sample
-from engine.helpdesk import deadlines, help_requests, intake, notices, reports
+from engine.helpdesk import deadlines, help_requests, improvements, intake, month_seal, notices, reports
 from engine.repository import validation
 from engine.runtime import listeners
 
@@ -25,7 +27,8 @@ def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
     if process_id != reports.STATISTICS_PROCESS or "period" not in data:
         return {}
     return {**reports.statistics_prefill(session, data["period"]),
-            **reports.checkpoint_figures(session, data["period"])}
+            **reports.checkpoint_figures(session, data["period"]),
+            "staff_choices": improvements.staff_choices(session)}  # who may own an improvement action
 
 
 def _sample_starts(process_id: str) -> list[dict]:
@@ -78,3 +81,4 @@ def install() -> None:
     listeners.add_sample_start("help_request", _sample_starts)
     validation.register_sla_keys(deadlines.NAMES)
     history.add_listener(notices.on_events)
+    history.add_listener(month_seal.on_events)  # the 公司经理's signing freezes the month

@@ -60,3 +60,17 @@ class FeeItem(Base):
     unit: Mapped[str] = mapped_column(String(16))
     price_cents: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MonthSeal(Base):
+    """A month as the 公司经理 signed it (4.10 审阅签发): the figures of the month report, frozen, so a later
+    change of data shows as a difference beside them instead of silently rewriting what was signed
+    (:mod:`engine.helpdesk.month_seal`)."""
+    __tablename__ = "month_seals"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM", Asia/Shanghai
+    instance_id: Mapped[str] = mapped_column(String(64))  # the monthly_statistics instance it was signed in
+    signed_by: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    audit_seq: Mapped[int] = mapped_column(Integer)  # the signing event's place in that instance's audit chain
+    figures: Mapped[str] = mapped_column(Text)  # canonical JSON of the month's figures
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of ``figures``

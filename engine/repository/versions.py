@@ -220,6 +220,18 @@ def load(session: Session, version: ProcessVersion) -> LoadedVersion:
     return loaded
 
 
+def properties_by_process(root) -> dict[str, dict[str, dict[str, str]]]:
+    """{process id: {element id: properties}} of one file; an embedded sub-process is keyed by its own id too,
+    since SpiffWorkflow runs its tasks in a workflow whose spec is named after it (a multi-instance
+    sub-process's task with an ``assignee``, a timer with an SLA key inside it)."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        out[process.get("id")] = element_properties(process)
+        for sub in process.iter(f"{{{BPMN_NS}}}subProcess"):
+            out.setdefault(sub.get("id"), element_properties(sub))
+    return out
+
+
 def parse(version: ProcessVersion, blobs: dict[str, bytes]) -> LoadedVersion:
     """Parse a version from its pinned files' bytes (sha256 -> content), with no database: what replaying
     an exported audit bundle offline needs. ``version`` may be a transient row built from the bundle."""
@@ -227,8 +239,7 @@ def parse(version: ProcessVersion, blobs: dict[str, bytes]) -> LoadedVersion:
     properties: dict[str, dict[str, dict[str, str]]] = {}
     for name, sha in version.files.items():
         parser.add_bpmn_str(blobs[sha], filename=name)
-        for process in etree.fromstring(blobs[sha]).iter(f"{{{BPMN_NS}}}process"):
-            properties[process.get("id")] = element_properties(process)
+        properties.update(properties_by_process(etree.fromstring(blobs[sha])))
     return LoadedVersion(
         version=version,
         spec=parser.get_spec(version.process_id),
