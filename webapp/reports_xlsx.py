@@ -127,7 +127,8 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
             ["签发人", _text(seal.signed_by), None], ["签发时间", _local(seal.signed_at), None],
             ["数字指纹（SHA-256）", seal.fingerprint, None],
             ["签发后数据", "有变动" if signed.differences or signed.other_changes else "无变动", None],
-            *([_text(d.label), d.signed, d.now] for d in signed.differences)], {1: "yyyy-mm-dd hh:mm"})
+            *([_text(d.label), d.signed, d.now] for d in signed.differences)])
+        book["签发"]["B3"].number_format = "yyyy-mm-dd hh:mm"
     step("签发")
     for change in fig.changes:  # a deadline redefined during the month: said where its figures are
         book["用时"].append([f"注：{change.text}"])

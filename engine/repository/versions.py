@@ -141,15 +141,19 @@ def _pins(session: Session, parser: SpiffBpmnParser, pid: str, bundle: Bundle) -
         if current in parser.process_parsers:
             fname = parser.process_parsers[current].filename
             files[fname] = bundle.bpmn[fname].sha256
-            spec = parser.get_spec(current)
-            for ts in spec.task_specs.values():
-                if isinstance(ts, SubWorkflowTask) and ts.spec not in spec.task_specs:
-                    pending.append(ts.spec)
-                if isinstance(ts, UserTask):
-                    props = (ts.extensions or {}).get("properties", {})
-                    for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
-                        if props.get(key):
-                            forms[props[key]] = bundle.forms[props[key]].sha256
+            specs = [parser.get_spec(current)]
+            for spec in specs:  # the process, then its embedded sub-processes (their tasks' forms are its own)
+                for ts in spec.task_specs.values():
+                    if isinstance(ts, SubWorkflowTask) and ts.spec in spec.task_specs:
+                        if ts.spec not in [s.name for s in specs]:  # embedded: its spec is named by its id
+                            specs.append(parser.get_spec(ts.spec))
+                    elif isinstance(ts, SubWorkflowTask):
+                        pending.append(ts.spec)
+                    if isinstance(ts, UserTask):
+                        props = (ts.extensions or {}).get("properties", {})
+                        for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
+                            if props.get(key):
+                                forms[props[key]] = bundle.forms[props[key]].sha256
             for name in start_forms(bundle.bpmn[fname].content, current):  # a start event's form
                 forms[name] = bundle.forms[name].sha256
         else:  # a process deployed earlier, called from this bundle: pin its latest version's files
