@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from engine import identity
-from engine.core.tables import SlaClock
+from engine.core import clock
+from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock
 from engine.helpdesk import deadlines, intake
 from engine.helpdesk.request_filter import (
     BACKLOG_BUCKETS,
@@ -338,3 +340,44 @@ def _timings(session, month, start, end, registry) -> list[Timing]:
 
 def _rounded(average) -> float | None:
     return round(float(average), 2) if average is not None else None
+
+
+# --- the computed month, cached by the data it was computed from ---------------------------------------------
+
+_CACHE_SIZE = 48
+_cache: dict[tuple, MonthFigures] = {}
+_cache_lock = threading.Lock()
+
+
+def watermark(session: Session) -> tuple:
+    """What the month's figures depend on, in one query of five index look-ups: the last audit event (every
+    change of an instance appends one, with its projections in the same transaction), the number of requests
+    and clocks and the latest request update (rows written without an event: imports, tests), the latest
+    deployment (the deadline registry), and the greatest instance id (random: two databases filled alike,
+    one after the other at the same address, do not share a key)."""
+    return tuple(session.execute(select(
+        select(func.max(AuditEvent.id)).scalar_subquery(),
+        select(func.count()).select_from(HelpRequest).scalar_subquery(),
+        select(func.max(HelpRequest.updated_at)).scalar_subquery(),
+        select(func.count()).select_from(SlaClock).scalar_subquery(),
+        select(func.max(ProcessVersion.id)).scalar_subquery(),
+        select(func.max(Instance.id)).scalar_subquery())).one())
+
+
+def cached(session: Session, month: str, registry: deadlines.Registry) -> MonthFigures:
+    """:func:`month_figures`, computed once per month and data watermark (and, for the month still running,
+    per minute: its backlog is counted at "now"). The figures are treated as read-only by every caller."""
+    end = month_bounds(month)[1]
+    now = clock.now()
+    key = (str(session.get_bind().url), month, watermark(session), id(registry),
+           None if end <= now else now.replace(second=0, microsecond=0))
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    fig = month_figures(session, month, registry)
+    with _cache_lock:
+        _cache[key] = fig
+        while len(_cache) > _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+    return fig

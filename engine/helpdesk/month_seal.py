@@ -135,6 +135,6 @@ def headline(fig: MonthFigures) -> dict[str, object]:
 def shown(session: Session, month: str, registry: deadlines.Registry) -> tuple[MonthFigures, Signed | None]:
     """What a report of ``month`` shows: the signed figures once the month is signed (with the differences a
     recomputation gives now), else the figures computed now. The page, the workbook and the CLI all call it."""
-    live = month_figures.month_figures(session, month, registry)
+    live = month_figures.cached(session, month, registry)
     found = signed(session, month, live)
     return (found.figures if found else live), found

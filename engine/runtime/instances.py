@@ -163,8 +163,8 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
     resolved = forms.resolve_options(schema, ui_schema, task.data)
     allowed = resolved.get("properties")
     given = {k: v for k, v in data.items() if allowed is None or k in allowed}
-    for name, field in (allowed or {}).items():  # a field the form only displays keeps the server's value
-        if isinstance(field, dict) and field.get("readOnly"):
+    for name, prop in (allowed or {}).items():  # a field the form only displays keeps the server's value
+        if isinstance(prop, dict) and prop.get("readOnly"):
             given.pop(name, None)
             if name in task.data:
                 given[name] = task.data[name]

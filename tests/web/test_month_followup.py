@@ -190,3 +190,19 @@ def test_the_signed_month_keeps_its_figures_and_shows_a_later_difference(client_
     # an unsigned month is computed afresh
     october = manager.get("/reports?month=2026-10").get_data(as_text=True)
     assert 'data-testid="signed"' not in october
+
+
+def test_the_month_is_computed_once_per_data_watermark(month):
+    from engine.helpdesk import deadlines, month_figures
+
+    with db.read_session() as session:
+        registry = deadlines.current(session)
+        first = month_figures.cached(session, "2026-11", registry)
+        assert month_figures.cached(session, "2026-11", registry) is first  # nothing changed: not recomputed
+    with db.transaction() as session:  # a clock settled for R5 (no request row changes)
+        month_seed.add_clock(session, month["R5"], "response", month_seed._sh(11, 30, 23, 50), 30, "met",
+                             after=dt.timedelta(minutes=5))
+    with db.read_session() as session:
+        again = month_figures.cached(session, "2026-11", registry)
+    assert again is not first
+    assert first.this.compliance["response"].met == 2 and again.this.compliance["response"].met == 3
