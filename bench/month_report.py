@@ -5,12 +5,14 @@ The requests are not run through the engine (100,000 lifecycles would take hours
 rows — ``instances`` (an empty state), ``requests`` and ``sla_clocks``, the only tables the month page
 reads — are bulk-inserted with SQL, shaped like the real ones: types a–g, both channels, 70 % closed
 within 1–72 hours, a third rated (resident or 回访), 5 % paid services, a 响应 clock on every request
-(15 % breached), a 线上受理 clock on online ones and a 一般问题解决 clock on repairs. The real diagrams
+(15 % breached), a 线上受理 clock on online ones and a 一般问题解决 clock on repairs; two thirds handed to
+a department. The real diagrams
 are deployed, so the deadlines are the registry's. On PostgreSQL the load is followed by ``VACUUM ANALYZE``
 (what autovacuum does soon after); SQLite gets no ANALYZE.
 
-It prints the rows seeded, then the page's time (best and median of ``--runs`` requests after one
-warm-up) and of the workbook export, per database. ``python bench/month_report.py -n 100000``; add
+It prints the rows seeded, then the page's time — the first request (the month's figures computed) and
+the best and median of ``--runs`` requests after it (the figures then come from the cache keyed by month
+and data watermark; the rest of the page is computed each time) — and the workbook export's, per database. ``python bench/month_report.py -n 100000``; add
 ``--skip-postgres`` when no PostgreSQL listens on 127.0.0.1:5432 (user postgres, trust auth).
 """
 
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from engine import identity, repository  # noqa: E402
+from engine import helpdesk, identity, repository  # noqa: E402
 from engine.core import clock, config, db, migrate  # noqa: E402
 from engine.core.tables import Instance, ProcessVersion, SlaClock  # noqa: E402
 from engine.helpdesk import intake  # noqa: E402
@@ -46,6 +48,8 @@ PASSWORD = "bench-password-1"
 WORDS = ["厨房水管漏水", "楼道灯不亮", "电梯故障困人", "邻居噪音投诉", "停车位咨询", "门禁卡失灵", "下水道堵塞",
          "物业费怎么交", "窗户玻璃破裂", "老人需要送医"]
 BATCH = 5000
+# where requests are handed (None: the 客服部 keeps it), for the per-department figures
+DEPARTMENTS = (None, None, "engineering", "engineering", "security", "cleaning")
 
 
 def _rows(n: int, version_id: int, rng: random.Random):
@@ -68,7 +72,8 @@ def _rows(n: int, version_id: int, rng: random.Random):
                        status="closed" if closed else "open", created_at=created, updated_at=closed or created,
                        closed_at=closed, satisfaction=rng.randint(1, 5) if rated else None,
                        rating_source=rng.choice(("resident", "callback")) if rated else None,
-                       paid_cents=rng.choice((5000, 8000, 2000)) if rng.random() < 0.05 else None)
+                       paid_cents=rng.choice((5000, 8000, 2000)) if rng.random() < 0.05 else None,
+                       department=rng.choice(DEPARTMENTS))
         clocks = [("response", 30)] + ([("ack_online", 15)] if channel == "online" else []) \
             + ([("resolve_ordinary", 24 * 60)] if category == "b" else [])
         clock_rows = []
@@ -86,6 +91,7 @@ def _rows(n: int, version_id: int, rng: random.Random):
 
 
 def seed(url: str, n: int) -> dict[str, int]:
+    helpdesk.install()  # as every entry point does: the dry run at deploy starts the help desk's sample requests
     migrate.upgrade(url)
     with db.transaction(url) as session:
         repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="bench")
@@ -131,7 +137,9 @@ def time_page(url: str, runs: int) -> dict[str, list[float]]:
     assert client.post("/login", data={"username": "cs_supervisor", "password": PASSWORD}).status_code == 302
     out: dict[str, list[float]] = {}
     for name, path in (("page", f"/reports?month={MONTH}"), ("xlsx", f"/reports/export.xlsx?month={MONTH}")):
+        t0 = time.perf_counter()
         assert client.get(path).status_code == 200  # warm-up: caches, the deadline registry, query plans
+        out[name + "_first"] = [time.perf_counter() - t0]  # the figures computed, not yet cached
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -164,8 +172,8 @@ def main() -> None:
             times = time_page(url, args.runs)
             for what, label in (("page", f"month page /reports?month={MONTH}"), ("xlsx", "workbook export")):
                 ts = times[what]
-                print(f"  {label}: best {min(ts) * 1000:.0f} ms, median {statistics.median(ts) * 1000:.0f} ms "
-                      f"({args.runs} runs)")
+                print(f"  {label}: first (figures computed) {times[what + '_first'][0] * 1000:.0f} ms; then best "
+                      f"{min(ts) * 1000:.0f} ms, median {statistics.median(ts) * 1000:.0f} ms ({args.runs} runs)")
             engine = db._engines.pop(url, None)
             if engine is not None:
                 engine.dispose()

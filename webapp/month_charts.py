@@ -74,6 +74,8 @@ def charts(fig: MonthFigures) -> list[Chart]:
     out.append(Chart("per-day-channel", "每日求助量（按来源渠道）", "bar", "日期", day_labels, series, "件"))
     # the deadlines' steps (minutes); 办结用时 runs to hours and days, so it is in the table above, not here
     timings = [t for t in fig.timings if t.key != "closed" and (t.count or t.deadline is not None)]
+    # a deadline whose duration a deployment changed during the month: its figures mix two rules
+    changes = "".join(f"⚠ {c.text}。" for c in fig.changes)
     links = [requests_url(t.filter) for t in timings]
     out.append(Chart(
         "timings", "用时分布（中位数 p50 / 90% 分位 p90，对照时限）", "bar", "环节",
@@ -82,14 +84,15 @@ def charts(fig: MonthFigures) -> list[Chart]:
          Series("p90", [minutes(t.p90) for t in timings], links),
          Series("时限", [minutes(t.deadline.total_seconds()) if t.deadline else None for t in timings],
                 [None] * len(timings))],
-        "分钟", note="时限取自已部署流程图（截止期限登记表）；超时者按时限计，是实际用时的下限。", horizontal=True))
+        "分钟", note="时限取自已部署流程图（截止期限登记表）；超时者按时限计，是实际用时的下限。" + changes,
+        horizontal=True))
     months = [line.month for line in fig.trend]
     keys = list(fig.this.compliance)
     out.append(Chart(
         "sla-trend", "时限达成率（近12个月）", "line", "月份", months,
         [Series(fig.deadline_names.get(k, k), [line.compliance[k].rate for line in fig.trend],
                 [requests_url(RequestFilter(month=line.month, sla=k)) if line.compliance[k].rate is not None
-                 else None for line in fig.trend]) for k in keys], "%"))
+                 else None for line in fig.trend]) for k in keys], "%", note=changes))
     out.append(Chart(
         "satisfaction-trend", "满意度与投诉（近12个月）", "line", "月份", months,
         [Series("满意率（%）", [line.satisfaction_rate for line in fig.trend],

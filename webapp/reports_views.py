@@ -9,7 +9,7 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.helpdesk import appraisal, common_problems, deadlines, intake, month_figures, reports
+from engine.helpdesk import appraisal, common_problems, deadlines, improvements, intake, month_seal, reports
 
 from . import month_charts, reports_xlsx, sla_view
 from .policy import current_user, note_restricted_reads, readable_instances, requires, visible_requests
@@ -42,10 +42,12 @@ def index():
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
     report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN), "reports.index")
-    fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
+    fig, signed = month_seal.shown(session, month, sla_view.page_deadlines())
     charts = month_charts.charts(fig)
+    actions = improvements.actions(session, [reports.shift_month(month, -1), month])
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
-                           fig=fig, charts=charts, chart_data=month_charts.chart_data(charts),
+                           fig=fig, signed=signed, actions=actions, charts=charts,
+                           chart_data=month_charts.chart_data(charts),
                            link=month_charts.requests_url,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
                            runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
@@ -78,8 +80,8 @@ def printable():
     line for the 公司经理, without charts or navigation."""
     month = reports.parse_month(request.args.get("month"))
     session = read_db()
-    fig = month_figures.month_figures(session, month, sla_view.page_deadlines())
-    return render_template("reports/print.html", fig=fig, month=month,
+    fig, signed = month_seal.shown(session, month, sla_view.page_deadlines())
+    return render_template("reports/print.html", fig=fig, month=month, signed=signed,
                            checkpoint=reports.attested_checkpoint(session, reports.month_bounds(month)[1]))
 
 

@@ -15,11 +15,12 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from engine.core import clock
-from engine.helpdesk import deadlines, intake, month_figures, reports
+from engine.helpdesk import deadlines, improvements, intake, month_seal, reports
 
 PERCENT = "0.0"  # figures are already percentages (66.7 means 66.7 %), as on the page
 MONEY = '"¥"#,##0.00'
-STEPS = ("概览", "每日按类型", "每日按渠道", "用时", "时限达成趋势", "满意度趋势", "月末未办结", "员工绩效", "超时清单")
+STEPS = ("概览", "每日按类型", "每日按渠道", "用时", "时限达成趋势", "满意度趋势", "月末未办结", "按部门", "员工绩效", "超时清单",
+         "改进措施", "签发")
 
 
 def _text(value: str | None) -> str:
@@ -55,7 +56,7 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
     ``readable`` cuts the report's rows to what the reader may read (the web page's need-to-know; the CLI,
     run by the operator on the server, has everything)."""
     step = progress or (lambda _name: None)
-    fig = month_figures.month_figures(session, month, registry)
+    fig, signed = month_seal.shown(session, month, registry)  # a signed month: its figures as signed
     this = fig.this
     book = Workbook()
     book.remove(book.active)
@@ -100,6 +101,11 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
     step("满意度趋势")
     _sheet(book, "月末未办结", ["已过时长", "件数"], fig.backlog)
     step("月末未办结")
+    _sheet(book, "按部门", ["部门", "求助数", "已办结", "投诉数", "评价数", "满意率（%）", "平均满意度", "有偿服务（件）",
+                          "有偿服务收入（元）", "超时（次）"],
+           ([d.name, d.total, d.closed, d.complaints, d.rated, d.satisfaction_rate, d.average, d.paid_count,
+             d.paid_cents / 100, d.breached] for d in fig.departments), {5: PERCENT, 8: MONEY})
+    step("按部门")
     _sheet(book, "员工绩效", ["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"],
            ([_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, s.satisfaction]
             for s in reports.staff_performance(session, month)))
@@ -113,6 +119,24 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
              _text(req.address if req else ""), c.instance_id] for c, req in report.breached),
            {1: "yyyy-mm-dd hh:mm", 2: "yyyy-mm-dd hh:mm"})
     step("超时清单")
+    actions = improvements.actions(session, [reports.shift_month(month, -1), month])
+    _sheet(book, "改进措施", ["提出于", "编号", "措施", "负责人", "完成期限", "状态", "完成时间", "落实情况", "效果"],
+           ([a.period, a.no, _text(a.what), _text(a.owner_name), a.due, a.state_name, _local(a.done_at),
+             _text(a.result), _text(a.effect)] for a in actions), {4: "yyyy-mm-dd", 6: "yyyy-mm-dd hh:mm"})
+    step("改进措施")
+    if signed is None:
+        _sheet(book, "签发", ["项目", "内容"], [["状态", "未签发：以上为导出时计算的数字"]])
+    else:
+        seal = signed.seal
+        _sheet(book, "签发", ["项目", "签发时", "现在"], [
+            ["签发人", _text(seal.signed_by), None], ["签发时间", _local(seal.signed_at), None],
+            ["数字指纹（SHA-256）", seal.fingerprint, None],
+            ["签发后数据", "有变动" if signed.differences or signed.other_changes else "无变动", None],
+            *([_text(d.label), d.signed, d.now] for d in signed.differences)])
+        book["签发"]["B3"].number_format = "yyyy-mm-dd hh:mm"
+    step("签发")
+    for change in fig.changes:  # a deadline redefined during the month: said where its figures are
+        book["用时"].append([f"注：{change.text}"])
     return book
 
 

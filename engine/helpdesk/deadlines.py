@@ -35,9 +35,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import repository
-from engine.core import config
+from engine.core import clock, config
 from engine.core.tables import ProcessVersion
-from engine.repository.validation import BPMN_NS, element_properties
 
 # What the procedure calls each deadline; the durations come from the diagrams.
 NAMES = {
@@ -49,6 +48,7 @@ NAMES = {
     "solution_complex": "复杂问题方案",
     "promised_done": "部门承诺完成",   # the expected time the department gave when it took the job
     "plan_promised": "方案承诺完成",   # the completion date promised in a complex problem's plan
+    "improvement_due": "改进措施期限",  # a date the 客服部主管 sets per action (monthly_statistics)
 }
 
 
@@ -288,8 +288,7 @@ def from_sources(folder: Path | None = None) -> Registry:
     try:
         for name, content in contents:
             parser.add_bpmn_str(content, filename=name)
-            for process in etree.fromstring(content).iter(f"{{{BPMN_NS}}}process"):
-                properties[process.get("id")] = element_properties(process)
+            properties.update(repository.properties_by_process(etree.fromstring(content)))
         timers = [t for pid in parser.get_process_ids() for t in timers_of(parser.get_spec(pid), properties)]
     except Exception:  # noqa: BLE001 - a diagram being edited must not break a label: no durations then
         return EMPTY
@@ -298,3 +297,79 @@ def from_sources(folder: Path | None = None) -> Registry:
         _source_cache.clear()
         _source_cache[key] = registry
     return registry
+
+
+# --- changes of definition during a period ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    """A deployment that changed the duration of a deadline: the month report marks the figures it affects
+    ("本月 3月12日 起 响应时限 由30分钟改为45分钟"), since a compliance rate over the month then mixes two rules."""
+
+    key: str
+    name: str
+    process_id: str
+    version: int
+    at: dt.datetime  # when the version was deployed (UTC)
+    before: str  # "30分钟" ("" when no timer of the key stated a duration)
+    after: str
+
+    @property
+    def text(self) -> str:
+        local = clock.to_local(self.at)
+        when = f"{local.month}月{local.day}日 {local:%H:%M}"
+        if not self.before:
+            return f"本月 {when} 起 新增{self.name}时限 {self.after}（{self.process_id} 第{self.version}版）"
+        if not self.after:
+            return f"本月 {when} 起 {self.name}时限 {self.before} 不再适用（{self.process_id} 第{self.version}版）"
+        return f"本月 {when} 起 {self.name}时限 由{self.before}改为{self.after}（{self.process_id} 第{self.version}版）"
+
+
+_version_timers: dict[str, tuple[DeadlineTimer, ...]] = {}
+
+
+def _timers_of_version(session: Session, version: ProcessVersion) -> tuple[DeadlineTimer, ...]:
+    """The SLA timers of one version's own process, not of the processes it calls (each has versions of its
+    own); cached by fingerprint, since a version never changes."""
+    hit = _version_timers.get(version.fingerprint)
+    if hit is None:
+        loaded = repository.load(session, version)
+        hit = tuple(t for spec in [loaded.spec, *loaded.subprocess_specs.values()]
+                    for t in timers_of(spec, loaded.properties) if t.process_id == version.process_id)
+        with _cache_lock:
+            _version_timers[version.fingerprint] = hit
+    return hit
+
+
+def changes_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[Change]:
+    """Every deadline whose duration a version deployed in [start, end) changed against the version before
+    it, per process: one small query when nothing was deployed in the period (the usual month)."""
+    deployed = list(session.scalars(select(ProcessVersion).where(
+        ProcessVersion.created_at >= start, ProcessVersion.created_at < end, ProcessVersion.version > 1)
+        .order_by(ProcessVersion.created_at, ProcessVersion.id)))
+    out: list[Change] = []
+    for version in deployed:
+        before = session.scalar(select(ProcessVersion).where(
+            ProcessVersion.process_id == version.process_id, ProcessVersion.version == version.version - 1))
+        if before is None:
+            continue
+        old = _durations(_timers_of_version(session, before))
+        new = _durations(_timers_of_version(session, version))
+        for key in [k for k in NAMES if k in old or k in new] + sorted((set(old) | set(new)) - set(NAMES)):
+            if old.get(key) != new.get(key):
+                out.append(Change(key, NAMES.get(key, key), version.process_id, version.version,
+                                  version.created_at if version.created_at.tzinfo else
+                                  version.created_at.replace(tzinfo=dt.UTC),
+                                  _text(old.get(key)), _text(new.get(key))))
+    return out
+
+
+def _durations(timers: Iterable[DeadlineTimer]) -> dict[str, tuple[dt.timedelta | None, ...]]:
+    found: dict[str, set] = {}
+    for t in timers:
+        found.setdefault(t.sla_key, set()).add(t.duration)
+    return {k: tuple(sorted(v, key=lambda d: (d is None, d or dt.timedelta()))) for k, v in found.items()}
+
+
+def _text(durations: tuple[dt.timedelta | None, ...] | None) -> str:
+    return "、".join(format_duration(d) for d in durations or () if d is not None)

@@ -5,10 +5,12 @@
 - scripts quote paid services with ``fee_schedule()``, read from the admin-edited table and recorded in the
   audit event, so a replay quotes the prices of that day; forms that name people (guards, carers, the gate
   guard) offer them from ``staff_roster()``, recorded the same way (:mod:`engine.helpdesk.staff`);
-- the monthly statistics process starts with the month's figures computed from the projections;
+- the monthly statistics process starts with the month's figures computed from the projections (and the
+  staff who may own an improvement action);
 - a timer may carry only an SLA key the deadline registry names (a typo is a deploy error);
 - every audit event is heard by the notices (``notices.on_events``), which write the outbox messages it
-  causes in the same transaction;
+  causes in the same transaction, and by ``month_seal.on_events``, which freezes a month when the
+  公司经理 signs it;
 - the staff member a complaint is about (被投诉人) may not work on, claim or be handed any task of it
   (``engine.tasks.add_refusal``), whatever their lane.
 """
@@ -22,7 +24,16 @@ from engine import tasks
 from engine.audit import history
 from engine.core.tables import TaskRow, User
 from engine.forms import sample
-from engine.helpdesk import deadlines, help_requests, intake, notices, reports, staff
+from engine.helpdesk import (
+    deadlines,
+    help_requests,
+    improvements,
+    intake,
+    month_seal,
+    notices,
+    reports,
+    staff,
+)
 from engine.helpdesk.tables import HelpRequest
 from engine.repository import validation
 from engine.runtime import listeners
@@ -32,7 +43,8 @@ def _statistics_figures(session: Session, process_id: str, data: dict) -> dict:
     if process_id != reports.STATISTICS_PROCESS or "period" not in data:
         return {}
     return {**reports.statistics_prefill(session, data["period"]),
-            **reports.checkpoint_figures(session, data["period"])}
+            **reports.checkpoint_figures(session, data["period"]),
+            "staff_choices": improvements.staff_choices(session)}  # who may own an improvement action
 
 
 def _sample_starts(process_id: str) -> list[dict]:
@@ -93,3 +105,4 @@ def install() -> None:
     validation.register_sla_keys(deadlines.NAMES)
     history.add_listener(notices.on_events)
     tasks.add_refusal("complained_staff", _complaint_about)
+    history.add_listener(month_seal.on_events)  # the 公司经理's signing freezes the month

@@ -19,7 +19,7 @@ from engine import identity
 from engine.audit import history
 from engine.core import clock
 from engine.core.tables import AuditCheckpoint, AuditEvent, Instance, SlaClock, User
-from engine.helpdesk import intake, sla
+from engine.helpdesk import improvements, intake, sla
 from engine.helpdesk.tables import HelpRequest
 
 STATISTICS_PROCESS = "monthly_statistics"
@@ -282,4 +282,7 @@ def statistics_runs(session: Session, limit: int = 24) -> list[StatisticsRun]:
         data = history.payload_of(event).get("data")
         if isinstance(data, dict):
             inputs[event.chain].update(data)
+    for data in inputs.values():  # the actions as the diagram's script numbers them (the forms hold slots)
+        if improvements.numbered(data):
+            data["improvements"] = improvements.numbered(data)
     return [StatisticsRun(i, inputs[i.id].get("period"), inputs[i.id]) for i in instances]

@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine import identity
 from engine.core import clock
 from engine.core.tables import SlaClock
 from engine.helpdesk import intake
 from engine.helpdesk.tables import HelpRequest
 
+KEPT_BY = "customer_service"  # a request handed to no department is the 客服部's own
 SATISFIED_FROM = 3  # a 1–5 rating that counts as satisfied (the forms: "3 分及以上视为满意")
 # Age buckets of the backlog (the procedure's 24 h / 48 h limits, then a week): (label, upper bound).
 BACKLOG_BUCKETS = (("24小时内", dt.timedelta(hours=24)), ("24–48小时", dt.timedelta(hours=48)),
@@ -79,6 +81,7 @@ class RequestFilter:
     paid: str | None = None  # "1": a paid service was charged
     backlog: str | None = None  # "YYYY-MM": still open at that month's end (or now) …
     age: str | None = None  # … in this age bucket (index into BACKLOG_BUCKETS)
+    department: str | None = None  # handed to this department (customer_service: also those never handed over)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> RequestFilter:
@@ -96,6 +99,7 @@ class RequestFilter:
             "source": lambda v: v in intake.RATING_SOURCES,
             "paid": lambda v: v == "1",
             "age": lambda v: v.isdigit() and int(v) < len(BACKLOG_BUCKETS),
+            "department": lambda v: v in identity.departments.DEPARTMENT_BY_CODE,
         }
         return cls(**{k: v if v is None or k not in checks or checks[k](v) else None for k, v in raw.items()})
 
@@ -150,6 +154,8 @@ class RequestFilter:
             conditions.append(r.rating_source == self.source)
         if self.paid:
             conditions.append(r.paid_cents.is_not(None))
+        if self.department:
+            conditions.append(func.coalesce(r.department, KEPT_BY) == self.department)
         if self.backlog:
             at = backlog_moment(self.backlog)
             conditions.append(open_at(at))
@@ -179,6 +185,8 @@ class RequestFilter:
             out.append(intake.RATING_SOURCES[self.source])
         if self.paid:
             out.append("有偿服务")
+        if self.department:
+            out.append(identity.departments.DEPARTMENT_BY_CODE[self.department].name)
         if self.backlog:
             out.append(f"{self.backlog} 月末未办结" + (f"，{BACKLOG_BUCKETS[int(self.age)][0]}" if self.age else ""))
         if self.status:

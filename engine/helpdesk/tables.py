@@ -23,7 +23,9 @@ class HelpRequest(Base):
     # For the month report (engine.helpdesk.month_figures): the 12-month trend read from an index alone, and
     # the requests still open at a month's end (closed_at NULL or later) found without a full scan.
     __table_args__ = (Index("ix_requests_month_figures", "created_at", "category", "satisfaction"),
-                      Index("ix_requests_closed_at", "closed_at", "created_at"))
+                      Index("ix_requests_closed_at", "closed_at", "created_at"),
+                      # the month report's cache key: the latest change of any request, read from the index
+                      Index("ix_requests_updated_at", "updated_at"))
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str | None] = mapped_column(String(16))
     caller_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)
@@ -73,3 +75,17 @@ class DeskSetting(Base):
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class MonthSeal(Base):
+    """A month as the 公司经理 signed it (4.10 审阅签发): the figures of the month report, frozen, so a later
+    change of data shows as a difference beside them instead of silently rewriting what was signed
+    (:mod:`engine.helpdesk.month_seal`)."""
+    __tablename__ = "month_seals"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "YYYY-MM", Asia/Shanghai
+    instance_id: Mapped[str] = mapped_column(String(64))  # the monthly_statistics instance it was signed in
+    signed_by: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    audit_seq: Mapped[int] = mapped_column(Integer)  # the signing event's place in that instance's audit chain
+    figures: Mapped[str] = mapped_column(Text)  # canonical JSON of the month's figures
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of ``figures``

@@ -16,10 +16,11 @@ from engine.repository.versions import (
            list_versions,
            load,
            parse,
+           properties_by_process,
            session_version,
            version_count,
 )
 
 __all__ = ["DeployResult", "LoadedVersion", "bundle", "deploy", "diff", "deployed_process_ids", "editing",
-           "file_content", "get_version", "latest_version", "list_versions", "load", "parse", "session_version", "starting",
+           "file_content", "get_version", "latest_version", "list_versions", "load", "parse", "properties_by_process", "session_version", "starting",
            "validation", "version_count"]

@@ -141,15 +141,19 @@ def _pins(session: Session, parser: SpiffBpmnParser, pid: str, bundle: Bundle) -
         if current in parser.process_parsers:
             fname = parser.process_parsers[current].filename
             files[fname] = bundle.bpmn[fname].sha256
-            spec = parser.get_spec(current)
-            for ts in spec.task_specs.values():
-                if isinstance(ts, SubWorkflowTask) and ts.spec not in spec.task_specs:
-                    pending.append(ts.spec)
-                if isinstance(ts, UserTask):
-                    props = (ts.extensions or {}).get("properties", {})
-                    for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
-                        if props.get(key):
-                            forms[props[key]] = bundle.forms[props[key]].sha256
+            specs = [parser.get_spec(current)]
+            for spec in specs:  # the process, then its embedded sub-processes (their tasks' forms are its own)
+                for ts in spec.task_specs.values():
+                    if isinstance(ts, SubWorkflowTask) and ts.spec in spec.task_specs:
+                        if ts.spec not in [s.name for s in specs]:  # embedded: its spec is named by its id
+                            specs.append(parser.get_spec(ts.spec))
+                    elif isinstance(ts, SubWorkflowTask):
+                        pending.append(ts.spec)
+                    if isinstance(ts, UserTask):
+                        props = (ts.extensions or {}).get("properties", {})
+                        for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
+                            if props.get(key):
+                                forms[props[key]] = bundle.forms[props[key]].sha256
             for name in start_forms(bundle.bpmn[fname].content, current):  # a start event's form
                 forms[name] = bundle.forms[name].sha256
         else:  # a process deployed earlier, called from this bundle: pin its latest version's files
@@ -220,6 +224,18 @@ def load(session: Session, version: ProcessVersion) -> LoadedVersion:
     return loaded
 
 
+def properties_by_process(root) -> dict[str, dict[str, dict[str, str]]]:
+    """{process id: {element id: properties}} of one file; an embedded sub-process is keyed by its own id too,
+    since SpiffWorkflow runs its tasks in a workflow whose spec is named after it (a multi-instance
+    sub-process's task with an ``assignee``, a timer with an SLA key inside it)."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        out[process.get("id")] = element_properties(process)
+        for sub in process.iter(f"{{{BPMN_NS}}}subProcess"):
+            out.setdefault(sub.get("id"), element_properties(sub))
+    return out
+
+
 def parse(version: ProcessVersion, blobs: dict[str, bytes]) -> LoadedVersion:
     """Parse a version from its pinned files' bytes (sha256 -> content), with no database: what replaying
     an exported audit bundle offline needs. ``version`` may be a transient row built from the bundle."""
@@ -227,8 +243,7 @@ def parse(version: ProcessVersion, blobs: dict[str, bytes]) -> LoadedVersion:
     properties: dict[str, dict[str, dict[str, str]]] = {}
     for name, sha in version.files.items():
         parser.add_bpmn_str(blobs[sha], filename=name)
-        for process in etree.fromstring(blobs[sha]).iter(f"{{{BPMN_NS}}}process"):
-            properties[process.get("id")] = element_properties(process)
+        properties.update(properties_by_process(etree.fromstring(blobs[sha])))
     return LoadedVersion(
         version=version,
         spec=parser.get_spec(version.process_id),

@@ -153,7 +153,8 @@ def task_form(version: LoadedVersion, task) -> tuple[dict | None, dict | None]:
 
 
 def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
-    """Only the form's own fields are accepted (a post cannot overwrite e.g. ``customer_username``)."""
+    """Only the form's own fields are accepted (a post cannot overwrite e.g. ``customer_username``), and a
+    ``readOnly`` field takes the task's own value whatever was posted (as the web form's coerce does)."""
     schema, ui_schema = task_form(version, task)
     if schema is None:
         return {}
@@ -161,7 +162,13 @@ def validate_task_data(version: LoadedVersion, task, data: dict) -> dict:
         raise InvalidData({"": "提交的数据格式不正确"})
     resolved = forms.resolve_options(schema, ui_schema, task.data)
     allowed = resolved.get("properties")
-    clean = forms.normalise(resolved, {k: v for k, v in data.items() if allowed is None or k in allowed})
+    given = {k: v for k, v in data.items() if allowed is None or k in allowed}
+    for name, prop in (allowed or {}).items():  # a field the form only displays keeps the server's value
+        if isinstance(prop, dict) and prop.get("readOnly"):
+            given.pop(name, None)
+            if name in task.data:
+                given[name] = task.data[name]
+    clean = forms.normalise(resolved, given)
     errors = forms.validate(resolved, clean)
     if errors:
         raise InvalidData(errors)

@@ -30,13 +30,19 @@ def test_4_10_month_end_statistics_compiled_analysed_and_improvements_recorded(p
     d.do(iid, "compile", "assistant", total_requests=42, closed_requests=40, satisfaction_rate=0.93,
          common_issues="下水道堵塞、门禁卡失效")
     assert d.inbox_elements("cs_supervisor", iid) == ["review"]
-    d.do(iid, "review", "cs_supervisor", improvements=["夜间热线增加一名接听人员", "门禁卡批量检测"],
-         report_to_manager=to_manager)
+    d.do(iid, "review", "cs_supervisor", report_to_manager=to_manager,
+         action_1={"what": "夜间热线增加一名接听人员", "owner": "cs_supervisor", "due": "2026-12-10"},
+         action_2={"what": "门禁卡批量检测", "owner": "eng_head", "due": "2026-12-05"})
+    # each action is a task of its owner, with its own deadline (the end of its due day, Shanghai time)
+    assert d.inbox_elements("eng_head", iid) == ["act"]
     if to_manager:
-        assert d.ready(iid) == {"manager_review": "公司经理"}
+        assert d.ready(iid) == {"manager_review": "公司经理", "act": "客服部主管"}
         d.do(iid, "manager_review", "manager")
+    d.do(iid, "act", "cs_supervisor", result="已排班，夜间两人接听")
+    d.do(iid, "act", "eng_head", result="已检测全部门禁卡")
     final = d.assert_finished(iid)
-    assert final["improvements"] == ["夜间热线增加一名接听人员", "门禁卡批量检测"]
+    assert [(a["no"], a["what"], a["owner"]) for a in final["improvements"]] == [
+        (1, "夜间热线增加一名接听人员", "cs_supervisor"), (2, "门禁卡批量检测", "eng_head")]
     assert ("manager_review" in {el for _, el, _ in d.audit_kinds(iid)}) is to_manager
     # one instance per month: the rest of December opens nothing more
     assert d.advance(days=20) == 0 and len(d.instances_of("monthly_statistics")) == 1

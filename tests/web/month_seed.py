@@ -26,7 +26,8 @@ def _sh(month, day, hour, minute=0, year=2026):
 
 
 def add_request(session, created, category, channel, *, closed_after=None, satisfaction=None, source=None,
-                paid_cents=None, address=None, phone=None, description="求助", version_id=None) -> str:
+                paid_cents=None, address=None, phone=None, description="求助", version_id=None,
+                department=None) -> str:
     """One request; unless given, its unit and phone are its own (no accidental repeats)."""
     iid = str(uuid.uuid4())
     address = address or f"9栋{iid[:8]}"
@@ -40,7 +41,8 @@ def add_request(session, created, category, channel, *, closed_after=None, satis
     session.add(HelpRequest(instance_id=iid, channel=channel, caller_name="住户", phone=phone, address=address,
                             building=address.split("栋")[0] + "栋", description=description, category=category,
                             status="closed" if closed else "open", created_at=created, updated_at=closed or created,
-                            closed_at=closed, satisfaction=satisfaction, rating_source=source, paid_cents=paid_cents))
+                            closed_at=closed, satisfaction=satisfaction, rating_source=source, paid_cents=paid_cents,
+                            department=department))
     session.flush()
     return iid
 
@@ -65,10 +67,11 @@ def seed_month(session) -> dict[str, str]:
     ids["R1"] = add_request(session, _sh(11, 1, 7, 30), "g", "online", closed_after=2 * h, satisfaction=5,
                             source="resident", description="想问问停车位怎么租")
     ids["R2"] = add_request(session, _sh(11, 10, 10), "b", "hotline", closed_after=10 * h, satisfaction=2,
-                            source="callback", address=UNIT, phone=CALLER, description="厨房水管漏水")
+                            source="callback", address=UNIT, phone=CALLER, description="厨房水管漏水",
+                            department="engineering")
     add_clock(session, ids["R2"], "response", _sh(11, 10, 10), 30, "met", after=10 * m)
     ids["R3"] = add_request(session, _sh(11, 10, 15), "b", "hotline", address=UNIT, phone=CALLER,
-                            description="厨房水管又漏水")
+                            description="厨房水管又漏水", department="engineering")
     add_clock(session, ids["R3"], "response", _sh(11, 10, 15), 30, "breached")
     ids["R4"] = add_request(session, _sh(11, 20, 9), "c", "online", closed_after=30 * h, satisfaction=4,
                             source="resident", paid_cents=8000, description="投诉楼道噪音")

@@ -301,13 +301,18 @@ def test_reports_list_the_monthly_statistics_instances_with_what_was_recorded(cl
     [run] = d.instances_of("monthly_statistics")
     d.do(run.id, "compile", "assistant", total_requests=42, closed_requests=40, satisfaction_rate=93,
          common_issues="下水道堵塞、门禁卡失效")
-    d.do(run.id, "review", "cs_supervisor", improvements=["夜间热线增加一名接听人员", "门禁卡批量检测"],
-         report_to_manager=False)
+    d.do(run.id, "review", "cs_supervisor", report_to_manager=False,
+         action_1={"what": "夜间热线增加一名接听人员", "owner": "cs_supervisor", "due": "2026-12-10"},
+         action_2={"what": "门禁卡批量检测", "owner": "eng_head", "due": "2026-12-05"})
     html = client_for("manager").get("/reports?month=2026-11").get_data(as_text=True)
     assert html.count('data-testid="statistics-run"') == 1
-    assert "2026-11 月度统计" in html and "已办结" in html
+    assert "2026-11 月度统计" in html and "处理中" in html  # the actions are still being followed
     assert "<dt>求助总数</dt><dd class=\"pre\">42</dd>" in html and "下水道堵塞、门禁卡失效" in html
-    assert "夜间热线增加一名接听人员；门禁卡批量检测" in html
+    assert "1. 夜间热线增加一名接听人员（cs_supervisor，2026-12-10前）；2. 门禁卡批量检测（eng_head，2026-12-05前）" in html
+    d.do(run.id, "act", "cs_supervisor", result="已排班")
+    d.do(run.id, "act", "eng_head", result="已检测")
+    html = client_for("manager").get("/reports?month=2026-11").get_data(as_text=True)
+    assert "已办结" in html
 
 
 def test_reports_show_the_open_backlog_by_age_oldest_first(client_for):

@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.core import db
-from engine.helpdesk import deadlines, month_figures
+from engine.helpdesk import deadlines, month_seal
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -29,14 +29,24 @@ def cmd_report(args) -> int:
         return 2
     with db.read_session() as session:
         registry = deadlines.current(session)
-        fig = month_figures.month_figures(session, args.month, registry)
+        fig, signed = month_seal.shown(session, args.month, registry)
         this = fig.this
+        if signed is not None:
+            seal = signed.seal
+            print(f"{args.month} 已由公司经理 {seal.signed_by} 签发（以下为签发时的数字）"
+                  + (f"；签发后数据有变动 {len(signed.differences)} 项：" + "；".join(
+                      f"{d.label} 签发时 {d.signed}，现在 {d.now}" for d in signed.differences)
+                     if signed.differences else "；签发后明细有变动" if signed.other_changes else "；现在重算结果一致"))
         print(f"{args.month} 求助总数 {this.total}，投诉 {this.complaints}（投诉率 {_pct(this.complaint_rate)}），"
               f"满意率 {_pct(this.satisfaction_rate)}（{this.rated} 条评价），"
               f"有偿服务 {fig.paid_count} 件 ¥{fig.paid_cents / 100:.2f}")
         for key, c in this.compliance.items():
             print(f"  {fig.deadline_names.get(key, key)}：按时 {c.met}，超时 {c.breached}，进行中 {c.armed}，"
                   f"达成率 {_pct(c.rate)}")
+        for change in fig.changes:
+            print(f"  注：{change.text}")
+        print("  按部门：" + "；".join(f"{d.name} {d.total} 件（办结 {d.closed}，超时 {d.breached}）"
+                                    for d in fig.departments))
         if target is None:
             return 0
         from webapp import reports_xlsx  # openpyxl only when a workbook is asked for
