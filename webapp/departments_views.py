@@ -40,7 +40,7 @@ def watch_list():
     session = read_db()
     rows = queries.awaiting_department(session)
     reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
-    clocks = queries.clocks_for_tasks(session, (r.id for r in rows))
+    clocks = queries.clocks_for_tasks(session, rows)
     now = clock.now()
     items = []
     for row in rows:

@@ -18,9 +18,11 @@ THREADS = 8
 def serve(host: str, port: int) -> int:
     from waitress import serve as waitress_serve
 
+    from engine.core import db
     from webapp.app import create_app
 
     app = create_app()
+    db.refresh_statistics()  # the planner's statistics, also when timers run in other processes
     _show_outbox_log()
     stop = _start_scheduler()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import identity
+from engine import identity, tasks
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
 from engine.helpdesk import sla
@@ -28,11 +28,12 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
     return {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
 
 
-def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, list[SlaClock]]:
+def clocks_for_tasks(session: Session, rows: Iterable[TaskRow]) -> dict[str, list[SlaClock]]:
     """SLA clocks guarding each task (armed, or breached while the task is still open), earliest due first;
     with them the armed clocks of the whole request (those that guard no single task, such as the response
     time counted from receipt)."""
-    ids = list(set(task_ids))
+    rows = list(rows)
+    ids = list({r.id for r in rows})
     out: dict[str, list[SlaClock]] = {i: [] for i in ids}
     if not ids:
         return out
@@ -40,11 +41,14 @@ def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, lis
              .order_by(SlaClock.due_at))
     for clk in session.scalars(query):
         out[clk.guarded_task_id].append(clk)
-    whole = (select(TaskRow.id, SlaClock).join(SlaClock, SlaClock.instance_id == TaskRow.instance_id)
-             .where(TaskRow.id.in_(ids), SlaClock.guarded_task_id.is_(None), SlaClock.guarded_element_id.is_not(None),
-                    SlaClock.status == "armed"))
-    for task_id, clk in session.execute(whole):
-        out[task_id].append(clk)
+    tasks_of: dict[str, list[str]] = {}
+    for row in rows:
+        tasks_of.setdefault(row.instance_id, []).append(row.id)
+    whole = select(SlaClock).where(SlaClock.instance_id.in_(list(tasks_of)), SlaClock.status == "armed",
+                                   SlaClock.guarded_task_id.is_(None), SlaClock.guarded_element_id.is_not(None))
+    for clk in session.scalars(whole) if tasks_of else ():
+        for task_id in tasks_of[clk.instance_id]:
+            out[task_id].append(clk)
     for clocks in out.values():
         clocks.sort(key=lambda c: clock.as_utc(c.due_at))
     return out
@@ -162,13 +166,10 @@ def recent_events(session: Session, kinds: Iterable[str], since: dt.datetime, *,
     return [(r, json.loads(r.payload)) for r in rows]
 
 
-def all_open_tasks(session: Session, limit: int = 500) -> list[TaskRow]:
-    """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list."""
-    from sqlalchemy import case
-
-    query = (select(TaskRow).order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at,
-                                      TaskRow.ready_at).limit(limit))
-    return list(session.scalars(query))
+def all_open_tasks(session: Session, limit: int = 500, after: str | None = None) -> list[TaskRow]:
+    """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list; ``limit``
+    of them after the cursor ``after`` (engine.tasks.cursor_of)."""
+    return list(session.scalars(tasks.queue_page(select(TaskRow), after, limit)))
 
 
 def awaiting_department(session: Session, limit: int = 500) -> list[TaskRow]:

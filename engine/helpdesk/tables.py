@@ -23,7 +23,10 @@ class HelpRequest(Base):
     # For the month report (engine.helpdesk.month_figures): the 12-month trend read from an index alone, and
     # the requests still open at a month's end (closed_at NULL or later) found without a full scan.
     __table_args__ = (Index("ix_requests_month_figures", "created_at", "category", "satisfaction"),
-                      Index("ix_requests_closed_at", "closed_at", "created_at"))
+                      Index("ix_requests_closed_at", "closed_at", "created_at"),
+                      # the request list (处理中 / 已办结, newest first) and a resident's own requests
+                      Index("ix_requests_status_created", "status", "created_at"),
+                      Index("ix_requests_customer_created", "customer_username", "created_at"))
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str | None] = mapped_column(String(16))
     caller_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)

@@ -7,12 +7,15 @@ from engine.tasks.inbox import (
     assign,
     claim,
     complete,
+    cursor_of,
     get,
     inbox,
+    inbox_total,
     may_work_on,
     offered_clause,
     offered_to,
+    queue_page,
     release,
 )
 
-__all__ = ["DISPATCHERS", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_clause", "offered_to", "release"]
+__all__ = ["DISPATCHERS", "assign", "claim", "complete", "cursor_of", "get", "inbox", "inbox_total", "may_work_on", "offered_clause", "offered_to", "queue_page", "release"]
