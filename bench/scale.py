@@ -12,7 +12,9 @@ Builds (once per size and code version; cached under ``bench/.cache/``) a databa
 
 Then it signs in as the staff who use each page and times every page ``--repeat`` times in-process (the
 Flask test client: the server's own work, without a socket), printing the p95 of each beside its goal,
-and the disk per request. Planner statistics are refreshed before timing (``db.refresh_statistics``).
+the median CPU time the page took in this process (SQLite runs in it; PostgreSQL's own work does not
+count here) — on a machine shared with other work the wall time grows with the load, the CPU time much
+less —, and the disk per request. Planner statistics are refreshed before timing (``db.refresh_statistics``).
 
 Run ``python bench/scale.py`` (1k and 10k on SQLite and PostgreSQL), ``-n 1000`` for one size,
 ``--db sqlite`` for one database, ``--with-100k`` to add 100,000 (building it takes an hour or more).
@@ -42,14 +44,22 @@ GENERATOR = "1"  # bump when build() or _open_requests() change what they write
 
 
 def _folder(n: int) -> Path:
-    return ROOT / "bench" / ".cache" / f"scale-{GENERATOR}-{audit_scale.code_version(n, ROUNDS)}"
+    return ROOT / "bench" / ".cache" / f"scale-{GENERATOR}-{n}-{audit_scale.code_version(n, ROUNDS)}"
 
 
-def build(n: int) -> Path:
-    """The SQLite database of ``n`` requests (see the module's docstring); returns its folder."""
+def build(n: int, *, reuse: bool = False) -> Path:
+    """The SQLite database of ``n`` requests (see the module's docstring); returns its folder. ``reuse``:
+    the newest finished build of ``n`` even if the engine changed since (for timing page changes that do
+    not change what the engine writes)."""
     folder = _folder(n)
     if (folder / "ready").exists():
         return folder
+    if reuse:
+        built = sorted((p.parent for p in (ROOT / "bench" / ".cache").glob(f"scale-{GENERATOR}-{n}-*/ready")),
+                       key=lambda p: p.stat().st_mtime)
+        if built:
+            print(f"  reusing {built[-1].relative_to(ROOT)} (built by an earlier engine)", file=sys.stderr)
+            return built[-1]
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -178,18 +188,20 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
     out = []
     for name, who, path, headers, goal in pages:
         client = clients[who] if who else app.test_client()
-        times, size = [], 0
+        times, cpu, size = [], [], 0
         for i in range(repeat + 2):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             res = client.get(path, headers=headers)
             elapsed = (time.perf_counter() - t0) * 1000
+            used = (time.thread_time() - c0) * 1000
             if res.status_code != 200:
                 raise SystemExit(f"{path} as {who}: {res.status_code}")
             size = len(res.get_data())
             if i >= 2:  # two warm-up requests (templates compiled, caches filled)
                 times.append(elapsed)
+                cpu.append(used)
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 2 else times[0]
-        out.append((name, p95, goal, f"{size / 1024:.0f} KB"))
+        out.append((name, p95, goal, f"{statistics.median(cpu):.0f} CPU, {size / 1024:.0f} KB"))
     out.append(("disk per request (KB)", _disk_kb(url, folder, n), GOALS["disk_kb"], f"{opened} open"))
     db.dispose_all()
     return out
@@ -201,6 +213,9 @@ def main() -> None:
     ap.add_argument("--with-100k", action="store_true", help="add 100,000 (slow to build)")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--repeat", type=int, default=20, help="timed requests per page (default 20)")
+    ap.add_argument("--build-only", action="store_true", help="build (or find) the databases, time nothing")
+    ap.add_argument("--reuse-build", action="store_true",
+                    help="time the newest build of each size even if the engine changed since")
     args = ap.parse_args()
     sizes = args.n or [1_000, 10_000]
     if args.with_100k:
@@ -209,21 +224,26 @@ def main() -> None:
     results = {}
     for n in sizes:
         print(f"building {n} requests …", file=sys.stderr)
-        folder = build(n)
+        folder = build(n, reuse=args.reuse_build)
+        if args.build_only:
+            continue
         if args.db in ("sqlite", "both"):
             results[(n, "SQLite")] = measure(f"sqlite:///{folder / 'audit.db'}", folder, n, args.repeat)
         if args.db in ("postgresql", "both"):
             results[(n, "PostgreSQL")] = measure(copy_to_postgres(folder, n), folder, n, args.repeat)
+    if not results:
+        return
     names = [row[0] for row in next(iter(results.values()))]
     columns = list(results)
-    print(f"\n{'measure (p95 ms; disk KB)':<44}" + "".join(f"{f'{n:,} {d}':>20}" for n, d in columns) + f"{'goal':>9}")
+    print("\np95 wall ms per page (median CPU ms of this process per page, page size); disk KB per request")
+    print(f"{'measure':<44}" + "".join(f"{f'{n:,} {d}':>28}" for n, d in columns) + f"{'goal':>9}")
     for i, name in enumerate(names):
         goal = results[columns[0]][i][2]
         cells = []
         for col in columns:
             _name, value, goal, note = results[col][i]
             mark = "" if value <= goal else " ✗"
-            cells.append(f"{value:>9.1f}{mark:<2} ({note})".rjust(20))
+            cells.append(f"{value:>9.1f}{mark:<2} ({note})".rjust(28))
         print(f"{name:<44}" + "".join(cells) + f"{'< ' + format(goal, 'g'):>9}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -41,7 +41,7 @@ class Item:
 
 
 PAGE_SIZE = 50
-BATCH = 100  # rows read per query while filling a page (need-to-know and the filters drop some)
+BATCH = PAGE_SIZE + 1  # rows read per query while filling a page (need-to-know and the filters drop some)
 MAX_BATCHES = 10  # a page that finds fewer matches in this many rows shows them, with 下一页 for the rest
 
 

@@ -197,10 +197,12 @@ def versions_of(session: Session, instance_ids: Iterable[str]) -> dict[str, Proc
     ids = list(set(instance_ids))
     if not ids:
         return {}
-    rows = session.execute(select(Instance.id, ProcessVersion).join(ProcessVersion,
-                                                                     ProcessVersion.id == Instance.version_id)
-                           .where(Instance.id.in_(ids))).all()
-    return {iid: version for iid, version in rows}
+    # the version ids first, then each version once: hundreds of instances share a handful of versions,
+    # and a joined row would decode the version's JSON columns again for every instance
+    version_ids = dict(session.execute(select(Instance.id, Instance.version_id).where(Instance.id.in_(ids))).all())
+    versions = {v.id: v for v in session.scalars(select(ProcessVersion)
+                                                 .where(ProcessVersion.id.in_(set(version_ids.values()))))}
+    return {iid: versions[vid] for iid, vid in version_ids.items()}
 
 
 def search_instances(session: Session, q: str | None = None, *, process_id: str | None = None,

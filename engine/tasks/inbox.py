@@ -1,7 +1,8 @@
 """The user-task projection: the inbox, claiming, assignment (派单) and who may do what.
 
 The ``tasks`` table holds exactly the READY user tasks of every instance and is rewritten in the same
-transaction as the instance, so the inbox is one indexed query and never deserializes a workflow.
+transaction as the instance, so the inbox reads a few indexes (one per way a task reaches a person, in
+queue order, a page at a time) and never deserializes a workflow.
 A task is offered to the holders of the role its lane names; an ``assignee`` (from the BPMN, or the person
 on duty in that role) or a claim narrows it to one person. A task of the lane 责任部门 is offered to every
 member of the department it names (the department's inbox), one of the lane 部门主管 to that department's head.
