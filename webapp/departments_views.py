@@ -43,7 +43,7 @@ def watch_list():
     rows = queries.awaiting_department(session, visible=readable_clause(session, user, TaskRow.instance_id))
     reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
     note_restricted_reads(user, reqs.values(), "departments.watch_list")
-    clocks = queries.clocks_for_tasks(session, (r.id for r in rows))
+    clocks = queries.clocks_for_tasks(session, rows)
     now = clock.now()
     items = []
     for row in rows:

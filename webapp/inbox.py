@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from engine import identity, tasks
-from engine.core import clock, db, errors
+from engine.core import clock, db, errors, keyset
 from engine.core.tables import TaskRow
 from engine.helpdesk import deadlines, intake, queries
 from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
+from .paging import Pager
 from .policy import allowed, can_work_on, current_user, may_see_task, note_restricted_reads, requires
 from .web import read_db
 
@@ -38,45 +40,92 @@ class Item:
     candidates: list = field(default_factory=list)  # (username, display name) for 派单
 
 
-def _items(session, user, args) -> list[Item]:
+PAGE_SIZE = 50
+BATCH = PAGE_SIZE + 1  # rows read per query while filling a page (need-to-know and the filters drop some)
+MAX_BATCHES = 10  # a page that finds fewer matches in this many rows shows them, with 下一页 for the rest
+
+
+@dataclass
+class Page:
+    items: list[Item]
+    pager: Pager
+    following: str | None  # the cursor of the next page, if there is one
+    total: int | None = None  # the queue's length up to TOTAL_CAP, when the page is not the whole of it
+    more: bool = False  # longer than TOTAL_CAP
+
+
+TOTAL_CAP = 1000
+
+
+def _page(session, user, args, pager: Pager) -> Page:
+    """One page of the queue: up to PAGE_SIZE tasks this user may see and that match the filters, read
+    in queue order from the cursor on (keyset, engine.core.keyset), so a page costs its own rows however
+    long the queue and the history are."""
     scope_all = args.get("scope") == "all" and allowed(user, "dispatch")
-    rows = queries.all_open_tasks(session) if scope_all else tasks.inbox(session, user)
-    reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
-    clocks = queries.clocks_for_tasks(session, (r.id for r in rows))
-    # each request's labels from its own version: a running request keeps its figures after a redeploy
-    versions = {iid: v.id for iid, v in queries.versions_of(session, (r.instance_id for r in rows)).items()}
-    now = clock.now()
+    items: list[Item] = []
+    cursor, following = pager.after, None
     can_dispatch = allowed(user, "dispatch")
     candidates: dict[str, list] = {}
-    items = []
-    for row in rows:
-        if not may_see_task(user, row, reqs.get(row.instance_id)):
-            continue  # need-to-know: e.g. the complaint about this very person
-        registry = deadlines.of_version(session, versions[row.instance_id]) if row.instance_id in versions else None
-        badges = [sla_view.badge(c, now, registry) for c in clocks.get(row.id, [])]
-        item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
-                    mine=row.claimed_by == user.username, workable=can_work_on(user, row))
-        if not _matches(item, args):
-            continue
-        if can_dispatch and row.lane == identity.departments.DEPARTMENT_LANE and row.department:
-            key = f"dept:{row.department}"  # a department's job: 派单 to one of its members
-            if key not in candidates:
-                candidates[key] = [(u.username, u.display_name)
-                                   for u in identity.departments.members(session, row.department)]
-            item.candidates = candidates[key]
-        elif can_dispatch and row.lane:
-            role = identity.ROLE_BY_NAME.get(row.lane)
-            if role and role.staff:
-                if row.lane not in candidates:
-                    candidates[row.lane] = [(u.username, u.display_name)
-                                            for u in queries.users_with_role(session, role.code)]
-                item.candidates = candidates[row.lane]
-        items.append(item)
+    now = clock.now()
+    for _ in range(MAX_BATCHES):
+        rows = (queries.all_open_tasks(session, after=cursor, limit=BATCH) if scope_all
+                else tasks.inbox(session, user, after=cursor, limit=BATCH))
+        reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
+        clocks = queries.clocks_for_tasks(session, rows)
+        # each request's labels from its own version: a running request keeps its figures after a redeploy
+        versions = {iid: v.id for iid, v in queries.versions_of(session, (r.instance_id for r in rows)).items()}
+        for i, row in enumerate(rows):
+            item = _item(session, user, row, reqs, clocks, versions, now, can_dispatch, candidates)
+            if item is not None and _matches(item, args):
+                items.append(item)
+            if len(items) == PAGE_SIZE:
+                if i < len(rows) - 1 or len(rows) == BATCH:
+                    following = tasks.cursor_of(row)
+                break
+        if len(items) == PAGE_SIZE or len(rows) < BATCH:
+            break
+        cursor = tasks.cursor_of(rows[-1])
+    else:
+        following = cursor  # a sparse page: the rest is behind 下一页
     # Deadline first, as the query ordered them; among tasks with the same deadline (most often none) the
     # more urgent request comes first, so a P1 without a deadline does not wait behind routine work.
     items.sort(key=lambda i: (i.task.due_at is None, clock.as_utc(i.task.due_at) if i.task.due_at else 0,
                               _urgency(i.request)))
-    return items
+    page = Page(items, pager, following)
+    if following or pager.number > 1:
+        page.total, page.more = _total(session, user, scope_all)
+    return page
+
+
+def _total(session, user, scope_all: bool) -> tuple[int, bool]:
+    """The queue's length for the heading, counted up to TOTAL_CAP ("1000+"), before need-to-know and the
+    filters (which the page applies row by row)."""
+    if scope_all:
+        return keyset.capped_total(session, tasks.queue_page(select(TaskRow.id), None, None), TOTAL_CAP)
+    return tasks.inbox_total(session, user, TOTAL_CAP)
+
+
+def _item(session, user, row, reqs, clocks, versions, now, can_dispatch, candidates) -> Item | None:
+    if not may_see_task(user, row, reqs.get(row.instance_id)):
+        return None  # need-to-know: e.g. the complaint about this very person
+    registry = deadlines.of_version(session, versions[row.instance_id]) if row.instance_id in versions else None
+    badges = [sla_view.badge(c, now, registry) for c in clocks.get(row.id, [])]
+    item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
+                mine=row.claimed_by == user.username, workable=can_work_on(user, row))
+    if can_dispatch and row.lane == identity.departments.DEPARTMENT_LANE and row.department:
+        key = f"dept:{row.department}"  # a department's job: 派单 to one of its members
+        if key not in candidates:
+            candidates[key] = [(u.username, u.display_name)
+                               for u in identity.departments.members(session, row.department)]
+        item.candidates = candidates[key]
+    elif can_dispatch and row.lane:
+        role = identity.ROLE_BY_NAME.get(row.lane)
+        if role and role.staff:
+            if row.lane not in candidates:
+                candidates[row.lane] = [(u.username, u.display_name)
+                                        for u in queries.users_with_role(session, role.code)]
+            item.candidates = candidates[row.lane]
+    return item
 
 
 def _urgency(req: HelpRequest | None) -> int:
@@ -104,28 +153,36 @@ def _filter_args() -> dict:
     return {k: request.args.get(k, "") for k in keys if request.args.get(k)}
 
 
-@bp.get("/inbox")
-@requires("inbox")
-def index():
+def _render(template: str, **extra):
     user = current_user()
     session = read_db()
     args = _filter_args()
-    items = _items(session, user, args)
+    page = _page(session, user, args, Pager.from_args(request.args))
     # restricted requests listed (caller, address): on the record once per page load, not per 10-s refresh
-    note_restricted_reads(user, [i.request for i in items], "inbox.index")
-    return render_template("inbox/index.html", items=items, args=args,
-                           filters=FILTERS, categories=intake.CATEGORIES, buildings=queries.buildings(session),
-                           can_dispatch=allowed(user, "dispatch"))
+    if template == "inbox/index.html":
+        note_restricted_reads(user, [i.request for i in page.items], "inbox.index")
+    return render_template(template, items=page.items, page=page, args=args, link_args=args | page.pager.args(),
+                           prev_href=_href(args, page.pager.prev_args()),
+                           next_href=_href(args, page.pager.next_args(page.following) if page.following else None),
+                           can_dispatch=allowed(user, "dispatch"), **extra)
+
+
+def _href(args: dict, paging: dict | None) -> str | None:
+    return None if paging is None else url_for("inbox.index", **args, **paging)
+
+
+@bp.get("/inbox")
+@requires("inbox")
+def index():
+    return _render("inbox/index.html", filters=FILTERS, categories=intake.CATEGORIES,
+                   buildings=queries.buildings(read_db()))
 
 
 @bp.get("/inbox/list")
 @requires("inbox")
 def fragment():
-    """The list alone, for the ten-second refresh."""
-    user = current_user()
-    args = _filter_args()
-    return render_template("inbox/_list.html", items=_items(read_db(), user, args), args=args,
-                           can_dispatch=allowed(user, "dispatch"))
+    """The list alone, for the ten-second refresh (of the same page)."""
+    return _render("inbox/_list.html")
 
 
 def _back():
@@ -176,8 +233,14 @@ def assign(task_id):
 @bp.get("/inbox/count.json")
 @requires("inbox")
 def count():
-    """Tiny JSON for anything that wants a badge without the list (e.g. a home-screen icon)."""
+    """Tiny JSON for anything that wants a badge without the list (e.g. a home-screen icon): the queue's
+    length up to 1000 (``more``: longer than that). Someone named in an open complaint (被投诉人) gets the
+    exact count of what they may see, so the badge does not tell them a complaint about them exists."""
     session, user = read_db(), current_user()
-    rows = tasks.inbox(session, user)
-    reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
-    return {"count": sum(1 for r in rows if may_see_task(user, r, reqs.get(r.instance_id)))}
+    if queries.named_in_open_complaint(session, user.username):
+        rows = tasks.inbox(session, user, limit=TOTAL_CAP + 1)
+        reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
+        seen = sum(1 for r in rows if may_see_task(user, r, reqs.get(r.instance_id)))
+        return {"count": min(seen, TOTAL_CAP), "more": seen > TOTAL_CAP}
+    total, more = _total(session, user, False)
+    return {"count": total, "more": more}

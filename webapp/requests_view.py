@@ -15,6 +15,7 @@ from engine.core import clock, db, errors
 from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter
 
 from . import sla_view, timeline
+from .paging import Pager
 from .policy import (
     STAFF,
     allowed,
@@ -66,24 +67,24 @@ def index():
     session = read_db()
     user = current_user()
     visible = visible_requests(session, user)
-    total = request_filter.count_requests(session, found, visible=visible)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(_page_number(request.args.get("page")), pages)  # past the end: the last page, not an empty one
-    rows = request_filter.list_requests(session, found, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-                                        visible=visible)
+    total, more = request_filter.count_requests(session, found, visible=visible)
+    pager = Pager.from_args(request.args)
+    rows = request_filter.list_requests(session, found, limit=PAGE_SIZE + 1, after=pager.after, visible=visible)
+    following = rows[PAGE_SIZE - 1] if len(rows) > PAGE_SIZE else None
+    rows = rows[:PAGE_SIZE]
     note_restricted_reads(user, rows, "requests.index")
+    first = (pager.number - 1) * PAGE_SIZE + 1
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
                            narrowed=found.but(q=None, status=None, category=None, building=None).describe(),
-                           buildings=queries.buildings(session), page=page, pages=pages, total=total,
-                           first=(page - 1) * PAGE_SIZE + 1 if rows else 0, last=(page - 1) * PAGE_SIZE + len(rows))
+                           buildings=queries.buildings(session), page=pager.number, total=total, more=more,
+                           prev_href=_href(args, pager.prev_args()),
+                           next_href=_href(args, pager.next_args(request_filter.cursor_of(following)) if following else None),
+                           first=first if rows else 0, last=first + len(rows) - 1)
 
 
-def _page_number(raw: str | None) -> int:
-    """``?page=`` as typed or bookmarked: anything that is not a positive number means the first page."""
-    try:
-        return max(1, int(raw or 1))
-    except ValueError:
-        return 1
+def _href(args: dict, paging: dict | None) -> str | None:
+    """The list's link with the same filters on another page (none when there is no such page)."""
+    return None if paging is None else url_for("requests.index", **{k: v for k, v in args.items() if v}, **paging)
 
 
 def markers(workflow, events, version=None) -> dict[str, list[str]]:

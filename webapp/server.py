@@ -19,9 +19,11 @@ THREADS = 8
 def serve(host: str, port: int) -> int:
     from waitress import serve as waitress_serve
 
+    from engine.core import db
     from webapp.app import create_app
 
     app = create_app()
+    db.refresh_statistics()  # the planner's statistics, also when timers run in other processes
     _show_outbox_log()
     if host in ("127.0.0.1", "localhost") and not os.environ.get("LIYUAN_PUBLIC_URL"):
         # The demo on this machine: the SMS written to the log carry links that open here (the scheduler

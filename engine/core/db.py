@@ -102,6 +102,21 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def refresh_statistics(url: str | None = None) -> None:
+    """Keep the query planner's statistics current: SQLite never gathers them by itself, and without them
+    it picks the wrong index as tables grow (at 100k requests each timer firing read every armed clock).
+    A sampled ``ANALYZE`` (``analysis_limit``) takes milliseconds even on a large file; run at start-up of
+    ``serve`` and ``scheduler``, hourly by the scheduler, and after migrations. PostgreSQL's autovacuum
+    analyzes by itself."""
+    engine = get_engine(url)
+    if not is_sqlite(engine):
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("PRAGMA optimize")
+
+
 def synchronous() -> str:
     """SQLite's ``synchronous`` setting: FULL unless ``LIYUAN_SQLITE_SYNCHRONOUS`` says NORMAL (benchmarks)."""
     value = os.environ.get("LIYUAN_SQLITE_SYNCHRONOUS", "FULL").upper()

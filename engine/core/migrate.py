@@ -25,6 +25,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    db.refresh_statistics(url)  # new indexes have no statistics yet
 
 
 def current(url: str | None = None) -> str | None:

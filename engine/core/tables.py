@@ -159,10 +159,20 @@ class Instance(Base):
     incident: Mapped[str | None] = mapped_column(Text)
 
 
+NO_DEADLINE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # ``tasks.queue_at`` of a task without a deadline
+
+
 class TaskRow(Base):
     """A READY user task (the inbox). Rewritten with the instance on every change."""
 
     __tablename__ = "tasks"
+    # The inbox's ways to a task (offered to a role's lane or to a department, named for someone, claimed by
+    # someone) each read an index already in queue order (engine.tasks.inbox), so a page of 50 reads 50 rows.
+    __table_args__ = (Index("ix_tasks_queue", "queue_at", "ready_at", "id"),
+                      Index("ix_tasks_lane_queue", "lane", "assignee", "queue_at", "ready_at", "id"),
+                      Index("ix_tasks_department_queue", "lane", "assignee", "department", "queue_at", "ready_at", "id"),
+                      Index("ix_tasks_assignee_queue", "assignee", "queue_at", "ready_at", "id"),
+                      Index("ix_tasks_claimed_queue", "claimed_by", "queue_at", "ready_at", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task uuid
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
     process_id: Mapped[str] = mapped_column(String(100))  # the (sub)process the task belongs to
@@ -177,6 +187,9 @@ class TaskRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     ready_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     due_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, index=True)
+    # The inbox's sort key: ``due_at``, or NO_DEADLINE for a task without one (after every deadline). A column
+    # rather than an expression so that one plain index serves "nearest deadline first" on both databases.
+    queue_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     sla_key: Mapped[str | None] = mapped_column(String(32))
     # The department (code) a task in a department lane (责任部门 / 部门主管) is routed to; see engine.identity.
     department: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -213,8 +226,13 @@ class Timer(Base):
 class SlaClock(Base):
     __tablename__ = "sla_clocks"
     # (armed_at, sla_key, status): the month report counts a period's clocks per deadline from the index alone
+    # (guarded_task_id): the inbox's badges; (instance_id, status): a request's armed clocks;
+    # (status, breached_at): the supervisors' notifications of breached deadlines, newest first
     __table_args__ = (UniqueConstraint("instance_id", "timer_task_id"),
-                      Index("ix_sla_clocks_armed_at", "armed_at", "sla_key", "status"))
+                      Index("ix_sla_clocks_armed_at", "armed_at", "sla_key", "status"),
+                      Index("ix_sla_clocks_guarded_task", "guarded_task_id"),
+                      Index("ix_sla_clocks_instance_status", "instance_id", "status"),
+                      Index("ix_sla_clocks_breached", "status", "breached_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
     timer_task_id: Mapped[str] = mapped_column(String(36))
@@ -233,7 +251,7 @@ class AuditEvent(Base):
     """Append-only, hash-chained per instance (``chain`` = instance id, or "repository" for deployments)."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("chain", "seq"),)
+    __table_args__ = (UniqueConstraint("chain", "seq"), Index("ix_audit_events_kind_at", "kind", "at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     chain: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(Integer)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import identity
+from engine import identity, tasks
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
 from engine.helpdesk import sla
@@ -28,6 +28,13 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
     return {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
 
 
+def named_in_open_complaint(session: Session, username: str) -> bool:
+    """Whether an open request is a complaint about this staff member (被投诉人): their lists must then
+    leave its tasks out one by one (webapp.policy.may_see_task)."""
+    return session.scalar(select(HelpRequest.instance_id).where(HelpRequest.complained_staff == username,
+                                                               HelpRequest.status != "closed").limit(1)) is not None
+
+
 def linked_requests(session: Session, instance_id: str) -> tuple[HelpRequest | None, list[HelpRequest]]:
     """The request this one follows up (or None) and the follow-up requests opened from it, oldest first."""
     own = session.get(HelpRequest, instance_id)
@@ -37,11 +44,12 @@ def linked_requests(session: Session, instance_id: str) -> tuple[HelpRequest | N
     return earlier, later
 
 
-def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, list[SlaClock]]:
+def clocks_for_tasks(session: Session, rows: Iterable[TaskRow]) -> dict[str, list[SlaClock]]:
     """SLA clocks guarding each task (armed, or breached while the task is still open), earliest due first;
     with them the armed clocks of the whole request (those that guard no single task, such as the response
     time counted from receipt)."""
-    ids = list(set(task_ids))
+    rows = list(rows)
+    ids = list({r.id for r in rows})
     out: dict[str, list[SlaClock]] = {i: [] for i in ids}
     if not ids:
         return out
@@ -49,11 +57,14 @@ def clocks_for_tasks(session: Session, task_ids: Iterable[str]) -> dict[str, lis
              .order_by(SlaClock.due_at))
     for clk in session.scalars(query):
         out[clk.guarded_task_id].append(clk)
-    whole = (select(TaskRow.id, SlaClock).join(SlaClock, SlaClock.instance_id == TaskRow.instance_id)
-             .where(TaskRow.id.in_(ids), SlaClock.guarded_task_id.is_(None), SlaClock.guarded_element_id.is_not(None),
-                    SlaClock.status == "armed"))
-    for task_id, clk in session.execute(whole):
-        out[task_id].append(clk)
+    tasks_of: dict[str, list[str]] = {}
+    for row in rows:
+        tasks_of.setdefault(row.instance_id, []).append(row.id)
+    whole = select(SlaClock).where(SlaClock.instance_id.in_(list(tasks_of)), SlaClock.status == "armed",
+                                   SlaClock.guarded_task_id.is_(None), SlaClock.guarded_element_id.is_not(None))
+    for clk in session.scalars(whole) if tasks_of else ():
+        for task_id in tasks_of[clk.instance_id]:
+            out[task_id].append(clk)
     for clocks in out.values():
         clocks.sort(key=lambda c: clock.as_utc(c.due_at))
     return out
@@ -67,6 +78,13 @@ def clocks_for_instance(session: Session, instance_id: str) -> list[SlaClock]:
 def breached_clocks(session: Session, since: dt.datetime, limit: int = 200) -> list[SlaClock]:
     return list(session.scalars(select(SlaClock).where(SlaClock.status == "breached", SlaClock.breached_at >= since)
                                 .order_by(SlaClock.breached_at.desc()).limit(limit)))
+
+
+def breach_times(session: Session, since: dt.datetime, limit: int = 200) -> list[tuple[dt.datetime, str]]:
+    """(breached_at, instance id) of :func:`breached_clocks` after ``since``: for counting, not showing."""
+    return list(session.execute(select(SlaClock.breached_at, SlaClock.instance_id)
+                                .where(SlaClock.status == "breached", SlaClock.breached_at > since)
+                                .order_by(SlaClock.breached_at.desc()).limit(limit)).tuples())
 
 
 def open_tasks(session: Session, instance_id: str) -> list[TaskRow]:
@@ -171,13 +189,10 @@ def recent_events(session: Session, kinds: Iterable[str], since: dt.datetime, *,
     return [(r, json.loads(r.payload)) for r in rows]
 
 
-def all_open_tasks(session: Session, limit: int = 500) -> list[TaskRow]:
-    """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list."""
-    from sqlalchemy import case
-
-    query = (select(TaskRow).order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at,
-                                      TaskRow.ready_at).limit(limit))
-    return list(session.scalars(query))
+def all_open_tasks(session: Session, limit: int = 500, after: str | None = None) -> list[TaskRow]:
+    """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list; ``limit``
+    of them after the cursor ``after`` (engine.tasks.cursor_of)."""
+    return list(session.scalars(tasks.queue_page(select(TaskRow), after, limit)))
 
 
 def awaiting_department(session: Session, limit: int = 500, *, visible=None) -> list[TaskRow]:
@@ -208,10 +223,12 @@ def versions_of(session: Session, instance_ids: Iterable[str]) -> dict[str, Proc
     ids = list(set(instance_ids))
     if not ids:
         return {}
-    rows = session.execute(select(Instance.id, ProcessVersion).join(ProcessVersion,
-                                                                     ProcessVersion.id == Instance.version_id)
-                           .where(Instance.id.in_(ids))).all()
-    return {iid: version for iid, version in rows}
+    # the version ids first, then each version once: hundreds of instances share a handful of versions,
+    # and a joined row would decode the version's JSON columns again for every instance
+    version_ids = dict(session.execute(select(Instance.id, Instance.version_id).where(Instance.id.in_(ids))).all())
+    versions = {v.id: v for v in session.scalars(select(ProcessVersion)
+                                                 .where(ProcessVersion.id.in_(set(version_ids.values()))))}
+    return {iid: versions[vid] for iid, vid in version_ids.items()}
 
 
 def search_instances(session: Session, q: str | None = None, *, process_id: str | None = None,

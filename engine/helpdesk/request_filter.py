@@ -17,7 +17,7 @@ from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import identity
-from engine.core import clock
+from engine.core import clock, keyset
 from engine.core.tables import SlaClock
 from engine.helpdesk import intake
 from engine.helpdesk.tables import HelpRequest
@@ -204,23 +204,39 @@ def _valid_day(value: str) -> bool:
     return True
 
 
+def _narrowed(query, f: RequestFilter, customer: str | None, visible):
+    query = f.apply(query)
+    if customer is not None:
+        query = query.where(HelpRequest.customer_username == customer)
+    if visible is not None:
+        query = query.where(visible)
+    return query
+
+
 def list_requests(session: Session, f: RequestFilter, *, customer: str | None = None, limit: int = 100,
-                  offset: int = 0, visible=None) -> list[HelpRequest]:
+                  after: str | None = None, visible=None) -> list[HelpRequest]:
     """Newest first; ties on the creation time broken by instance id, so paging never skips or repeats.
-    ``visible``: the reader's need-to-know condition (webapp.policy.visible_requests)."""
-    query = f.apply(select(HelpRequest))
-    if customer is not None:
-        query = query.where(HelpRequest.customer_username == customer)
-    if visible is not None:
-        query = query.where(visible)
+    ``after``: the cursor of the previous page's last row (:func:`cursor_of`), read through the index from
+    there rather than counted past. ``visible``: the reader's need-to-know condition
+    (webapp.policy.visible_requests)."""
+    query = _narrowed(select(HelpRequest), f, customer, visible)
+    key = keyset.decode(after, 2)
+    if key is not None:
+        query = query.where(keyset.after([HelpRequest.created_at, HelpRequest.instance_id], list(key),
+                                         descending=True))
     query = query.order_by(HelpRequest.created_at.desc(), HelpRequest.instance_id.desc())
-    return list(session.scalars(query.limit(limit).offset(offset)))
+    return list(session.scalars(query.limit(limit)))
 
 
-def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None, visible=None) -> int:
-    query = f.apply(select(func.count()).select_from(HelpRequest))
-    if customer is not None:
-        query = query.where(HelpRequest.customer_username == customer)
-    if visible is not None:
-        query = query.where(visible)
-    return session.scalar(query) or 0
+def cursor_of(row: HelpRequest) -> str:
+    """The cursor of the page that continues after ``row`` (newest first)."""
+    return keyset.encode((clock.as_utc(row.created_at), row.instance_id))
+
+
+def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None, visible=None,
+                   cap: int = 1000) -> tuple[int, bool]:
+    """How many requests the filter finds, counted up to ``cap``: (count, more than that)."""
+    query = _narrowed(select(HelpRequest.instance_id), f, customer, visible)
+    # in the list's own order, so the count reads the same index as the page and stops after ``cap`` rows
+    return keyset.capped_total(session, query.order_by(HelpRequest.created_at.desc(),
+                                                       HelpRequest.instance_id.desc()), cap)

@@ -75,6 +75,21 @@ def for_person(session: Session, username: str, role_codes: Iterable[str], since
     return found[:limit]
 
 
+def arrivals_for_person(session: Session, username: str, role_codes: Iterable[str], since: dt.datetime,
+                        limit: int = 100) -> list[tuple[dt.datetime, str | None]]:
+    """(created_at, instance id) of the in-app messages :func:`for_person` would list since ``since``, and
+    nothing else: what a badge counts on every page, without loading the messages."""
+    def newest(who):
+        return list(session.execute(select(OutboxMessage.created_at, OutboxMessage.instance_id)
+                                    .where(who, OutboxMessage.created_at > since, OutboxMessage.channel == "inapp")
+                                    .order_by(OutboxMessage.created_at.desc()).limit(limit)).tuples())
+    found = newest(OutboxMessage.to_user == username)
+    roles = sorted(set(role_codes))
+    if roles:
+        found += newest(OutboxMessage.to_role.in_(roles))
+    return found
+
+
 def of_instance(session: Session, instance_id: str) -> list[OutboxMessage]:
     """Every message a request caused, in the order they were written."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)

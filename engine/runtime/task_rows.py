@@ -14,11 +14,16 @@ from sqlalchemy.orm import Session
 
 from engine import identity, scripting
 from engine.core import clock
-from engine.core.tables import AuditEvent, Instance, TaskRow
+from engine.core.tables import NO_DEADLINE, AuditEvent, Instance, TaskRow
 from engine.runtime.workflow import ready_user_tasks
 
 _T = TaskRow.__table__
 _ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"))
+
+
+def queue_at(due):
+    """The inbox's sort key of a task due at ``due`` (none: after every task with a deadline)."""
+    return due if due is not None else NO_DEADLINE
 
 
 def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
@@ -60,11 +65,13 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
         row = existing.get(tid)
         if row is not None:
             if (clock.as_utc(row.due_at), row.sla_key) != (due, sla):
-                session.execute(update(table).where(table.c.id == tid).values(due_at=due, sla_key=sla))
+                session.execute(update(table).where(table.c.id == tid)
+                                .values(due_at=due, queue_at=queue_at(due), sla_key=sla))
             continue
         new_rows.append({
             "id": tid, "instance_id": instance.id, "process_id": task.workflow.spec.name,
-            **describe(task, version), "claimed_by": None, "ready_at": now, "due_at": due, "sla_key": sla,
+            **describe(task, version), "claimed_by": None, "ready_at": now, "due_at": due,
+            "queue_at": queue_at(due), "sla_key": sla,
             "excluded": _excluded(session, instance.id, _props(task, version).get("exclude_actors"), actor)})
     if new_rows:
         _assign_on_duty(session, new_rows)

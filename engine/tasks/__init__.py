@@ -8,15 +8,18 @@ from engine.tasks.inbox import (
     assign,
     claim,
     complete,
+    cursor_of,
     get,
     inbox,
+    inbox_total,
     may_work_on,
     offered_clause,
     offered_to,
+    queue_page,
     refusal,
     refused_message,
     release,
 )
 
-__all__ = ["DISPATCHERS", "add_refusal", "assign", "claim", "complete", "get", "inbox", "may_work_on", "offered_clause", "offered_to", "refusal",
-           "refused_message", "release"]
+__all__ = ["DISPATCHERS", "add_refusal", "assign", "claim", "complete", "cursor_of", "get", "inbox", "inbox_total",
+           "may_work_on", "offered_clause", "offered_to", "queue_page", "refusal", "refused_message", "release"]

@@ -1,7 +1,8 @@
 """The user-task projection: the inbox, claiming, assignment (派单) and who may do what.
 
 The ``tasks`` table holds exactly the READY user tasks of every instance and is rewritten in the same
-transaction as the instance, so the inbox is one indexed query and never deserializes a workflow.
+transaction as the instance, so the inbox reads a few indexes (one per way a task reaches a person, in
+queue order, a page at a time) and never deserializes a workflow.
 A task is offered to the holders of the role its lane names; an ``assignee`` (from the BPMN, or the person
 on duty in that role) or a claim narrows it to one person. A task of the lane 责任部门 is offered to every
 member of the department it names (the department's inbox), one of the lane 部门主管 to that department's head.
@@ -12,13 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sqlalchemy import and_, case, not_, or_, select
+from sqlalchemy import and_, not_, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from engine import identity, runtime
 from engine.audit import history
-from engine.core import db, errors
-from engine.core.tables import Instance, TaskRow, User
+from engine.core import clock, db, errors, keyset
+from engine.core.tables import NO_DEADLINE, Instance, TaskRow, User
 
 # Roles that may hand a task to a named colleague (派单): the supervisors and the department heads.
 DISPATCHERS = {"cs_supervisor", "security_lead", "manager", "leader", "eng_head", "security_head", "cleaning_head"}
@@ -99,19 +100,79 @@ def offered_clause(session: Session, user: User):
     headed = _DEPARTMENTS.headed_by(user)
     if headed:
         offered.append(and_(TaskRow.lane == _DEPARTMENTS.HEAD_LANE, TaskRow.department.in_(headed)))
-    not_excluded = or_(TaskRow.excluded.is_(None),
-                       not_(TaskRow.excluded.contains(json.dumps(user.username, ensure_ascii=False), autoescape=True)))
-    return and_(not_excluded, or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
+    return and_(_not_excluded(user), or_(TaskRow.assignee == user.username, TaskRow.claimed_by == user.username,
                                   and_(TaskRow.assignee.is_(None), or_(*offered))))
 
 
-def inbox(session: Session, user: User, *, include_others_claims: bool = False) -> list[TaskRow]:
-    """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first)."""
-    query = select(TaskRow).where(offered_clause(session, user))
+def inbox(session: Session, user: User, *, include_others_claims: bool = False, after: str | None = None,
+          limit: int | None = None) -> list[TaskRow]:
+    """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first): all of them,
+    or ``limit`` of them after the cursor ``after`` (see :func:`cursor_of`).
+
+    The tasks of :func:`offered_clause`, read as one query per way a task reaches me (named for me, claimed
+    by me, each lane offered to me), each served by an index already in queue order, then merged: an OR of
+    them would make the database read and sort every candidate task for every page."""
+    common = [_not_excluded(user)]
     if not include_others_claims:
-        query = query.where(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
-    query = query.order_by(case((TaskRow.due_at.is_(None), 1), else_=0), TaskRow.due_at, TaskRow.ready_at)
-    return list(session.scalars(query))
+        common.append(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
+    found: dict[str, TaskRow] = {}
+    for way in _ways(session, user):
+        for row in session.scalars(queue_page(select(TaskRow).where(way, *common), after, limit)):
+            found[row.id] = row
+    rows = sorted(found.values(), key=_queue_key)
+    return rows if limit is None else rows[:limit]
+
+
+def inbox_total(session: Session, user: User, cap: int = 1000) -> tuple[int, bool]:
+    """How many tasks :func:`inbox` holds, counted up to ``cap``: (count, more than that)."""
+    ids: set[str] = set()
+    base = [_not_excluded(user), or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username)]
+    for way in _ways(session, user):
+        ids.update(session.scalars(queue_page(select(TaskRow.id).where(way, *base), None, cap + 1)))
+    return min(len(ids), cap), len(ids) > cap
+
+
+def _not_excluded(user: User):
+    return or_(TaskRow.excluded.is_(None),
+               not_(TaskRow.excluded.contains(json.dumps(user.username, ensure_ascii=False), autoescape=True)))
+
+
+def _ways(session: Session, user: User) -> list:
+    """The branches of :func:`offered_clause`, each one an index's equality prefix."""
+    ways = [TaskRow.assignee == user.username, TaskRow.claimed_by == user.username]
+    unassigned = TaskRow.assignee.is_(None)
+    for lane in sorted(identity.roles_for_lanes(user.role_codes - {"customer"})):
+        ways.append(and_(TaskRow.lane == lane, unassigned))
+    mine = _DEPARTMENTS.department_of(session, user)
+    if mine:
+        ways.append(and_(TaskRow.lane == _DEPARTMENTS.DEPARTMENT_LANE, unassigned, TaskRow.department == mine))
+    for dept in sorted(_DEPARTMENTS.headed_by(user)):
+        ways.append(and_(TaskRow.lane == _DEPARTMENTS.HEAD_LANE, unassigned, TaskRow.department == dept))
+    return ways
+
+
+# --- paging: the queue order and its cursors (engine.core.keyset) ----------------------------------------------
+
+_QUEUE = (TaskRow.queue_at, TaskRow.ready_at, TaskRow.id)
+
+
+def queue_page(query, after: str | None, limit: int | None):
+    """``query`` over ``tasks`` in queue order (nearest deadline first, tasks without one after, then the
+    oldest, the id breaking ties), continuing after the cursor ``after`` and cut at ``limit`` rows."""
+    key = keyset.decode(after, 3)
+    if key is not None:
+        query = query.where(keyset.after(list(_QUEUE), list(key)))
+    query = query.order_by(*_QUEUE)
+    return query if limit is None else query.limit(limit)
+
+
+def _queue_key(row: TaskRow) -> tuple:
+    return (clock.as_utc(row.queue_at or NO_DEADLINE), clock.as_utc(row.ready_at), row.id)
+
+
+def cursor_of(row: TaskRow) -> str:
+    """The cursor of the page that continues after ``row``."""
+    return keyset.encode(_queue_key(row))
 
 
 def get(session: Session, task_id: str) -> TaskRow:

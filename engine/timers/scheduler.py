@@ -25,7 +25,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from engine.core import clock
+from engine.core import clock, db
 from engine.notify import delivery
 from engine.timers import firing, trouble
 
@@ -48,6 +48,7 @@ class TimerScheduler:
     def __init__(self, url: str | None = None, *, interval: float = DEFAULT_INTERVAL,
                  poller: firing.Poller | None = None):
         self.poller = poller or firing.Poller(url)
+        self.url = url
         self.interval = interval
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -62,9 +63,18 @@ class TimerScheduler:
                                 name="timer poller", next_run_time=dt.datetime.now(dt.UTC))
         self._scheduler.add_job(self.send_messages, IntervalTrigger(seconds=OUTBOX_INTERVAL), id="outbox",
                                 name="notifications outbox")  # first pass after the start-up backlog of timers
+        self._scheduler.add_job(self.refresh_statistics, IntervalTrigger(hours=1), id="statistics",
+                                name="planner statistics", next_run_time=dt.datetime.now(dt.UTC))
         self._scheduler.start()
         log.info("timer scheduler started (%s, every %ss)", self.poller.owner, self.interval)
         return self
+
+    def refresh_statistics(self) -> None:
+        """The planner's statistics follow the tables' growth (SQLite; see ``db.refresh_statistics``)."""
+        try:
+            db.refresh_statistics(self.url)
+        except Exception:  # a busy database: the next hour will do
+            log.exception("refreshing planner statistics failed")
 
     def tick(self) -> None:
         if self._stop.is_set():

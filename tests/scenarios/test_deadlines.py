@@ -125,14 +125,14 @@ def test_T2_1_the_clocks_counted_from_receipt_show_on_whatever_task_is_open(proc
     row = d.task_row(iid, "record_hotline")
     assert (row.sla_key, clock.as_utc(row.due_at)) == ("response", MORNING + dt.timedelta(minutes=30))
     with db.read_session() as session:
-        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == [
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row])[row.id]] == [
             "response", "resolve_ordinary"]
     hand_over(iid)
     d.do(iid, "take_job", "assistant")
     row = d.task_row(iid, "register")  # the consultation itself, after the response
     assert (row.sla_key, clock.as_utc(row.due_at)) == ("resolve_ordinary", MORNING + dt.timedelta(hours=24))
     with db.read_session() as session:
-        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row.id])[row.id]] == [
+        assert [c.sla_key for c in queries.clocks_for_tasks(session, [row])[row.id]] == [
             "resolve_ordinary", "promised_done"]  # the department's promise shows beside it, not as its deadline
 
 

@@ -40,6 +40,10 @@ _ts = {"type": ["string", "null"], "format": "date-time"}
 _str_or_null = {"type": ["string", "null"]}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 PROCESS_ID = {"name": "process_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PAGE_AFTER = {"name": "after", "in": "query", "required": False,
+              "schema": {"type": "string", "maxLength": 500}, "description": "上一页返回的 next 游标"}
+PAGE_LIMIT = {"name": "limit", "in": "query", "required": False,
+              "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "description": "每页条数"}
 INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 SCHEMAS: dict = {
@@ -72,8 +76,9 @@ SCHEMAS: dict = {
                         "claimed_by": _str_or_null, "assignee": _str_or_null,
                         "department": _str_or_null | {"description": "部门任务所属部门的代码（如 engineering）"},
                         "offered_to": {"type": "string", "description": "任务交给谁：角色、部门（工程部）或部门主管"}}},
-    "TaskList": {"type": "object", "required": ["tasks"], "properties": {
-        "tasks": {"type": "array", "items": _ref("TaskSummary")}}},
+    "TaskList": {"type": "object", "required": ["tasks", "next"], "properties": {
+        "tasks": {"type": "array", "items": _ref("TaskSummary"), "maxItems": 200},
+        "next": _str_or_null | {"description": "下一页的游标（作为 after 参数传回）；没有下一页时为 null"}}},
     "TaskDetail": {"allOf": [_ref("TaskSummary"), {"type": "object",
                    "required": ["schema", "ui_schema", "data", "revision"], "properties": {
                        "schema": {"type": ["object", "null"],
@@ -170,8 +175,8 @@ def document() -> dict:
             "发起已发布的流程（由其开始事件所在泳道的角色发起）：开始事件指定了表单时提交该表单的字段，否则同登记求助",
             ("201", _ref("Started"), "已发起"), (401, 403, 404, 409, 422, 500), body="StartData",
             params=[PROCESS_ID], tag="requests")},
-        "/tasks": {"get": _op("我的待办（最近截止的在前）", ("200", _ref("TaskList"), "待办列表"), (401, 403),
-                              tag="tasks")},
+        "/tasks": {"get": _op("我的待办（最近截止的在前），每页最多 limit 条", ("200", _ref("TaskList"), "待办列表"),
+                              (401, 403), params=[PAGE_AFTER, PAGE_LIMIT], tag="tasks")},
         "/tasks/{task_id}": {"get": _op("任务详情与表单", ("200", _ref("TaskDetail"), "任务"), (401, 403, 404),
                                         params=[TASK_ID], tag="tasks")},
         "/tasks/{task_id}/claim": {"post": _op("领取任务", ("200", _ref("TaskSummary"), "已领取"),

@@ -31,17 +31,26 @@ def _row(session, task_id: str, *, for_change: bool) -> TaskRow:
     return row
 
 
+PAGE_SIZE, MAX_PAGE = 50, 200
+
+
 @bp.get("/tasks")
 @policy.requires("inbox", "portal")
 def list_tasks():
+    """A page of my tasks in queue order; ``next`` continues after its last row (keyset, so every page
+    costs its own rows). Need-to-know may leave a page shorter than ``limit``, never skips a task."""
     user = policy.current_user()
+    raw = request.args.get("limit", "")
+    limit = min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else PAGE_SIZE
     with db.read_session() as session:
-        rows = tasks.inbox(session, user)
+        rows = tasks.inbox(session, user, after=request.args.get("after"), limit=limit + 1)
+        following = tasks.cursor_of(rows[limit - 1]) if len(rows) > limit else None
+        rows = rows[:limit]
         reqs = {r.instance_id: r for r in session.scalars(
             select(HelpRequest).where(HelpRequest.instance_id.in_({r.instance_id for r in rows})))}
         rows = [r for r in rows if policy.may_see_task(user, r, reqs.get(r.instance_id))]
     internal = policy.allowed(user, "inbox")
-    return {"tasks": [task_summary(r, internal=internal) for r in rows]}
+    return {"tasks": [task_summary(r, internal=internal) for r in rows], "next": following}
 
 
 @bp.get("/tasks/<task_id>")
