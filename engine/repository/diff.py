@@ -90,6 +90,23 @@ def diff_versions(session: Session, process_id: str, old: int, new: int) -> Vers
     return out
 
 
+def diff_edit(session: Session, process_id: str, content: bytes) -> VersionDiff:
+    """What publishing ``content`` (an edited, unpublished diagram of ``process_id``) would change against
+    the latest version: the studio shows it before it asks for confirmation. The edit keeps the forms the
+    latest version pinned, so only elements can differ."""
+    from engine.repository.versions import latest_version
+
+    latest = latest_version(session, process_id)
+    if latest is None:
+        raise NotFound(f"流程 {process_id} 尚未发布", process_id=process_id)
+    blob = session.get(Blob, latest.bpmn_sha256)
+    old = _elements({latest.bpmn_sha256: blob.content}, {latest.bpmn_file: latest.bpmn_sha256}, process_id)
+    new = _elements({"edit": content}, {latest.bpmn_file: "edit"}, process_id)
+    out = VersionDiff(process_id, latest.version, latest.version + 1)
+    out.elements = diff_elements(old, new)
+    return out
+
+
 def _elements(blobs: dict, files: dict, process_id: str) -> dict[str, dict]:
     """Element id -> compared properties, for the process and the processes its version pins (called ones)."""
     out: dict[str, dict] = {}
@@ -120,7 +137,11 @@ def element_properties(process) -> dict[str, dict]:
                           ("calledElement", "calledElement"), ("default", "default")):
             if el.get(attr) is not None:
                 props[key] = el.get(attr)
-        if el.get("id") in lanes:
+        if tag == "boundaryEvent":
+            # Written or not, the default is "true" (bpmn-js leaves it out when it saves); and a boundary event
+            # runs with its host, whatever lane lists it (bpmn-js adds it to the lane it is drawn in).
+            props["cancelActivity"] = el.get("cancelActivity", "true")
+        elif el.get("id") in lanes:
             props["lane"] = lanes[el.get("id")]
         for child in el:
             if not isinstance(child.tag, str):
