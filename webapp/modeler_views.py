@@ -9,11 +9,15 @@ content as a new version.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from engine import repository
 from engine.core import config, db
 from engine.core.errors import NotFound
+from engine.core.tables import Blob
 from engine.helpdesk import queries
 from engine.repository import diff as version_diff
 from engine.repository import editing
@@ -82,10 +86,14 @@ def _studio_data(latest) -> dict:
     except (OSError, ValueError):
         texts = {}
     pid = latest.process_id
+    pinned = {b.sha256: b.content for b in read_db().scalars(select(Blob).where(Blob.sha256.in_(latest.forms.values())))}
     return {
         "process": pid, "version": latest.version,
         "forms": sorted(n for n in names if n.endswith(".schema.json")),
         "uiSchemas": sorted(n for n in names if n.endswith(".uischema.json")),
+        # The forms this version pinned, whose field titles the panel edits (posted back as "forms").
+        "formSchemas": {name: json.loads(pinned[sha]) for name, sha in latest.forms.items()
+                        if name.endswith(".schema.json") and sha in pinned},
         "roles": [*ROLE_BY_NAME, *departments.ROUTING_LANES],
         "slaKeys": dict(deadlines.NAMES), "clauses": texts, "clauseDeadlines": clause_check.deadlines_for_people(),
         "urls": {"diagram": url_for("modeler.diagram", process_id=pid, number=latest.version),

@@ -52,6 +52,16 @@ def _posted_xml() -> bytes | None:
     return body["xml"].encode("utf-8")
 
 
+def _posted_forms() -> dict[str, bytes]:
+    """The forms edited beside the diagram: {"forms": {file name: JSON object}}; anything else is ignored."""
+    body = request.get_json(silent=True)
+    raw = body.get("forms") if isinstance(body, dict) else None
+    if not isinstance(raw, dict):
+        return {}
+    return {name: json.dumps(schema, ensure_ascii=False, indent=2).encode("utf-8")
+            for name, schema in raw.items() if isinstance(name, str) and isinstance(schema, dict)}
+
+
 def _as_json(problems, severity: str) -> list[dict]:
     return [{"file": p.file, "line": p.line, "element_id": p.element_id, "message": p.message, "severity": severity}
             for p in problems]
@@ -65,9 +75,9 @@ def _edit_error(exc: editing.EditError):
     return _bad(str(exc), 404 if "尚未发布" in str(exc) else 400)
 
 
-def review(session, process_id: str, xml: bytes) -> tuple[list[dict], list[dict]]:
+def review(session, process_id: str, xml: bytes, forms: dict[str, bytes]) -> tuple[list[dict], list[dict]]:
     """(errors, warnings) of an edit: the engine's validator, then the clause check against the latest version."""
-    errors = _as_json(editing.check(session, process_id, xml), "error")
+    errors = _as_json(editing.check(session, process_id, xml, forms), "error")
     latest = repository.latest_version(session, process_id)
     published = repository.file_content(session, latest.bpmn_sha256)
     warnings = _as_json(clause_check.check(xml, published, file=latest.bpmn_file), "warning")
@@ -81,7 +91,7 @@ def validate(process_id):
     if xml is None:
         return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
     try:
-        errors, warnings = review(read_db(), process_id, xml)
+        errors, warnings = review(read_db(), process_id, xml, _posted_forms())
     except editing.EditError as exc:
         return _edit_error(exc)
     if errors:
@@ -103,7 +113,7 @@ def scenario_dir() -> Path:
     return Path(current_app.config.get("SCENARIO_DIR") or config.bpmn_dir() / "scenarios")
 
 
-def run_scenarios(session, process_id: str, xml: bytes) -> dict:
+def run_scenarios(session, process_id: str, xml: bytes, forms: dict[str, bytes]) -> dict:
     """{"ok", "message", "results": [{file, name, ok, step, message}]} for the scenarios concerning ``process_id``."""
     folder = scenario_dir()
     try:
@@ -112,12 +122,13 @@ def run_scenarios(session, process_id: str, xml: bytes) -> dict:
         return {"ok": False, "message": f"场景文件有误：{exc}", "results": []}
     if not files:
         return {"ok": True, "message": "没有经过此流程的场景，未试运行", "results": []}
-    key = hashlib.sha256(xml + b"".join(f.read_bytes() for f in files)).hexdigest()
+    key = hashlib.sha256(xml + json.dumps({k: v.decode() for k, v in forms.items()}, sort_keys=True).encode()
+                         + b"".join(f.read_bytes() for f in files)).hexdigest()
     with _RUNS_LOCK:
         if key in _RUNS:
             return _RUNS[key]
     with tempfile.TemporaryDirectory(prefix="liyuan-studio-") as tmp:
-        scenarios.write_procedure(session, process_id, xml, Path(tmp))
+        scenarios.write_procedure(session, process_id, xml, Path(tmp), forms)
         env = {**os.environ, "LIYUAN_BPMN_DIR": tmp}
         try:
             done = subprocess.run([sys.executable, "-m", "webapp.cli", "simulate", "--json", *map(str, files)],
@@ -146,13 +157,13 @@ def try_scenarios(process_id):
     if xml is None:
         return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
     try:
-        errors, _warnings = review(read_db(), process_id, xml)
+        errors, _warnings = review(read_db(), process_id, xml, _posted_forms())
     except editing.EditError as exc:
         return _edit_error(exc)
     if errors:
         return jsonify({"ok": False, "message": f"流程图有 {len(errors)} 个错误，先修正再试运行",
                         "problems": errors, "results": []})
-    return jsonify({**run_scenarios(read_db(), process_id, xml), "problems": []})
+    return jsonify({**run_scenarios(read_db(), process_id, xml, _posted_forms()), "problems": []})
 
 
 # --- the diff shown before publishing -----------------------------------------------------------------
@@ -161,8 +172,11 @@ def _diff_json(found: version_diff.VersionDiff) -> dict:
     label = version_diff.LABELS.get
     return {"empty": found.empty, "old": found.old, "new": found.new, "lines": version_diff.describe(found),
             "elements": [{"element_id": c.element_id, "kind": c.kind, "name": c.name, "type": c.type,
-                          "changes": [[label(k, k), version_diff._shown(a), version_diff._shown(b)]
-                                      for k, a, b in c.changes]} for c in found.elements]}
+                          "changes": [[label(k, k), version_diff.shown(a), version_diff.shown(b)]
+                                      for k, a, b in c.changes]} for c in found.elements],
+            "fields": [{"form": f.form, "field": f.field, "kind": f.kind,
+                        "changes": [[k, version_diff.shown(a), version_diff.shown(b)] for k, a, b in f.changes]}
+                       for f in found.fields]}
 
 
 @bp.post("/<process_id>/changes")
@@ -172,7 +186,7 @@ def changes(process_id):
     if xml is None:
         return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
     try:
-        found = version_diff.diff_edit(read_db(), process_id, xml)
+        found = version_diff.diff_edit(read_db(), process_id, xml, _posted_forms())
     except NotFound:
         abort(404)
     except Exception:  # noqa: BLE001 - unreadable XML: the validator names the problem
@@ -198,7 +212,7 @@ def deploy(process_id):
     if not note.strip():
         return _bad("请填写变更说明：改了什么、为什么改（将记入版本历史）")
     try:
-        errors, warnings = review(read_db(), process_id, xml)
+        errors, warnings = review(read_db(), process_id, xml, _posted_forms())
     except editing.EditError as exc:
         return _edit_error(exc)
     if errors:
@@ -207,7 +221,7 @@ def deploy(process_id):
     if warnings and not reason.strip():
         return jsonify({"ok": False, "needs_reason": True, "problems": warnings,
                         "message": f"此修改有 {len(warnings)} 处偏离工作规程：请写明理由后再发布"}), 422
-    tried = run_scenarios(read_db(), process_id, xml)
+    tried = run_scenarios(read_db(), process_id, xml, _posted_forms())
     if not tried["ok"]:
         return jsonify({"ok": False, "message": f"场景未全部通过，未发布（{tried['message']}）",
                         "problems": warnings, "results": tried["results"]}), 422
@@ -215,7 +229,7 @@ def deploy(process_id):
         note = f"{note.strip()}（偏离工作规程的理由：{reason.strip()}）"
     try:
         with db.transaction() as session:
-            result = editing.publish(session, process_id, xml, current_user().username, note)
+            result = editing.publish(session, process_id, xml, current_user().username, note, _posted_forms())
     except editing.EditError as exc:
         return _edit_error(exc)
     except InvalidBundle as exc:
@@ -273,7 +287,7 @@ def migrate(process_id):
                     done.append((instance_id, f"已迁移到第{latest.version}版"))
             except EngineError as exc:
                 done.append((instance_id, f"未迁移：{exc.message}"))
-        session.expire_all()
+        session.rollback()  # end the read snapshot taken before the migrations committed
         latest, older = _older_versions(session, process_id)
     plans = _plans(session, process_id, source, latest.version, recompute) if source is not None else []
     return render_template("modeler/migrate.html", process_id=process_id, latest=latest, older=older,

@@ -80,9 +80,10 @@ def concerning(session, process_id: str, files: Iterable[Path]) -> list[Path]:
     return out
 
 
-def write_procedure(session, process_id: str, content: bytes, folder: Path) -> None:
+def write_procedure(session, process_id: str, content: bytes, folder: Path,
+                    forms: dict[str, bytes] | None = None) -> None:
     """Write the procedure as deployed in ``session`` into ``folder``, with ``process_id``'s diagram replaced
-    by the unpublished edit ``content``: every latest version's diagram and the forms it pinned, so that
+    by the unpublished edit ``content`` (and ``forms`` by their edited copies): every latest version's diagram and the forms it pinned, so that
     :func:`run_files` (``liyuan simulate`` with ``LIYUAN_BPMN_DIR`` set to the folder) runs the scenarios
     against the edit — the studio's 试运行. The run itself happens in another process: it moves the
     engine clock, which in the web server would move every request's time."""
@@ -99,6 +100,8 @@ def write_procedure(session, process_id: str, content: bytes, folder: Path) -> N
         for name, sha in v.forms.items():
             (folder / name).write_bytes(blobs[sha])
     (folder / edited.bpmn_file).write_bytes(content)
+    for name, data in (forms or {}).items():  # the forms edited with it (names checked by the validator)
+        (folder / Path(name).name).write_bytes(data)
 
 
 def proven_clauses(matrix: clauses.Matrix, outcomes: Iterable[scenarios.Outcome]) -> dict[str, list[str]]:

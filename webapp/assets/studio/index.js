@@ -10,6 +10,7 @@
 import { createStudioModeler } from './modeler.js';
 import { createMarks } from './marks.js';
 import { postJSON } from './api.js';
+import { editedForms, onFormEdited } from './forms.js';
 
 // For tests and people at the console: the same modeler on any page (the round-trip test uses it).
 window.LiyuanStudio = { createStudioModeler };
@@ -38,10 +39,12 @@ function boot(box, data) {
   function busy(on) { for (const b of buttons) { b.disabled = on; } }
   async function xml() { return (await modeler.saveXML({ format: true })).xml; }
 
-  modeler.on('commandStack.changed', () => {
+  function changed() {
     dirty = true;
     $('confirm-box').hidden = true;  // a confirmation is for the diff that was shown, not for later edits
-  });
+  }
+  modeler.on('commandStack.changed', changed);
+  onFormEdited(changed);
   window.addEventListener('beforeunload', (e) => { if (dirty) { e.preventDefault(); e.returnValue = ''; } });
 
   function showWarnings(problems) {
@@ -54,7 +57,7 @@ function boot(box, data) {
     busy(true);
     say('正在检查（引擎校验 + 试运行到第一个等待点 + 规程条款）…');
     try {
-      const body = await postJSON(data.urls.check, { xml: await xml() });
+      const body = await postJSON(data.urls.check, { xml: await xml(), forms: editedForms() });
       const problems = body.problems || [];
       marks.showProblems($('problems'), problems);
       showWarnings(problems);
@@ -88,7 +91,7 @@ function boot(box, data) {
     busy(true);
     say('正在试运行场景（以编辑后的流程图，在临时数据库中，按模拟时钟）…');
     try {
-      const body = await postJSON(data.urls.scenarios, { xml: await xml() });
+      const body = await postJSON(data.urls.scenarios, { xml: await xml(), forms: editedForms() });
       showScenarios(body.results);
       if (body.problems && body.problems.length) { marks.showProblems($('problems'), body.problems); }
       say(body.message, body.ok ? 'ok' : 'bad');
@@ -107,7 +110,7 @@ function boot(box, data) {
     busy(true);
     say('正在比较与已发布版本的差异…');
     try {
-      const body = await postJSON(data.urls.changes, { xml: await xml() });
+      const body = await postJSON(data.urls.changes, { xml: await xml(), forms: editedForms() });
       marks.showDiff($('diff'), body);
       $('diff-summary').textContent = (body.lines || []).join('\n');
       if (body.empty) {
@@ -126,7 +129,7 @@ function boot(box, data) {
     say('正在发布：引擎校验、规程检查、运行全部场景…');
     try {
       const body = await postJSON(data.urls.deploy, {
-        xml: await xml(), note: $('deploy-note').value, reason: $('deviation-reason').value,
+        xml: await xml(), forms: editedForms(), note: $('deploy-note').value, reason: $('deviation-reason').value,
       });
       marks.showProblems($('problems'), body.problems || []);
       showWarnings(body.problems || []);

@@ -1,6 +1,8 @@
 // Things pinned on the diagram: problems (overlays with the message, a red or amber outline) and the
 // diff before publishing (added / changed markers). One list beside the diagram for each; clicking an
 // item selects and shows the element.
+import { getBBox } from 'diagram-js/lib/util/Elements';
+
 const SEVERITY = { error: '错误', warning: '警告' };
 
 export function createMarks(modeler, say) {
@@ -13,8 +15,9 @@ export function createMarks(modeler, say) {
   function focus(id) {
     const element = registry.get(id);
     if (!element) { return false; }
-    if (canvas.zoom() < 0.8) {
-      canvas.zoom(1, { x: element.x + (element.width || 0) / 2, y: element.y + (element.height || 0) / 2 });
+    if (canvas.zoom() < 0.8) {  // the whole procedure fits only when small: zoom in on the element
+      const box = getBBox(element);  // shapes and connections (whose box comes from their waypoints)
+      canvas.zoom(1, { x: box.x + box.width / 2, y: box.y + box.height / 2 });
     }
     if (typeof canvas.scrollToElement === 'function') { canvas.scrollToElement(element); }
     selection.select(element);
@@ -90,8 +93,9 @@ export function createMarks(modeler, say) {
         pin('diff', change.element_id, 'mark-diff-' + change.kind, KIND[change.kind], 'studio-badge--diff');
       }
     }
-    for (const line of diff.form_lines || []) {
-      item(list, '', '表单', line, 'diff-changed');
+    for (const f of diff.fields || []) {
+      const lines = (f.changes || []).map(([key, before, after]) => key + '：' + before + ' → ' + after);
+      item(list, '', KIND[f.kind] + ' 表单字段 ' + f.form + ' · ' + f.field, lines.join('；'), 'diff-' + f.kind);
     }
   }
 

@@ -7,7 +7,7 @@ import spiffworkflow from './spiffworkflow.json';
 import translateModule from './translate.js';
 import LiyuanPropertiesProvider from './provider.js';
 
-const OPEN_GROUPS = ['general', 'liyuan-task', 'liyuan-script', 'liyuan-scripts', 'liyuan-condition', 'liyuan-timer',
+const OPEN_GROUPS = ['general', 'liyuan-task', 'liyuan-fields', 'liyuan-script', 'liyuan-scripts', 'liyuan-condition', 'liyuan-timer',
   'liyuan-lane', 'liyuan-clause', 'liyuan-other'];
 
 export function createStudioModeler(container, data, panelParent) {

@@ -11,6 +11,7 @@ import { jsx } from '@bpmn-io/properties-panel/preact/jsx-runtime';
 import { useService } from 'bpmn-js-properties-panel';
 import { getBody, getProperty, propertyNames, setBody, setProperty } from './spiff.js';
 import { durationMinutes, ISO_DURATION, quoteIfLiteral, unquote } from './timers.js';
+import { formSchema, setFieldTitle } from './forms.js';
 
 // Properties that have their own entry; any other spiffworkflow:property is listed under 其他属性.
 const KNOWN = new Set(['formJsonSchemaFilename', 'formUiSchemaFilename', 'assignee', 'department', 'clause', 'sla']);
@@ -82,6 +83,31 @@ function bodyArea(type, label, description) {
 const InstructionsEntry = bodyArea('spiffworkflow:InstructionsForEndUser', '办理说明', '显示在任务页上；可用 {{ 字段 }} 引用任务数据');
 const PreScriptEntry = bodyArea('spiffworkflow:PreScript', '前置脚本', '任务开始前运行（受限 Python）');
 const PostScriptEntry = bodyArea('spiffworkflow:PostScript', '后置脚本', '任务提交后运行（受限 Python）');
+
+// A field of the task's form: its title (the label staff see). The form itself is shared by the diagrams
+// that name it; the edited copy is published with this diagram's next version.
+function FieldTitleEntry(props) {
+  const debounce = useService('debounceInput');
+  const data = liyuan();
+  const name = getProperty(props.element, 'formJsonSchemaFilename');
+  return jsx(TextFieldEntry, {
+    element: props.element, id: props.id, label: '字段 ' + props.field, debounce,
+    getValue: () => {
+      const schema = formSchema(data, name);
+      return (schema && schema.properties[props.field] && schema.properties[props.field].title) || '';
+    },
+    setValue: (value) => setFieldTitle(data, name, props.field, (value || '').trim()),
+  });
+}
+
+function fieldEntries(element, data) {
+  const name = getProperty(element, 'formJsonSchemaFilename');
+  const schema = name && formSchema(data, name);
+  if (!schema || typeof schema.properties !== 'object') { return []; }
+  return Object.keys(schema.properties).map((field) => ({
+    id: 'liyuan-field-' + field, element, component: FieldTitleEntry, field, isEdited: isTextFieldEntryEdited,
+  }));
+}
 
 function OtherPropertyEntry(props) {
   const injector = useService('injector');
@@ -277,7 +303,8 @@ function isConditionalFlow(element) {
   return source && (is(source, 'bpmn:ExclusiveGateway') || is(source, 'bpmn:InclusiveGateway')) && source.default !== bo;
 }
 
-export default function LiyuanPropertiesProvider(propertiesPanel, elementRegistry) {
+export default function LiyuanPropertiesProvider(propertiesPanel, elementRegistry, injector) {
+  const data = injector.get('config.liyuan', false) || {};
   this.getGroups = (element) => (groups) => {
     const mine = [];
     const edited = { text: isTextFieldEntryEdited, area: isTextAreaEntryEdited, select: isSelectEntryEdited };
@@ -289,6 +316,10 @@ export default function LiyuanPropertiesProvider(propertiesPanel, elementRegistr
           entry('liyuan-department', element, DepartmentEntry, edited.text));
       }
       mine.push({ id: 'liyuan-task', label: is(element, 'bpmn:UserTask') ? '表单与办理' : '开始表单', entries });
+      const fields = fieldEntries(element, data);
+      if (fields.length) {
+        mine.push({ id: 'liyuan-fields', label: '表单字段（标题）', entries: fields });
+      }
     }
     if (is(element, 'bpmn:ScriptTask')) {
       mine.push({ id: 'liyuan-script', label: '脚本', entries: [entry('liyuan-script-body', element, ScriptEntry, edited.area)] });
@@ -325,4 +356,4 @@ export default function LiyuanPropertiesProvider(propertiesPanel, elementRegistr
   propertiesPanel.registerProvider(400, this);  // after bpmn-js's own provider (1000), whose groups it reorders
 }
 
-LiyuanPropertiesProvider.$inject = ['propertiesPanel', 'elementRegistry'];
+LiyuanPropertiesProvider.$inject = ['propertiesPanel', 'elementRegistry', 'injector'];
