@@ -203,7 +203,8 @@ function TimerValueEntry(props) {
       }
       return null;
     },
-    setValue: (value) => {
+    setValue: (value, error) => {
+      if (error) { return; }  // the panel shows the message and keeps what was typed; the diagram keeps its timer
       const t = timerOf(props.element);
       const text = t.kind === 'timeDuration' ? quoteIfLiteral(value) : (value || '').trim();
       if (!text) { return; }
@@ -242,7 +243,7 @@ function ClauseEntry(props) {
       const unknown = (value || '').split(',').map((c) => c.trim()).filter((c) => c && !clauses[c]);
       return unknown.length ? '规程中没有条款：' + unknown.join('、') : null;
     },
-    setValue: (value) => setProperty(injector, props.element, 'clause', (value || '').split(',').map((c) => c.trim()).filter(Boolean).join(',')),
+    setValue: (value, error) => error || setProperty(injector, props.element, 'clause', (value || '').split(',').map((c) => c.trim()).filter(Boolean).join(',')),
   });
 }
 
