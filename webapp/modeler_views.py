@@ -91,9 +91,9 @@ def _studio_data(latest) -> dict:
         "process": pid, "version": latest.version,
         "forms": sorted(n for n in names if n.endswith(".schema.json")),
         "uiSchemas": sorted(n for n in names if n.endswith(".uischema.json")),
-        # The forms this version pinned, whose field titles the panel edits (posted back as "forms").
-        "formSchemas": {name: json.loads(pinned[sha]) for name, sha in latest.forms.items()
-                        if name.endswith(".schema.json") and sha in pinned},
+        # The forms this version pinned (schemas and UI schemas), which the panel and the form editor edit
+        # (posted back as "forms").
+        "formSchemas": {name: json.loads(pinned[sha]) for name, sha in latest.forms.items() if sha in pinned},
         "roles": [*ROLE_BY_NAME, *departments.ROUTING_LANES],
         "slaKeys": dict(deadlines.NAMES), "clauses": texts, "clauseDeadlines": clause_check.deadlines_for_people(),
         "urls": {"diagram": url_for("modeler.diagram", process_id=pid, number=latest.version),
@@ -101,7 +101,8 @@ def _studio_data(latest) -> dict:
                  "scenarios": url_for("studio.try_scenarios", process_id=pid),
                  "changes": url_for("studio.changes", process_id=pid),
                  "deploy": url_for("studio.deploy", process_id=pid),
-                 "migrate": url_for("studio.migrate", process_id=pid)},
+                 "migrate": url_for("studio.migrate", process_id=pid),
+                 "formPreview": url_for("studio.form_preview")},
     }
 
 

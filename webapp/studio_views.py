@@ -26,8 +26,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, render_template_string, request
 
+from engine import forms as form_schema
 from engine import repository
 from engine.core import config, db
 from engine.core.errors import EngineError, NotFound
@@ -241,6 +242,33 @@ def deploy(process_id):
                         "message": f"内容未变化，未产生新版本（仍为第{result.version}版）"})
     return jsonify({"ok": True, "created": True, "version": result.version, "problems": [], "results": results,
                     "message": f"已发布 {process_id} 第{result.version}版"})
+
+
+# --- the form editor's live preview -----------------------------------------------------------------
+
+_PREVIEW = '{% from "forms/_macros.html" import render_form_fields %}{{ render_form_fields(schema, ui) }}'
+
+
+@bp.post("/forms/preview")
+@requires("modeler")
+def form_preview():
+    """{"schema", "ui", "name"} -> the form drawn by the macros staff see, the schema's problems, and the
+    latest versions that use a form of that name (a change published here affects only this diagram's next
+    version: the others keep the form they pinned)."""
+    body = request.get_json(silent=True)
+    schema, ui = (body.get("schema"), body.get("ui")) if isinstance(body, dict) else (None, None)
+    if not isinstance(schema, dict) or (ui is not None and not isinstance(ui, dict)):
+        return _bad("请求格式不正确：需要 JSON {\"schema\": {…}, \"ui\": {…}}")
+    problems = form_schema.check_schema(schema, ui)
+    used_by = sorted({v.process_id for v in repository.list_versions(read_db())
+                      if body.get("name") in v.forms}) if isinstance(body.get("name"), str) else []
+    html = ""
+    if not problems:
+        try:
+            html = render_template_string(_PREVIEW, schema=schema, ui=ui or {})
+        except Exception as exc:  # noqa: BLE001 - a schema the macros cannot draw: shown as a problem
+            problems = [f"无法显示：{type(exc).__name__}: {exc}"]
+    return jsonify({"ok": not problems, "problems": problems, "html": html, "used_by": used_by})
 
 
 # --- moving running requests to the latest version ------------------------------------------------------

@@ -133,3 +133,27 @@ def test_a_problem_in_the_list_selects_its_element(page, server, artifacts_dir):
     assert "未发布" in _result(page)
     with db.read_session() as session:
         assert repository.latest_version(session, "help_request").version == 1
+
+
+def test_the_form_editor_previews_with_the_staff_macros_and_shows_schema_errors_as_typed(page, server, artifacts_dir):
+    _sign_in(page, server)
+    page.goto(server + "/modeler/help_request/edit")
+    page.wait_for_selector("#modeler[data-ready=true]")
+    _select(page, "assess")
+    page.wait_for_selector("#form-editor[data-state=ok]")
+    assert "help_assess.schema.json" in page.inner_text("#form-name")
+    assert "help_request" in page.inner_text("[data-testid=form-used-by]")
+    assert "求助类型" in page.inner_text("[data-testid=form-preview]")
+    text = page.input_value("[data-testid=form-schema]")
+
+    page.fill("[data-testid=form-schema]", text[:-3])  # cut off: shown as typed, nothing taken
+    page.wait_for_selector("#form-editor[data-state=invalid]")
+    assert "不是有效的 JSON" in page.inner_text("[data-testid=form-errors]")
+    page.fill("[data-testid=form-schema]", text.replace('"评估说明"', '"评估意见"'))
+    page.wait_for_selector("#form-editor[data-state=ok]")
+    assert "评估意见" in page.inner_text("[data-testid=form-preview]")
+    page.screenshot(path=str(artifacts_dir / "01-form-editor.png"), full_page=True)
+    page.fill("[data-testid=deploy-note]", "评估说明改称评估意见")
+    page.click("[data-testid=publish]")
+    assert _result(page).startswith("请核对差异")
+    assert "help_assess.schema.json · assessment_note" in page.inner_text("[data-testid=diff]")

@@ -25,3 +25,8 @@ export function editedForms() {
 export function onFormEdited(fn) {
   listeners.push(fn);
 }
+
+export function setForm(name, schema) {
+  edited[name] = schema;
+  for (const fn of listeners) { fn(name); }
+}

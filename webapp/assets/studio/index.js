@@ -11,6 +11,7 @@ import { createStudioModeler } from './modeler.js';
 import { createMarks } from './marks.js';
 import { postJSON } from './api.js';
 import { editedForms, onFormEdited } from './forms.js';
+import { createFormEditor } from './form_editor.js';
 
 // For tests and people at the console: the same modeler on any page (the round-trip test uses it).
 window.LiyuanStudio = { createStudioModeler };
@@ -33,6 +34,7 @@ function boot(box, data) {
 
   const modeler = createStudioModeler(box, data, '#properties');
   const marks = createMarks(modeler, say);
+  createFormEditor(modeler, data);
   const buttons = ['btn-check', 'btn-scenarios', 'btn-publish', 'btn-confirm'].map($).filter(Boolean);
   let dirty = false;
 
