@@ -33,7 +33,7 @@ HARNESS = """<!doctype html>
 <body><div id="canvas" style="position:absolute;inset:0"></div><div id="panel"></div>
 <script>
 const modeler = LiyuanStudio.createStudioModeler(document.getElementById('canvas'),
-  { forms: ['help_assess.schema.json', 'help_qc.schema.json'], clauses: { O2: '', 'O2.1': '' } }, '#panel');
+  { forms: ['help_assess.schema.json', 'help_qc.schema.json'], clauses: { O2: '初步评估', 'O2.1': '问题类型识别' } }, '#panel');
 window.roundTrip = async (xml) => { await modeler.importXML(xml); return (await modeler.saveXML({ format: true })).xml; };
 window.studio = modeler;
 </script></body></html>

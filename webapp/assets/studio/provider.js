@@ -240,7 +240,8 @@ function ClauseEntry(props) {
     element: props.element, id: props.id, label: '规程条款', debounce, description,
     getValue: () => getProperty(props.element, 'clause') || '',
     validate: (value) => {
-      const unknown = (value || '').split(',').map((c) => c.trim()).filter((c) => c && !clauses[c]);
+      if (!Object.keys(clauses).length) { return null; }  // no clause list to check against
+      const unknown = (value || '').split(',').map((c) => c.trim()).filter((c) => c && !(c in clauses));
       return unknown.length ? '规程中没有条款：' + unknown.join('、') : null;
     },
     setValue: (value, error) => error || setProperty(injector, props.element, 'clause', (value || '').split(',').map((c) => c.trim()).filter(Boolean).join(',')),
