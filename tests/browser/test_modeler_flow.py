@@ -73,6 +73,7 @@ def test_process_owner_changes_the_response_timer_and_publishes_a_new_version(pa
     _select(page, "b_resp")
     assert page.input_value("#bio-properties-panel-liyuan-timer-value") == "PT30M"
     assert page.locator(".djs-element.selected[data-element-id=b_resp]").count() == 1
+    assert page.inner_text(".bio-properties-panel-header-type").strip() == "定时器边界事件"  # labels in Chinese
 
     _timer(page, "45分钟")  # not a duration: refused in Chinese, nothing changed
     assert "ISO 8601" in page.inner_text("[data-entry-id=liyuan-timer-value]")

@@ -24,6 +24,11 @@ const ZH = {
   'Timer Intermediate Catch Event': '定时器中间事件', 'Signal Boundary Event': '信号边界事件',
   'Signal Intermediate Throw Event': '信号抛出事件', 'Signal Intermediate Catch Event': '信号捕获事件',
   'Signal End Event': '信号结束事件', 'Event-based Gateway': '事件网关', Collaboration: '协作',
+  // the panel header's type label: the concrete type split into words (TimerBoundaryEventNonInterrupting)
+  'Timer Boundary Event (Non Interrupting)': '定时器边界事件（不中断）', 'Signal Boundary Event (Non Interrupting)': '信号边界事件（不中断）',
+  'Timer Start Event': '定时开始事件', 'Conditional Flow': '条件顺序流', 'Default Flow': '默认顺序流',
+  'Expanded Sub Process': '子流程', 'Collapsed Sub Process': '子流程（折叠）', 'Event Based Gateway': '事件网关',
+  'Text Annotation': '注释',
   // palette and context pad
   'Activate hand tool': '平移工具', 'Activate lasso tool': '套索工具', 'Activate create/remove space tool': '空间工具',
   'Activate global connect tool': '连线工具', 'Create start event': '新建开始事件', 'Create end event': '新建结束事件',
