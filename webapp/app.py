@@ -86,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
         portal,
         reports_views,
         requests_view,
+        studio_views,
         taskform,
     )
 
@@ -93,7 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, confirm_link.bp,
                       requests_view.bp,
                       notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
-                      reports_views.bp, modeler_views.bp):
+                      reports_views.bp, modeler_views.bp, studio_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 

@@ -1,6 +1,6 @@
 """The process owner's pages: deployed processes and their versions, any version's diagram, what changed
-between two versions, and the bpmn-js editor whose 校验 / 发布新版本 buttons post the edited XML here (JSON
-in, JSON out, CSRF header).
+between two versions, and the studio (bpmn-js with the properties panel) whose checks, 试运行 and publishing
+post the edited XML to :mod:`webapp.studio_views` (JSON in, JSON out, CSRF header).
 
 Publishing writes a new immutable version with a required change note; instances already running keep the
 version they started on (until ``liyuan migrate`` moves them). "恢复此版本" publishes an earlier version's
@@ -9,11 +9,15 @@ content as a new version.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from engine import repository
-from engine.core import db
+from engine.core import config, db
 from engine.core.errors import NotFound
+from engine.core.tables import Blob
 from engine.helpdesk import queries
 from engine.repository import diff as version_diff
 from engine.repository import editing
@@ -66,61 +70,40 @@ def edit(process_id):
     latest = repository.latest_version(read_db(), process_id)
     if latest is None:
         abort(404)
-    return render_template("modeler/edit.html", v=latest)
+    return render_template("modeler/edit.html", v=latest, studio=_studio_data(latest))
 
 
-def _posted_xml() -> bytes | None:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("xml"), str):
-        return None
-    return body["xml"].encode("utf-8")
+def _studio_data(latest) -> dict:
+    """What the studio's properties panel offers to choose from: forms, roles, SLA keys, clauses."""
+    from engine.helpdesk import clause_check, clauses, deadlines
+    from engine.identity import ROLE_BY_NAME, departments
 
-
-def _problems(problems) -> list[dict]:
-    return [{"file": p.file, "line": p.line, "element_id": p.element_id, "message": p.message} for p in problems]
-
-
-def _bad(message: str, status: int = 400):
-    return jsonify({"ok": False, "message": message, "problems": []}), status
-
-
-@bp.post("/<process_id>/validate")
-@requires("modeler")
-def validate(process_id):
-    xml = _posted_xml()
-    if xml is None:
-        return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
+    names = set(latest.forms)
+    if config.forms_dir().is_dir():
+        names |= {f.name for f in config.forms_dir().glob("*.json")}
     try:
-        problems = editing.check(read_db(), process_id, xml)
-    except editing.EditError as exc:
-        return _bad(str(exc), 404 if "尚未发布" in str(exc) else 400)
-    if problems:
-        return jsonify({"ok": False, "message": f"发现 {len(problems)} 个问题", "problems": _problems(problems)})
-    return jsonify({"ok": True, "message": "校验通过，可以发布", "problems": []})
-
-
-@bp.post("/<process_id>/deploy")
-@requires("modeler")
-def deploy(process_id):
-    xml = _posted_xml()
-    if xml is None:
-        return _bad("请求格式不正确：需要 JSON {\"xml\": \"…\"}")
-    note = (request.get_json(silent=True) or {}).get("note") or ""
-    if not isinstance(note, str) or len(note) > NOTE_MAX_LENGTH:
-        return _bad(f"发布说明最多{NOTE_MAX_LENGTH}个字", 422)
-    try:
-        with db.transaction() as session:
-            result = editing.publish(session, process_id, xml, current_user().username, note)
-    except editing.EditError as exc:
-        return _bad(str(exc), 404 if "尚未发布" in str(exc) else 400)
-    except InvalidBundle as exc:
-        return jsonify({"ok": False, "message": f"发现 {len(exc.problems)} 个问题，未发布",
-                        "problems": _problems(exc.problems)}), 422
-    if not result.created:
-        return jsonify({"ok": True, "created": False, "version": result.version,
-                        "message": f"内容未变化，未产生新版本（仍为第{result.version}版）", "problems": []})
-    return jsonify({"ok": True, "created": True, "version": result.version,
-                    "message": f"已发布 {process_id} 第{result.version}版", "problems": []})
+        texts = {c.id: c.text for c in clauses.load_clauses(config.bpmn_dir() / "clauses.toml")}
+    except (OSError, ValueError):
+        texts = {}
+    pid = latest.process_id
+    pinned = {b.sha256: b.content for b in read_db().scalars(select(Blob).where(Blob.sha256.in_(latest.forms.values())))}
+    return {
+        "process": pid, "version": latest.version,
+        "forms": sorted(n for n in names if n.endswith(".schema.json")),
+        "uiSchemas": sorted(n for n in names if n.endswith(".uischema.json")),
+        # The forms this version pinned (schemas and UI schemas), which the panel and the form editor edit
+        # (posted back as "forms").
+        "formSchemas": {name: json.loads(pinned[sha]) for name, sha in latest.forms.items() if sha in pinned},
+        "roles": [*ROLE_BY_NAME, *departments.ROUTING_LANES],
+        "slaKeys": dict(deadlines.NAMES), "clauses": texts, "clauseDeadlines": clause_check.deadlines_for_people(),
+        "urls": {"diagram": url_for("modeler.diagram", process_id=pid, number=latest.version),
+                 "check": url_for("studio.validate", process_id=pid),
+                 "scenarios": url_for("studio.try_scenarios", process_id=pid),
+                 "changes": url_for("studio.changes", process_id=pid),
+                 "deploy": url_for("studio.deploy", process_id=pid),
+                 "migrate": url_for("studio.migrate", process_id=pid),
+                 "formPreview": url_for("studio.form_preview")},
+    }
 
 
 @bp.get("/<process_id>/diff")

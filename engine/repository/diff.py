@@ -90,6 +90,27 @@ def diff_versions(session: Session, process_id: str, old: int, new: int) -> Vers
     return out
 
 
+def diff_edit(session: Session, process_id: str, content: bytes, forms: dict[str, bytes] | None = None) -> VersionDiff:
+    """What publishing ``content`` (an edited, unpublished diagram of ``process_id``) with the edited
+    ``forms`` (name -> JSON bytes) would change against the latest version: the studio shows it before it
+    asks for confirmation."""
+    from engine.repository.versions import latest_version
+
+    latest = latest_version(session, process_id)
+    if latest is None:
+        raise NotFound(f"流程 {process_id} 尚未发布", process_id=process_id)
+    blob = session.get(Blob, latest.bpmn_sha256)
+    old = _elements({latest.bpmn_sha256: blob.content}, {latest.bpmn_file: latest.bpmn_sha256}, process_id)
+    new = _elements({"edit": content}, {latest.bpmn_file: "edit"}, process_id)
+    out = VersionDiff(process_id, latest.version, latest.version + 1)
+    out.elements = diff_elements(old, new)
+    pinned = {b.sha256: b.content for b in session.scalars(select(Blob).where(Blob.sha256.in_(latest.forms.values())))}
+    for name, data in sorted((forms or {}).items()):
+        if name in latest.forms:
+            out.fields += diff_form(name, json.loads(pinned[latest.forms[name]]), json.loads(data))
+    return out
+
+
 def _elements(blobs: dict, files: dict, process_id: str) -> dict[str, dict]:
     """Element id -> compared properties, for the process and the processes its version pins (called ones)."""
     out: dict[str, dict] = {}
@@ -120,7 +141,11 @@ def element_properties(process) -> dict[str, dict]:
                           ("calledElement", "calledElement"), ("default", "default")):
             if el.get(attr) is not None:
                 props[key] = el.get(attr)
-        if el.get("id") in lanes:
+        if tag == "boundaryEvent":
+            # Written or not, the default is "true" (bpmn-js leaves it out when it saves); and a boundary event
+            # runs with its host, whatever lane lists it (bpmn-js adds it to the lane it is drawn in).
+            props["cancelActivity"] = el.get("cancelActivity", "true")
+        elif el.get("id") in lanes:
             props["lane"] = lanes[el.get("id")]
         for child in el:
             if not isinstance(child.tag, str):
@@ -208,7 +233,7 @@ def describe(diff: VersionDiff) -> list[str]:
         title = f"「{change.name}」" if change.name else ""
         lines.append(f"  {_KIND[change.kind]} {change.element_id}{title}（{change.type}）")
         for key, old, new in change.changes:
-            lines.append(f"      {LABELS.get(key, key)}：{_shown(old)} → {_shown(new)}")
+            lines.append(f"      {LABELS.get(key, key)}：{shown(old)} → {shown(new)}")
     for name in diff.forms_added:
         lines.append(f"表单 {name}：新引用")
     for name in diff.forms_removed:
@@ -220,11 +245,11 @@ def describe(diff: VersionDiff) -> list[str]:
         for key, old, new in change.changes:
             label = {"title": "标题", "type": "类型", "enum": "选项", "x-enumNames": "选项名称",
                      "required": "必填", "maxLength": "最大长度", "minLength": "最小长度"}.get(key, key)
-            lines.append(f"      {label}：{_shown(old)} → {_shown(new)}")
+            lines.append(f"      {label}：{shown(old)} → {shown(new)}")
     return lines
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
     if value is None:
         return "（无）"
     if isinstance(value, bool):

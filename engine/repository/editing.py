@@ -55,7 +55,7 @@ def versions(session: Session) -> dict[str, list[VersionRow]]:
     return dict(sorted(out.items()))
 
 
-def bundle_for(session: Session, process_id: str, content: bytes) -> Bundle:
+def bundle_for(session: Session, process_id: str, content: bytes, forms: dict[str, bytes] | None = None) -> Bundle:
     latest = repository.latest_version(session, process_id)
     if latest is None:
         raise EditError(f"流程 {process_id} 尚未发布")
@@ -73,22 +73,29 @@ def bundle_for(session: Session, process_id: str, content: bytes) -> Bundle:
             if sha == blob.sha256:
                 bundle.forms[name] = SourceFile(name, name, blob.content)
     bundle.bpmn[latest.bpmn_file] = SourceFile(latest.bpmn_file, latest.bpmn_file, content)
+    for name, data in (forms or {}).items():  # forms edited beside the diagram (the studio's field titles)
+        if name not in bundle.forms:
+            raise EditError(f"表单 {name} 不存在（只能修改已有的表单）")
+        if len(data) > MAX_BYTES:
+            raise EditError(f"表单 {name} 过大（超过 5 MB）")
+        bundle.forms[name] = SourceFile(name, f"编辑中/{name}", data)
     return bundle
 
 
-def check(session: Session, process_id: str, content: bytes) -> list[Problem]:
-    bundle = bundle_for(session, process_id, content)
+def check(session: Session, process_id: str, content: bytes, forms: dict[str, bytes] | None = None) -> list[Problem]:
+    bundle = bundle_for(session, process_id, content, forms)
     problems = validate(bundle, repository.deployed_process_ids(session))
     return problems or _still_defines(bundle, process_id)
 
 
-def publish(session: Session, process_id: str, content: bytes, actor: str, note: str = "") -> Published:
+def publish(session: Session, process_id: str, content: bytes, actor: str, note: str = "",
+            forms: dict[str, bytes] | None = None) -> Published:
     """Deploy the edit inside the caller's transaction; raises InvalidBundle (nothing written) on problems.
 
     A version's change note is required: the version list is the process's history, read by whoever
     asks later why a deadline moved."""
     _require_note(note)
-    bundle = bundle_for(session, process_id, content)
+    bundle = bundle_for(session, process_id, content, forms)
     missing = _still_defines(bundle, process_id)
     if missing:
         raise InvalidBundle(missing)

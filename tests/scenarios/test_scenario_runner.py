@@ -4,6 +4,7 @@ file is refused before anything runs, ``liyuan simulate`` runs on a throwaway da
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -110,6 +111,12 @@ def test_simulate_runs_on_a_throwaway_database_and_exits_1_naming_the_failure(tm
     assert "失败  bad.yaml：第2步（expect inbox、clocks）：cs_supervisor 的待办应为 ['esc_ack']，实为 []" in out.out
     assert "1 个场景通过，1 个失败" in out.err
     assert not real.exists()  # the real database was never opened
+
+    # --json: what the studio's 试运行 reads from its child process
+    assert main(["simulate", "--json", str(good), str(bad)]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["ok"]) for r in results] == [("good.yaml", True), ("bad.yaml", False)]
+    assert results[1]["step"] == "expect inbox、clocks" and "cs_supervisor 的待办应为" in results[1]["message"]
 
 
 def test_simulate_tries_an_edited_copy_of_the_diagrams_from_LIYUAN_BPMN_DIR(tmp_path, monkeypatch, capsys):

@@ -51,3 +51,22 @@ cpSync(join(echartsDir, 'LICENSE'), join(echartsOut, 'LICENSE'));
 const echartsVersion = JSON.parse(readFileSync(join(echartsDir, 'package.json'), 'utf8')).version;
 writeFileSync(join(echartsOut, 'VERSION'), `${echartsVersion}\n`);
 console.log(`echarts ${echartsVersion}: echarts.common.min.js -> ${relative(root, echartsOut)}/`);
+
+// The studio: bpmn-js Modeler + properties panel + our provider, bundled by esbuild.
+const studioOut = join(root, 'webapp', 'static', 'vendor', 'studio');
+rmSync(studioOut, { recursive: true, force: true });
+mkdirSync(studioOut, { recursive: true });
+const esbuild = require('esbuild');
+await esbuild.build({
+  entryPoints: [join(root, 'webapp', 'assets', 'studio', 'index.js')],
+  bundle: true,
+  format: 'iife',
+  minify: true,
+  target: ['es2020'],
+  legalComments: 'linked',
+  outfile: join(studioOut, 'studio.js'),
+  logLevel: 'warning',
+});
+const panelDir = dirname(require.resolve('@bpmn-io/properties-panel/package.json'));
+cpSync(join(panelDir, 'dist', 'assets', 'properties-panel.css'), join(studioOut, 'properties-panel.css'));
+console.log(`studio: webapp/assets/studio/index.js -> ${relative(root, studioOut)}/studio.js`);

@@ -7,6 +7,7 @@ suite and the studio run scenarios exactly as this command does.
 
 from __future__ import annotations
 
+import json
 import sys
 
 from engine.core import config
@@ -36,6 +37,11 @@ def cmd_simulate(args) -> int:
     outcomes = run(args.files)
     if outcomes is None:
         return 1
+    if args.json:  # for the studio, which runs this command in a child process (the runs move the clock)
+        json.dump([{"file": o.scenario.path.name, "name": o.scenario.name, "ok": o.ok,
+                    "step": o.failed_step.describe() if o.failed_step else None, "message": o.message}
+                   for o in outcomes], sys.stdout, ensure_ascii=False)
+        return 1 if any(not o.ok for o in outcomes) or not outcomes else 0
     for outcome in outcomes:
         if outcome.ok:
             print(f"通过  {outcome.scenario.path.name}  {outcome.scenario.name}")
@@ -49,4 +55,5 @@ def cmd_simulate(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="run scenario files (bpmn/scenarios/*.yaml) on a throwaway database")
     p.add_argument("files", nargs="*", help="scenario files or folders (default: bpmn/scenarios/)")
+    p.add_argument("--json", action="store_true", help="print the outcomes as JSON (file, name, ok, step, message)")
     p.set_defaults(func=cmd_simulate)

@@ -65,6 +65,45 @@ def run_files(files: Iterable[Path], bpmn_dir: Path) -> list[scenarios.Outcome]:
         return outcomes
 
 
+def concerning(session, process_id: str, files: Iterable[Path]) -> list[Path]:
+    """The scenario files whose runs go through ``process_id``: those that start it, or start a process
+    whose latest version calls it (pins its diagram). Loading a bad file raises ``ScenarioError``."""
+    latest = {v.process_id: v for v in repository.list_versions(session)}  # oldest first: the last one wins
+    target = latest.get(process_id)
+    out = []
+    for f in files:
+        start = scenarios.load(f).start
+        started = latest.get(str(start.get("timer") or start.get("process") or "help_request"))
+        if started is not None and target is not None and (
+                started.process_id == process_id or target.bpmn_sha256 in started.files.values()):
+            out.append(f)
+    return out
+
+
+def write_procedure(session, process_id: str, content: bytes, folder: Path,
+                    forms: dict[str, bytes] | None = None) -> None:
+    """Write the procedure as deployed in ``session`` into ``folder``, with ``process_id``'s diagram replaced
+    by the unpublished edit ``content`` (and ``forms`` by their edited copies): every latest version's diagram and the forms it pinned, so that
+    :func:`run_files` (``liyuan simulate`` with ``LIYUAN_BPMN_DIR`` set to the folder) runs the scenarios
+    against the edit — the studio's 试运行. The run itself happens in another process: it moves the
+    engine clock, which in the web server would move every request's time."""
+    from sqlalchemy import select
+
+    from engine.core.tables import Blob
+
+    versions = {v.process_id: v for v in repository.list_versions(session)}
+    edited = versions[process_id]
+    wanted = {sha for v in versions.values() for sha in (v.bpmn_sha256, *v.forms.values())}
+    blobs = {b.sha256: b.content for b in session.scalars(select(Blob).where(Blob.sha256.in_(wanted)))}
+    for v in versions.values():
+        (folder / v.bpmn_file).write_bytes(blobs[v.bpmn_sha256])
+        for name, sha in v.forms.items():
+            (folder / name).write_bytes(blobs[sha])
+    (folder / edited.bpmn_file).write_bytes(content)
+    for name, data in (forms or {}).items():  # the forms edited with it (names checked by the validator)
+        (folder / Path(name).name).write_bytes(data)
+
+
 def proven_clauses(matrix: clauses.Matrix, outcomes: Iterable[scenarios.Outcome]) -> dict[str, list[str]]:
     """clause id -> names of the scenario files whose passing runs went through an element carrying it."""
     where: dict[tuple[str, str], set[str]] = {}

@@ -1,0 +1,26 @@
+// The studio's bpmn-js Modeler: the properties panel with our provider (provider.js), the spiffworkflow
+// moddle descriptor (so the extensions the engine runs on are typed, edited and saved as they were read)
+// and the Chinese translation. ``data`` is the page's vocabulary (forms, roles, SLA keys, clauses).
+import Modeler from 'bpmn-js/lib/Modeler';
+import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js-properties-panel';
+import spiffworkflow from './spiffworkflow.json';
+import translateModule from './translate.js';
+import LiyuanPropertiesProvider from './provider.js';
+
+const OPEN_GROUPS = ['general', 'liyuan-task', 'liyuan-fields', 'liyuan-script', 'liyuan-scripts', 'liyuan-condition', 'liyuan-timer',
+  'liyuan-lane', 'liyuan-clause', 'liyuan-other'];
+
+export function createStudioModeler(container, data, panelParent) {
+  return new Modeler({
+    container,
+    propertiesPanel: panelParent ? {
+      parent: panelParent,
+      layout: { open: true, groups: Object.fromEntries(OPEN_GROUPS.map((id) => [id, { open: true }])) },
+    } : undefined,
+    additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, translateModule,
+      { __init__: ['liyuanPropertiesProvider'], liyuanPropertiesProvider: ['type', LiyuanPropertiesProvider] }],
+    moddleExtensions: { spiffworkflow },
+    liyuan: data || {},
+    textRenderer: { defaultStyle: { fontFamily: '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif' } },
+  });
+}
