@@ -28,9 +28,7 @@ class HelpRequest(Base):
                       Index("ix_requests_updated_at", "updated_at"),
                       # the request list (处理中 / 已办结, newest first) and a resident's own requests
                       Index("ix_requests_status_created", "status", "created_at"),
-                      Index("ix_requests_customer_created", "customer_username", "created_at"),
-                      # is the reader named in a complaint (被投诉人)? the inbox badge asks on every staff page
-                      Index("ix_requests_complained_staff", "complained_staff"))
+                      Index("ix_requests_customer_created", "customer_username", "created_at"))
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str | None] = mapped_column(String(16))
     caller_name: Mapped[str | None] = mapped_column(String(100), info=PERSONAL)

@@ -31,8 +31,6 @@ INDEXES = (
     # the request list: 处理中 / 已办结, newest first; a resident's own requests, newest first
     ("ix_requests_status_created", "requests", ["status", "created_at"]),
     ("ix_requests_customer_created", "requests", ["customer_username", "created_at"]),
-    # is the reader named in a complaint (被投诉人)? asked by the inbox badge of every staff page
-    ("ix_requests_complained_staff", "requests", ["complained_staff"]),
     # the clocks guarding one task; the armed clocks of a request; the breached clocks, newest first
     ("ix_sla_clocks_guarded_task", "sla_clocks", ["guarded_task_id"]),
     ("ix_sla_clocks_instance_status", "sla_clocks", ["instance_id", "status"]),
