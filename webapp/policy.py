@@ -26,6 +26,7 @@ AREAS: dict[str, frozenset[str]] = {
     "intake": frozenset({"assistant", "cs_supervisor"}),  # hotline call recording
     "requests": STAFF | {"auditor", "admin"},         # request list and pages (staff view)
     "request_data": STAFF | {"auditor"},              # full request data on the request page
+    "follow_up": STAFF,                               # 6 反馈与跟踪: open a request linked to one they read
     "reports": frozenset({"cs_supervisor", "manager", "leader"}),  # SLA, monthly statistics
     "modeler": frozenset({"process_owner"}),          # edit and deploy diagrams
     "audit": frozenset({"auditor"}),                  # replay, verify, export the audit log

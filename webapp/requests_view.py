@@ -17,7 +17,6 @@ from engine.helpdesk import audit_desk, deadlines, help_requests, intake, querie
 from . import sla_view, timeline
 from .paging import Pager
 from .policy import (
-    STAFF,
     allowed,
     can_view_request,
     current_user,
@@ -122,7 +121,7 @@ def show(instance_id):
         clocks=[(c, sla_view.badge(c, now, registry)) for c in clocks], tasks=queries.open_tasks(session, instance_id),
         data=data, labels=DATA_LABELS, marks=markers(loaded.workflow, raw_events, loaded.version),
         placeholders=placeholders(loaded.workflow, loaded.version), linked=_linked(session, user, instance_id),
-        may_follow_up=bool(req is not None and user.role_codes & STAFF),
+        may_follow_up=req is not None and allowed(user, "follow_up"),
         show_data=allowed(user, "request_data"),
     )
 
@@ -135,13 +134,13 @@ def _linked(session, user, instance_id: str) -> dict:
 
 
 @bp.post("/requests/<instance_id>/follow-up")
-@requires("requests")
+@requires("follow_up")
 def follow_up(instance_id):
     """A new problem found while handling this request: open a follow-up request linked to it."""
     (_instance, _version), req = _guard(instance_id)
     user = current_user()
-    if req is None or not user.role_codes & STAFF:
-        abort(403)
+    if req is None:
+        abort(404)  # an instance that is no help request has nothing to follow up
     description = (request.form.get("description") or "").strip()
     if len(description) < 2 or len(description) > 2000:
         flash("请填写新问题的内容（2～2000字）", "error")

@@ -46,18 +46,18 @@ FOLLOW_UP_SCHEMA: dict = {
 
 
 @bp.post("/requests/<instance_id>/follow-ups")
-@policy.requires("requests")
+@policy.requires("follow_up")
 def create_follow_up(instance_id: str):
-    """Staff open a request linked to ``instance_id`` for the same caller and address."""
-    body = validated(FOLLOW_UP_SCHEMA, request.get_json(silent=True))
+    """Staff open a request linked to ``instance_id`` for the same caller and address. Who may and whether
+    the request exists for them are answered before the body is read: a reader outside its need-to-know
+    learns nothing from a validation message."""
     user = policy.current_user()
-    if not user.role_codes & policy.STAFF:
-        raise ApiError(403, "只有工作人员可以登记跟进求助")
     with db.transaction() as session:
         with db.reading(session) as read:
             earlier = read.get(HelpRequest, instance_id)
             if earlier is None or not policy.may_read_request(user, earlier, read):
                 raise errors.NotFound("找不到该求助记录", instance_id=instance_id)
+        body = validated(FOLLOW_UP_SCHEMA, request.get_json(silent=True))
         started = help_requests.follow_up(session, instance_id, body["description"], user)
     return {"instance_id": started.instance_id}, 201
 
