@@ -289,7 +289,10 @@ def from_sources(folder: Path | None = None) -> Registry:
         for name, content in contents:
             parser.add_bpmn_str(content, filename=name)
             properties.update(repository.properties_by_process(etree.fromstring(content)))
-        timers = [t for pid in parser.get_process_ids() for t in timers_of(parser.get_spec(pid), properties)]
+        # each process with its embedded and called sub-processes, as a deployed version holds them
+        specs = [spec for pid in parser.get_process_ids()
+                 for spec in [parser.get_spec(pid), *parser.get_subprocess_specs(pid).values()]]
+        timers = [t for spec in specs for t in timers_of(spec, properties)]
     except Exception:  # noqa: BLE001 - a diagram being edited must not break a label: no durations then
         return EMPTY
     registry = build(timers)

@@ -66,7 +66,7 @@ def test_my_tasks_list_the_ready_work_of_my_lane(client, hotline):
     assert task["form"] == "mini_record.schema.json"
     due = dt.datetime.fromisoformat(task["due_at"])
     assert task["due_at"].endswith("Z") and abs((due - clock.now()) - dt.timedelta(minutes=30)) < dt.timedelta(minutes=1)
-    assert client.get("/tasks", "engineer") == (200, {"tasks": []})
+    assert client.get("/tasks", "engineer") == (200, {"tasks": [], "next": None})
 
 
 def test_task_detail_has_schema_ui_schema_data_and_revision(client, hotline):
@@ -108,7 +108,7 @@ def test_claim_then_someone_else_gets_409(client, hotline):
     assert client.post(f"/tasks/{task_id}/claim", "assistant")[0] == 200  # claiming again is harmless
     status, body = client.post(f"/tasks/{task_id}/claim", "assistant2")
     assert status == 409 and body["error"] == "conflict" and "assistant" in body["message"]
-    assert client.get("/tasks", "assistant2") == (200, {"tasks": []})  # held tasks leave the others' inbox
+    assert client.get("/tasks", "assistant2") == (200, {"tasks": [], "next": None})  # held tasks leave the others' inbox
 
 
 def test_claim_errors(client, hotline):

@@ -59,6 +59,8 @@ def test_the_registry_reads_the_durations_of_the_deployed_procedure(db_url):
         # dates people promise (the department's expected time, a plan's completion date): no fixed duration
         "promised_done": ("部门承诺完成", None),
         "plan_promised": ("方案承诺完成", None),
+        # the due date the 客服部主管 sets for each month-end improvement action
+        "improvement_due": ("改进措施期限", None),
     }
     reply = registry.get("supervisor_reply")
     assert [(t.process_id, t.element_id, t.expression) for t in reply.timers] == [
