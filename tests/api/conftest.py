@@ -6,12 +6,13 @@ options come from task data) from tests/api/fixtures. ``HELP_REQUEST_PROCESS`` i
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from engine import identity, repository
-from engine.core import db
+from engine.core import clock, config, db
 from engine.repository import bundle
 from webapp import api
 from webapp.app import create_app
@@ -108,3 +109,22 @@ def ready_task(client: Api, instance_id: str, as_: str = "assistant") -> dict:
     mine = [t for t in body["tasks"] if t["instance_id"] == instance_id]
     assert len(mine) == 1, body
     return mine[0]
+
+
+FRIDAY_MORNING = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+
+
+@pytest.fixture
+def procedure(db_url):
+    """The real procedure of bpmn/ deployed, the clock frozen on a Friday morning."""
+    clock.freeze(FRIDAY_MORNING)
+    with db.transaction() as session:
+        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
+    return make_app(HELP_REQUEST_PROCESS="help_request")
+
+
+def mine(api: Api, username: str, iid: str) -> dict[str, dict]:
+    """My ready tasks of one request, by element id, as GET /tasks lists them."""
+    status, body = api.get("/tasks", username)
+    assert status == 200, body
+    return {t["element_id"]: t for t in body["tasks"] if t["instance_id"] == iid}

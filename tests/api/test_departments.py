@@ -12,30 +12,16 @@ import datetime as dt
 
 import pytest
 
-from engine import identity, repository, tasks
+from engine import identity, tasks
 from engine.core import clock, config, db
-from engine.repository import bundle
 
-from .conftest import Api, make_app
+from .conftest import FRIDAY_MORNING, Api, mine
 
-MORNING = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+MORNING = FRIDAY_MORNING  # 09:00 in Shanghai
 CALL = {"channel": "hotline", "caller_name": "张先生", "phone": "13800138000", "address": "3栋2单元501",
         "description": "厨房水管漏水", "category": "b"}
 
 
-@pytest.fixture
-def procedure(db_url):
-    """The real procedure of bpmn/ deployed, the clock frozen on a Friday morning."""
-    clock.freeze(MORNING)
-    with db.transaction() as session:
-        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
-    return make_app(HELP_REQUEST_PROCESS="help_request")
-
-
-def mine(api: Api, username: str, iid: str) -> dict[str, dict]:
-    status, body = api.get("/tasks", username)
-    assert status == 200, body
-    return {t["element_id"]: t for t in body["tasks"] if t["instance_id"] == iid}
 
 
 def complete(api: Api, username: str, task: dict, data: dict) -> tuple[int, dict]:

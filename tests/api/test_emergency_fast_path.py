@@ -12,31 +12,17 @@ import datetime as dt
 
 import pytest
 
-from engine import identity, repository
-from engine.core import clock, config, db
+from engine import identity
+from engine.core import clock, db
 from engine.helpdesk import hotline
-from engine.repository import bundle
 
-from .conftest import Api, make_app
+from .conftest import FRIDAY_MORNING, Api, mine
 
-MORNING = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+MORNING = FRIDAY_MORNING  # 09:00 in Shanghai
 CALL = {"channel": "hotline", "caller_name": "林女士", "phone": "13800138001", "address": "7栋1单元302",
         "description": "母亲突发胸痛，呼吸困难", "category": "a", "help_mode": "call_120"}
 
 
-@pytest.fixture
-def procedure(db_url):
-    """The real procedure of bpmn/ deployed, the clock frozen on a Friday morning."""
-    clock.freeze(MORNING)
-    with db.transaction() as session:
-        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
-    return make_app(HELP_REQUEST_PROCESS="help_request")
-
-
-def mine(api: Api, username: str, iid: str) -> dict[str, dict]:
-    status, body = api.get("/tasks", username)
-    assert status == 200, body
-    return {t["element_id"]: t for t in body["tasks"] if t["instance_id"] == iid}
 
 
 def clocks(api: Api, iid: str) -> dict[str, dict]:

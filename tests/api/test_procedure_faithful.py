@@ -13,7 +13,6 @@ from engine.core import db
 from engine.helpdesk import intake
 
 from .conftest import PASSWORD, Api
-from .test_emergency_fast_path import procedure  # noqa: F401 - the real procedure of bpmn/, deployed
 
 REPAIR = {"channel": "hotline", "caller_name": "陈先生", "phone": "13800138002", "address": "3栋2单元1201",
           "description": "厨房水管漏水", "category": "b"}
