@@ -88,11 +88,28 @@ def postgres_database():
 
 
 def _truncate_postgres(url: str) -> None:
+    """Empty every table and restart every sequence between tests.
+
+    ``DELETE`` with foreign-key and append-only triggers off (``session_replication_role = replica``, which
+    needs a superuser, as the test server's ``postgres`` is) takes about 10 ms on these nearly empty tables;
+    ``TRUNCATE`` of some thirty tables took 350-700 ms, most of a PostgreSQL test's set-up. Without the
+    right, TRUNCATE it is.
+    """
     engine = db.get_engine(url)
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "select tablename from pg_tables where schemaname = 'public' and tablename <> 'alembic_version'"))]
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        superuser = conn.scalar(text("select rolsuper from pg_roles where rolname = current_user"))
+        if not superuser:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            return
+        sequences = [r[0] for r in conn.execute(text(
+            "select sequencename from pg_sequences where schemaname = 'public'"))]
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}"'))
+        for sequence in sequences:
+            conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
