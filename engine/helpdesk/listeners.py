@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,13 +67,8 @@ def _scenario_starts(process_id: str, fields: dict) -> list[dict]:
     from engine.core import config
     from engine.helpdesk import scenarios  # imported here: only a dry run reads the scenario files
 
-    folder = config.bpmn_dir() / "scenarios"
     out, seen = [], set()
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
-        try:
-            start = scenarios.load(path).start
-        except scenarios.ScenarioError:
-            continue  # `liyuan simulate` reports a broken file; the dry run only borrows good ones
+    for start in _scenario_files_starts(config.bpmn_dir() / "scenarios", scenarios):
         if "timer" in start or start.get("process", "help_request") != process_id:
             continue
         key = (start["channel"], start.get("category"))
@@ -85,6 +82,28 @@ def _scenario_starts(process_id: str, fields: dict) -> list[dict]:
         out.append({k: v for k, v in data.items() if k in (*help_requests.START_FIELDS, "channel", "recorded_by",
                                                               "customer_username")})
     return out
+
+
+# folder -> (the files' names, sizes and modification times, their start sections). Every deploy's dry run
+# asks for the starts of every process; reading the same files again each time cost most of a deploy.
+_starts_read: dict[Path, tuple[tuple, list[dict]]] = {}
+
+
+def _scenario_files_starts(folder: Path, scenarios) -> list[dict]:
+    """The ``start`` section of each readable scenario file in ``folder``, read again only when a file changed."""
+    paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    known = _starts_read.get(folder)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    starts = []
+    for path in paths:
+        try:
+            starts.append(scenarios.load(path).start)
+        except scenarios.ScenarioError:
+            continue  # `liyuan simulate` reports a broken file; the dry run only borrows good ones
+    _starts_read[folder] = (stamp, starts)
+    return starts
 
 
 def _complaint_about(session: Session, user: User, row: TaskRow) -> str | None:

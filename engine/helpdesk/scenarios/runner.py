@@ -89,10 +89,14 @@ class _Failed(Exception):
 
 # --- reading ----------------------------------------------------------------------------------------------
 
+# libyaml's safe loader where PyYAML was built with it: the same documents, about ten times faster to read.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{path}：无法读取：{exc}") from exc
     if not isinstance(raw, dict):
