@@ -11,11 +11,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from engine import forms, identity, timers
 from engine.core import clock, db, errors
-from engine.helpdesk import intake, management
+from engine.helpdesk import intake, management, phone_links
 from engine.timers import incidents as timer_incidents
 
 from . import personal_erasure, sla_view
 from .api import tokens as api_tokens
+from .phone_views import linked_text
 from .policy import current_user, requires
 from .web import read_db
 
@@ -63,11 +64,14 @@ def add_user():
     problem = identity.password_problem(password, username=form["username"], phone=form["phone"] or None)
     if problem:
         errors["password"] = problem
+    linked: list[str] = []
     if not errors:
         try:
             with db.transaction() as session:
-                identity.add_user(session, form["username"], password, roles, display_name=form["display_name"],
-                                  phone=form["phone"] or None)
+                user = identity.add_user(session, form["username"], password, roles,
+                                         display_name=form["display_name"], phone=form["phone"] or None)
+                if user.phone:
+                    linked = phone_links.set_by_admin(session, current_user().username, user)
         except identity.IdentityError as exc:
             message = str(exc)
             field = ("username" if "用户名" in message else "phone" if "手机" in message
@@ -76,7 +80,7 @@ def add_user():
             errors[field] = message
     if errors:
         return _users_page(form, errors, 422)
-    flash(f"已添加用户 {form['display_name']}（{form['username']}）", "success")
+    flash(f"已添加用户 {form['display_name']}（{form['username']}）{linked_text(linked)}", "success")
     return redirect(url_for("admin.users"))
 
 

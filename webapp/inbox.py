@@ -158,9 +158,11 @@ def _render(template: str, **extra):
     session = read_db()
     args = _filter_args()
     page = _page(session, user, args, Pager.from_args(request.args))
-    # restricted requests listed (caller, address): on the record once per page load, not per 10-s refresh
-    if template == "inbox/index.html":
-        note_restricted_reads(user, [i.request for i in page.items], "inbox.index")
+    # restricted requests listed (caller, address) are read: on the record at each page load and each 10-s
+    # refresh, a refresh not again within policy.REREAD_AFTER of the same person's last read of the request
+    refresh = template != "inbox/index.html"
+    note_restricted_reads(user, [i.request for i in page.items], "inbox.fragment" if refresh else "inbox.index",
+                          refresh=refresh)
     return render_template(template, items=page.items, page=page, args=args, link_args=args | page.pager.args(),
                            prev_href=_href(args, page.pager.prev_args()),
                            next_href=_href(args, page.pager.next_args(page.following) if page.following else None),

@@ -17,7 +17,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from engine import forms, identity, notify
-from engine.audit import history
 from engine.core import db
 from engine.core.tables import User
 from engine.helpdesk import phone_links
@@ -36,22 +35,8 @@ def _number(raw: str | None) -> str:
     return re.sub(r"[\s-]", "", forms.normalise_phone((raw or "").strip()))
 
 
-def _record_proof(session, actor: str, user: User, proven: identity.phones.Proven, how: str) -> list[str]:
-    """Audit the proof and the claims it ended, and link the number's earlier hotline calls to the proven
-    owner (``engine.helpdesk.phone_links``); returns the linked requests."""
-    linked = phone_links.link_earlier_requests(session, user, proven.phone, actor=actor, how=how)
-    history.append(session, "management", actor, "phone_proven", element_id=user.username,
-                   payload={"username": user.username, "phone": proven.phone, "how": how, "linked": linked})
-    for other in proven.displaced:
-        history.append(session, "management", actor, "phone_claim_lost", element_id=other,
-                       payload={"username": other, "phone": proven.phone, "proven_by": user.username})
-    if proven.moved_from:
-        history.append(session, "management", actor, "phone_moved", element_id=proven.moved_from,
-                       payload={"phone": proven.phone, "from": proven.moved_from, "to": user.username})
-    return linked
-
-
-def _linked_text(linked: list[str]) -> str:
+def linked_text(linked: list[str]) -> str:
+    """The flash clause saying how many earlier hotline calls a proof linked (empty when none)."""
     return f"，此前以该号码登记的 {len(linked)} 条来电求助已关联到账户" if linked else ""
 
 
@@ -127,12 +112,12 @@ def verify():
             except identity.IdentityError as exc:
                 error = str(exc)
             else:
-                linked = _record_proof(tx, me.username, me, proven, "code")
+                linked = phone_links.record_proof(tx, me.username, me, proven, "code")
     if error is not None:
         me = read_db().get(User, current_user().id)
         return render_template("account/phone.html", me=me, number=me.pending_phone or "",
                                errors={"code": error}), 422
-    flash(f"手机号码已验证，此号码的来电求助将显示在您的账户中{_linked_text(linked)}", "success")
+    flash(f"手机号码已验证，此号码的来电求助将显示在您的账户中{linked_text(linked)}", "success")
     return redirect(url_for("portal.index"))
 
 
@@ -161,13 +146,13 @@ def confirm(username: str):
             if user is None or not user.pending_phone or "customer" not in user.role_codes:
                 abort(404)
             proven = identity.phones.prove(tx, user, user.pending_phone, take_from_holder=True)
-            linked = _record_proof(tx, staff.username, user, proven, "staff")
+            linked = phone_links.record_proof(tx, staff.username, user, proven, "staff")
             name = user.display_name
     except identity.IdentityError as exc:
         flash(str(exc), "error")
         return redirect(url_for("phones.claims"))
     moved = f"（该号码原由 {proven.moved_from} 验证，现已转给此住户）" if proven.moved_from else ""
-    flash(f"已确认 {name} 的手机号码 {proven.phone}{moved}{_linked_text(linked)}", "success")
+    flash(f"已确认 {name} 的手机号码 {proven.phone}{moved}{linked_text(linked)}", "success")
     return redirect(url_for("phones.claims"))
 
 

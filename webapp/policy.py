@@ -8,6 +8,8 @@ cannot disagree.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session, object_session
 
@@ -152,14 +154,33 @@ def readable_clause(session: Session, user: User, instance_id):
     return or_(~exists(a_request), exists(readable))
 
 
-def note_restricted_reads(user: User, requests, where: str) -> None:
+# A refresh (the inbox's ten-second poll) that shows a restricted request this user's reads already put on the
+# record this recently is not recorded again: see :func:`note_restricted_reads`.
+REREAD_AFTER = dt.timedelta(minutes=5)
+
+
+def note_restricted_reads(user: User, requests, where: str, *, refresh: bool = False) -> None:
     """Record on the ``access`` audit chain that ``user`` read these restricted requests (a page, the API, a
     list): who, which, where. Its own short transaction, retried when a concurrent reader took the same
-    chain position (the unique (chain, seq) key)."""
+    chain position (``history.lost_chain_race``).
+
+    ``refresh``: the same list fetched again by itself (the inbox's ten-second poll, ``/inbox/list``),
+    not a person's act of opening something. Each poll that shows a restricted request is a read and is
+    recorded — except a request this user's reads already put on the chain within :data:`REREAD_AFTER`
+    (by any page, the poll included). Decided so because the record's question is "who had it before
+    their eyes, and when": a read five minutes ago already answers it for the poll that follows, while
+    an event per request every ten seconds would bury the access chain (360 an hour for an inbox left
+    open) and with it the reads an auditor is looking for. A request that newly appears in the list is
+    recorded at the first poll that shows it; one that stays on screen is recorded again once every
+    five minutes, so the chain still shows how long it was seen. A page load (``refresh`` False) is
+    always recorded. Two polls racing may both record a read: a duplicate, never a gap.
+    """
     ids = sorted({r.instance_id for r in requests if r is not None and is_restricted(r)})
+    if refresh and ids:
+        ids = sorted(set(ids) - _read_lately(user, ids))
     if not ids:
         return
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DBAPIError
 
     from engine.audit import history
     from engine.core import db
@@ -170,9 +191,25 @@ def note_restricted_reads(user: User, requests, where: str) -> None:
                 history.append(session, ACCESS_CHAIN, user.username, RESTRICTED_READ, element_id=where,
                                payload={"instances": ids, "where": where})
             return
-        except IntegrityError:
-            if attempt == 4:
+        except DBAPIError as exc:
+            if attempt == 4 or not history.lost_chain_race(exc):
                 raise
+
+
+def _read_lately(user: User, ids: list[str]) -> set[str]:
+    """Of ``ids``, those whose read by ``user`` is on the access chain within :data:`REREAD_AFTER` (read in a
+    read snapshot: a poll that records nothing takes no write lock)."""
+    import json
+
+    from engine.core import clock, db
+
+    since = clock.now() - REREAD_AFTER
+    with db.read_session() as session:
+        payloads = session.scalars(select(AuditEvent.payload).where(
+            AuditEvent.kind == RESTRICTED_READ, AuditEvent.at >= since, AuditEvent.chain == ACCESS_CHAIN,
+            AuditEvent.actor == user.username))
+        seen = {iid for text in payloads for iid in json.loads(text).get("instances", [])}
+    return seen & set(ids)
 
 
 def can_work_on(user: User, task: TaskRow) -> bool:

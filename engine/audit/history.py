@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.core import clock
@@ -118,6 +119,20 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
     for listener in _listeners:
         listener(session, chain, rows)
     return rows
+
+
+# The migrations' in-order trigger (0009) refuses an event that is not its chain's next; its message:
+_ORDER_REFUSED = "not the next event of its chain"
+
+
+def lost_chain_race(exc: DBAPIError) -> bool:
+    """Whether a failed append lost the chain's next position to another transaction: the unique
+    (chain, seq) key (the other append was not yet committed when this one read the head) or the in-order
+    trigger (it was). Either way the append can run again from the chain's new head; anything else cannot."""
+    text = str(exc.orig)
+    if _ORDER_REFUSED in text:
+        return True
+    return isinstance(exc, IntegrityError) and "audit_events" in text
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -31,7 +31,7 @@ COMMANDS = [
     ["validate", str(ROOT / "bpmn")],
     ["init"],
     ["deploy", str(ROOT / "bpmn")],
-    ["users", "add", "zhang", "--password", "correct-horse-9", "--role", "assistant"],
+    ["users", "add", "zhang", "--password", "correct-horse-9", "--role", "assistant", "--phone", "13900000009"],
     ["users", "list"],
     ["audit", "verify"],
     ["timers"],

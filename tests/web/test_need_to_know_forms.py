@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from engine import identity, repository
+from engine.audit import history
 from engine.core import clock, config, db
 from engine.core.tables import AuditEvent, TaskRow
 from engine.helpdesk.tables import HelpRequest
@@ -243,3 +244,36 @@ def test_a_consultation_marked_confidential_on_its_form_is_read_only_by_its_hand
         assert _client(procedure_app, reader).get(f"/requests/{iid}").status_code == 200, reader
     assert {a for a, w in _access_log(iid) if w == "requests.show"} == {"assistant", "cs_supervisor", "manager",
                                                                         "auditor"}
+
+
+def test_each_inbox_refresh_showing_a_confidential_consultation_is_a_recorded_read_once_per_window(procedure_app):
+    """The inbox re-fetches its list every ten seconds (``/inbox/list``). A poll that shows a restricted request
+    is a read and goes on the access chain — but not again while the same person's read of it is already on
+    record within ``policy.REREAD_AFTER`` (the decision is documented on ``policy.note_restricted_reads``)."""
+    iid = _call(procedure_app, "d", "咨询改造工程招标底价")
+    ordinary = _call(procedure_app, "d", "咨询物业费缴纳方式")
+    assistant = _client(procedure_app, "assistant")  # its handler: recorded the call and took the job
+    _do(assistant, iid, "register", consult_form="written", question="改造工程的招标底价是多少？", confidential=True)
+
+    def polls() -> list[str]:
+        return [w for a, w in _access_log(iid) if a == "assistant" and w.startswith("inbox.")]
+
+    assert polls() == []  # the task pages the handler used are on the record, no inbox yet
+    first = assistant.get("/inbox/list")
+    assert first.status_code == 200 and iid in first.get_data(as_text=True)
+    assert polls() == ["inbox.fragment"]  # the first poll that shows it is on the record
+
+    clock.advance(seconds=10)
+    second = assistant.get("/inbox/list")
+    assert second.status_code == 200 and iid in second.get_data(as_text=True)
+    assert polls() == ["inbox.fragment"]  # ten seconds later: the read a moment ago already says it
+
+    clock.advance(seconds=policy.REREAD_AFTER.total_seconds())
+    assert iid in assistant.get("/inbox/list").get_data(as_text=True)
+    assert polls() == ["inbox.fragment", "inbox.fragment"]  # still on screen after the window: recorded again
+
+    assert iid in assistant.get("/inbox").get_data(as_text=True)
+    assert polls() == ["inbox.fragment", "inbox.fragment", "inbox.index"]  # a page load always is
+    assert _access_log(ordinary) == []  # an ordinary consultation is no restricted read
+    with db.read_session() as session:
+        assert history.verify(session, policy.ACCESS_CHAIN)[1] == []

@@ -307,3 +307,32 @@ def _instance_of(task_id: str) -> str:
 
     with db.read_session() as session:
         return session.get(TaskRow, task_id).instance_id
+
+
+def test_a_number_an_admin_sets_on_a_new_account_links_its_earlier_calls_and_is_audited(app, client_for):
+    """An administrator adding a resident with their number vouches for the person, as a 物业助理's
+    confirmation does: the same path links the calls recorded under the number before, ends other accounts'
+    unproven claims on it, and the ``management`` chain says which administrator did it."""
+    assistant = client_for("assistant")
+    earlier = record_call(assistant, caller_name="韩奶奶", phone="13600000111", description="想办理老人卡")
+    squatter = _signup(app, "13600000111", "冒名者")  # only a claim: it must end, not win
+    admin = client_for("admin")
+    res = admin.post("/admin/users", data={"username": "hanlaoren", "display_name": "韩奶奶", "password": PW,
+                                           "phone": "１３６００００01１１", "roles": ["customer"]},  # full-width digits
+                     follow_redirects=True)
+    assert res.status_code == 200
+    assert "已添加用户 韩奶奶（hanlaoren），此前以该号码登记的 1 条来电求助已关联到账户" in res.get_data(as_text=True)
+    assert _owner(earlier) == "hanlaoren"
+    assert (_user("hanlaoren").phone, _user("hanlaoren").must_prove_phone) == ("13600000111", False)
+    assert _user("13600000111").pending_phone is None
+    assert _linked_events(earlier) == [{"customer_username": "hanlaoren", "phone": "13600000111", "how": "admin",
+                                        "actor": "admin"}]
+    with db.read_session() as session:
+        management = [(e.kind, e.actor, history.payload_of(e)) for e in history.events(session, "management")]
+        assert history.verify(session, earlier)[1] == []
+    assert ("phone_proven", "admin", {"username": "hanlaoren", "phone": "13600000111", "how": "admin",
+                                      "linked": [earlier]}) in management
+    assert ("phone_claim_lost", "admin", {"username": "13600000111", "phone": "13600000111",
+                                          "proven_by": "hanlaoren"}) in management
+    assert squatter.get(f"/portal/requests/{earlier}").status_code != 200
+    assert _owner(record_call(assistant, phone="13600000111", description="后来的来电")) == "hanlaoren"
