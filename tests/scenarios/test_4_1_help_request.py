@@ -140,7 +140,9 @@ def test_4_1_1_e_theft_reported_police_called_guards_dispatched_end_to_end(proce
     d.do(iid, "manager_report", "manager")
     d.do(iid, "call_services", "assistant", services_called=["110"])
     d.record_afterwards(iid, "e")
-    d.do(iid, "onsite", "guard2")
+    # the on-site work is the guard's the duty lead sent (dispatch_at_once: guard1), not any guard's
+    assert d.inbox_elements("guard2", iid) == []
+    d.do(iid, "onsite", "guard1")
     d.do(iid, "cooperate", "guard1")
     d.do(iid, "report", "security_lead")
     d.do(iid, "record", "assistant", process="security_incident")

@@ -36,3 +36,26 @@ def test_4_6_dispatch_needs_at_least_two_guards(procedure):
     assert d.attempt(iid, "dispatch", "security_lead", guards=["guard1"]) == {"guards": "至少需要2项"}
     # guards are chosen from the accounts holding the role, not typed
     assert d.attempt(iid, "dispatch", "security_lead", guards=["guard1", "陈护管"]) == {"guards.1": "第2项：请从选项中选择"}
+
+
+@pytest.mark.parametrize("register_first", [False, True], ids=["dispatched-first", "registered-first"])
+def test_4_6_fast_path_onsite_goes_to_the_guard_the_duty_lead_chose(procedure, register_first):
+    """The fast path's dispatch (main process) chooses the guards; the 4.6 sub-process, started at the call,
+    waits for that choice, so its on-site tasks go to the guard chosen and to no other holder of the role,
+    whichever of dispatch and 接报登记 comes first. The duty lead still has the dispatch at once."""
+    iid = d.start_request("hotline", "e", description="车库电动车被盗")
+    assert d.inbox_elements("security_lead", iid) == ["dispatch"]
+    if register_first:
+        d.do(iid, "register", "assistant", process="security_incident", incident_type="theft", casualties=False)
+        # no on-site task before anyone is sent
+        assert "onsite" not in d.ready(iid) and d.inbox_elements("guard1", iid) == d.inbox_elements("guard2", iid) == []
+    d.do(iid, "dispatch", "security_lead", process="help_request", guards=["guard2"], dispatch_note="一人先到车库",
+         eta_minutes=5)
+    if not register_first:
+        d.do(iid, "register", "assistant", process="security_incident", incident_type="theft", casualties=False)
+    assert d.task_row(iid, "onsite").assignee == "guard2"
+    assert d.inbox_elements("guard2", iid) == ["onsite"] and d.inbox_elements("guard1", iid) == []
+    d.do(iid, "onsite", "guard2")
+    d.do(iid, "call_services", "assistant", services_called=["110"])
+    d.do(iid, "manager_report", "manager")
+    assert d.task_row(iid, "cooperate").assignee == "guard2" and d.inbox_elements("guard1", iid) == []

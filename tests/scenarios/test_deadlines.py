@@ -298,3 +298,26 @@ def test_T2_2_the_24_hour_rule_does_not_count_against_complex_problems(procedure
     d.advance(hours=24, seconds=1)
     assert escalations(iid) == []
     assert "breached" not in {c.status for c in d.clock_rows(iid)}
+
+
+def test_T2_3_date_promised_in_a_plan_made_alongside_the_fast_path_is_a_deadline(procedure):
+    """A fire or flood known at the call takes the fast path; classified complex, its plan is made beside the
+    emergency handling. The date that plan promises is watched like any plan's (``plan_promised``): it shows
+    on the open tasks as they wait, and once passed unsolved it is breached and listed with the other breaches."""
+    iid = d.start_request("hotline", "f", description="暴雨后地下车库水浸")
+    d.dispatch_at_once(iid)
+    d.do(iid, "record_hotline", "assistant")
+    d.do(iid, "assess", "assistant", category="f", priority="P1", complexity="complex")
+    promised = MORNING + dt.timedelta(hours=28)
+    d.do(iid, "plan", "cs_supervisor", solution_plan="抽水、清淤，协调保险公司定损",
+         planned_completion=promised.isoformat())
+    assert d.clocks(iid)["plan_promised"] == "armed"
+    row = d.task_row(iid, "register")  # the 4.7 sub-procedure's first step, still open
+    with db.read_session() as session:
+        [badge] = [c for c in queries.clocks_for_tasks(session, [row])[row.id] if c.sla_key == "plan_promised"]
+    assert clock.as_utc(badge.due_at) == promised
+    d.advance(hours=28, seconds=1)
+    assert d.clocks(iid)["plan_promised"] == "breached"
+    with db.read_session() as session:
+        assert (iid, "plan_promised") in {(c.instance_id, c.sla_key)
+                                          for c in queries.breached_clocks(session, MORNING)}
