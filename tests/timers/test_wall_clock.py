@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -33,6 +34,37 @@ def _wait_for(predicate, timeout: float, step: float = 0.05):
     return predicate()
 
 
+class _Command:
+    """A ``liyuan`` command in its own process, its output read as it comes, with the moment it said it was
+    running (``ready``: the scheduler's "timer scheduler started", the server's "serving on", printed just
+    after it starts its scheduler). The promptness tests measure from that moment: the interpreter's own
+    start-up (imports, a second or more when the other test worker keeps the cores busy) is not the
+    scheduler's doing, and counting it made the tests fail whenever the machine was loaded."""
+
+    def __init__(self, args: list[str], env: dict, ready: str = "timer scheduler started"):
+        self.ready = ready
+        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], cwd=ROOT,
+                                     env={**env, "PYTHONUNBUFFERED": "1"},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.scheduler_started: float | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if self.scheduler_started is None and self.ready in line:
+                self.scheduler_started = time.monotonic()
+            self.lines.append(line)
+
+    def stop(self) -> str:
+        """SIGTERM, then the whole output once the process has ended."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=20)
+        self._reader.join(timeout=5)
+        return "".join(self.lines)
+
+
 def test_the_scheduler_thread_fires_a_timer_within_a_second_of_its_due_time(deployed, db_url):
     service = scheduler.TimerScheduler(db_url, interval=0.5).start()
     try:
@@ -51,18 +83,17 @@ def test_a_scheduler_started_after_a_timer_came_due_fires_it_within_two_seconds(
     time.sleep(1.0)  # due while nothing runs
     assert h.firings(iid) == []
     env = {**os.environ, "LIYUAN_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = _Command(["scheduler"], env)
     try:
-        fired = _wait_for(lambda: h.firings(iid), 10, step=0.02)
-        elapsed = time.monotonic() - started
+        fired = _wait_for(lambda: h.firings(iid), 20, step=0.02)
+        fired_at = time.monotonic()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        output = command.stop()
     assert fired, output
-    assert elapsed <= 2.0, f"fired {elapsed:.2f}s after start"
-    assert proc.returncode == 0, output  # SIGTERM stops it cleanly
+    assert command.scheduler_started is not None, output
+    elapsed = fired_at - command.scheduler_started
+    assert elapsed <= 2.0, f"fired {elapsed:.2f}s after the scheduler started"
+    assert command.proc.returncode == 0, output  # SIGTERM stops it cleanly
     assert "timer scheduler stopped" in output
 
 
@@ -77,20 +108,19 @@ def test_liyuan_serve_fires_what_came_due_while_it_was_down_and_stops_cleanly(de
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "LIYUAN_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = _Command(["serve", "--port", str(port)], env, ready="serving on")
     try:
-        fired = _wait_for(lambda: h.firings(iid), 10, step=0.02)
-        elapsed = time.monotonic() - started
+        fired = _wait_for(lambda: h.firings(iid), 20, step=0.02)
+        fired_at = time.monotonic()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as res:
             assert res.status == 200 and res.headers["Server"] == "liyuan"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        output = command.stop()
     assert fired, output
-    assert elapsed <= 2.0, f"fired {elapsed:.2f}s after start"
-    assert proc.returncode == 0 and "server stopped" in output, output
+    assert command.scheduler_started is not None, output
+    elapsed = fired_at - command.scheduler_started
+    assert elapsed <= 2.0, f"fired {elapsed:.2f}s after the scheduler started"
+    assert command.proc.returncode == 0 and "server stopped" in output, output
     assert "development server" not in output
     assert [r for r in h.timer_rows() if r.lease_owner] == []  # the scheduler gave its leases back
 
