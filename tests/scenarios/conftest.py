@@ -82,7 +82,9 @@ def _capture(url: str, spare: Path):
     metadata = MetaData()
     metadata.reflect(bind=engine)
     with engine.connect() as conn:
-        return [(t, [dict(r._mapping) for r in conn.execute(select(t))])
+        # In key order: the audit tables' triggers accept each chain's events only in sequence, and a
+        # table's physical order is not its insertion order once rows were deleted between tests.
+        return [(t, [dict(r._mapping) for r in conn.execute(select(t).order_by(*t.primary_key.columns))])
                 for t in metadata.sorted_tables if t.name != "alembic_version"]
 
 

@@ -73,9 +73,12 @@ def instance(instance_id: str) -> Instance:
 
 
 def instances_of(process_id: str) -> list[Instance]:
+    """In the order they started: by start time, and under a frozen clock (a tie) by their first audit
+    event, which is commit order; the table's own order is not insertion order once rows were deleted."""
+    first_event = select(func.min(AuditEvent.id)).where(AuditEvent.chain == Instance.id).scalar_subquery()
     with db.read_session() as session:
         return list(session.scalars(select(Instance).where(Instance.process_id == process_id)
-                                    .order_by(Instance.started_at)))
+                                    .order_by(Instance.started_at, first_event)))
 
 
 def count_events(kind: str) -> int:
