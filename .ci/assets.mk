@@ -24,7 +24,7 @@ $(ASSETS_NPM_STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-$(ASSETS_STAMP): $(ASSETS_NPM_STAMP) webapp/assets/build.mjs $(wildcard webapp/assets/studio/*)
+$(ASSETS_STAMP): $(ASSETS_NPM_STAMP) webapp/assets/build.mjs .bpmnlintrc $(wildcard webapp/assets/studio/*)
 	$(NPM) run --silent build
 	@touch $@
 

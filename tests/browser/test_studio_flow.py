@@ -1,10 +1,13 @@
 """Issue 14's Done-when, in real Chromium: the process owner opens help_request in the studio, changes a
 form field's label, an SLA timer (and sees the clause warning), a condition, a lane and a script in the
-properties panel, sees a problem pinned on an element, fixes it, runs the scenarios, reads the diff,
+properties panel, sees a problem pinned on an element, fixes it, runs the scenarios (their steps numbered
+on the diagram), reads the diff,
 publishes v2 with a note (and the written reason the clause warning asks for). New requests then start on
 v2; a request already running stays on v1 until it is migrated on the studio's migration page (dry run
 first), then continues on v2 to its end with its audit chain and replay intact (checked through the engine
-in the same test). Screenshots go to test-artifacts/test_studio_flow/.
+in the same test). Before that, the token simulation starts and stops, and a task dropped on the canvas
+unconnected draws bpmnlint's error on it and keeps publishing refused until it is removed.
+Screenshots go to test-artifacts/test_studio_flow/.
 
 The scenarios the studio runs come from a folder of two of the procedure's files (SCENARIO_DIR), so the
 test takes minutes, not the whole procedure's; ``liyuan simulate`` runs all of them.
@@ -75,6 +78,36 @@ def test_process_owner_edits_tries_and_publishes_help_request_then_migrates_a_ru
     page.goto(base + "/modeler/help_request/edit")
     page.wait_for_selector("#modeler[data-ready=true]")
 
+    # 令牌模拟: the toolbar's button starts bpmn-js-token-simulation (▶ on the start event) and ends it
+    token = page.locator("[data-testid=token-simulation]")
+    assert token.inner_text() == "令牌模拟"
+    token.click()
+    assert token.get_attribute("aria-pressed") == "true" and token.inner_text() == "结束令牌模拟"
+    page.wait_for_selector(".simulation .djs-overlays[data-container-id=start] .bts-context-pad", state="attached")
+    page.screenshot(path=str(artifacts_dir / "00-token-simulation.png"))
+    token.click()
+    assert token.get_attribute("aria-pressed") == "false" and page.locator(".simulation").count() == 0
+
+    # bpmnlint: an unconnected task gets the lint error on it, and publishing is refused until it is gone
+    added = page.evaluate("""() => {
+        const m = window.liyuanModeler, registry = m.get('elementRegistry');
+        const parent = registry.filter((e) => e.type === 'bpmn:Participant')[0] || m.get('canvas').getRootElement();
+        const shape = m.get('modeling').createShape({ type: 'bpmn:Task' }, { x: parent.x + 300, y: parent.y + 60 }, parent);
+        return shape.id;
+    }""")
+    page.wait_for_selector(f".djs-overlays[data-container-id={added}] .bjsl-overlay")
+    page.fill("[data-testid=deploy-note]", "试试")
+    page.click("[data-testid=publish]")
+    assert _result(page).startswith("建模规则检查发现")
+    lint = page.locator(f"#problems li.problem-error[data-element-id={added}]")
+    assert lint.count() >= 1 and "元素未连线" in " ".join(lint.all_inner_texts())
+    assert page.locator("[data-testid=confirm-box]").is_hidden()
+    page.screenshot(path=str(artifacts_dir / "00-lint-refused.png"))
+    page.evaluate("id => { const m = window.liyuanModeler; m.get('modeling').removeElements([m.get('elementRegistry').get(id)]); }",
+                  added)
+    page.wait_for_selector(f".djs-overlays[data-container-id={added}]", state="detached")
+    page.fill("[data-testid=deploy-note]", "")
+
     # a form field's label (the 初步评估 form's 求助类型)
     _select(page, "assess")
     assert page.input_value("#bio-properties-panel-liyuan-form") == "help_assess.schema.json"
@@ -125,6 +158,12 @@ def test_process_owner_edits_tries_and_publishes_help_request_then_migrates_a_ru
     assert _result(page, 600_000) == "试运行 2 个场景：2 个通过，0 个失败"
     assert sorted(page.locator("#scenarios li[data-ok=true]").evaluate_all("els => els.map(e => e.dataset.file)")) == \
         sorted(SCENARIOS)
+    # the path of a run is numbered on the diagram: the request coming in (起点) at the start event
+    page.wait_for_selector(".djs-element.mark-step[data-element-id=start]", state="attached")
+    assert page.inner_text(".studio-badge--step[data-element-id=start]").startswith("起点")
+    page.click("#scenarios li[data-file='g_help_online_direct.yaml']")  # that run's steps, online channel
+    page.wait_for_selector(".djs-element.mark-step[data-element-id=ack_online]", state="attached")
+    assert page.locator(".studio-badge--step-failed").count() == 0
     page.screenshot(path=str(artifacts_dir / "03-scenarios.png"))
 
     page.click("[data-testid=publish]")  # no note yet

@@ -117,6 +117,18 @@ def test_simulate_runs_on_a_throwaway_database_and_exits_1_naming_the_failure(tm
     results = json.loads(capsys.readouterr().out)
     assert [(r["file"], r["ok"]) for r in results] == [("good.yaml", True), ("bad.yaml", False)]
     assert results[1]["step"] == "expect inbox、clocks" and "cs_supervisor 的待办应为" in results[1]["message"]
+    # ... and where each step went, for the studio to number on the diagram: the start's path, the timer that
+    # fired and the escalation it reached; the failed step names the element it expected
+    good_steps, bad_steps = results[0]["steps"], results[1]["steps"]
+    assert [(s["number"], s["kind"], s["ok"]) for s in good_steps] == [(0, "start", True), (1, "advance", True),
+                                                                       (2, "expect", True)]
+    elements = [[(e["process_id"], e["element_id"]) for e in s["elements"]] for s in good_steps]
+    assert elements[0][0] == ("help_request", "start") and ("help_request", "ack_online") in elements[0]
+    assert elements[1] == [("help_request", "b_ack"), ("help_request", "esc_ack")] and elements[2] == []
+    assert results[0]["failed_number"] is None and results[1]["failed_number"] == 2
+    assert bad_steps[1] == {"number": 1, "kind": "advance", "ok": True, "elements": []}
+    assert bad_steps[2] == {"number": 2, "kind": "expect", "ok": False,
+                            "elements": [{"process_id": None, "element_id": "esc_ack"}]}
 
 
 def test_simulate_tries_an_edited_copy_of_the_diagrams_from_LIYUAN_BPMN_DIR(tmp_path, monkeypatch, capsys):

@@ -57,6 +57,21 @@ const studioOut = join(root, 'webapp', 'static', 'vendor', 'studio');
 rmSync(studioOut, { recursive: true, force: true });
 mkdirSync(studioOut, { recursive: true });
 const esbuild = require('esbuild');
+const compileConfig = require('bpmnlint/lib/support/compile-config');
+
+// What bpmnlint-loader does for webpack: `import lintConfig from '.bpmnlintrc'` becomes a module exporting
+// { config, resolver } with every enabled rule imported, so the rules run in the browser.
+const bpmnlintPlugin = {
+  name: 'bpmnlint',
+  setup(build) {
+    build.onResolve({ filter: /\.bpmnlintrc$/ }, (args) => ({ path: join(args.resolveDir, args.path), namespace: 'bpmnlint' }));
+    build.onLoad({ filter: /.*/, namespace: 'bpmnlint' }, async (args) => {
+      const config = JSON.parse(readFileSync(args.path, 'utf8'));
+      delete config['//'];  // our explanation of each rule switched off
+      return { contents: await compileConfig(config), loader: 'js', resolveDir: root };
+    });
+  },
+};
 await esbuild.build({
   entryPoints: [join(root, 'webapp', 'assets', 'studio', 'index.js')],
   bundle: true,
@@ -64,8 +79,9 @@ await esbuild.build({
   minify: true,
   target: ['es2020'],
   legalComments: 'linked',
-  outfile: join(studioOut, 'studio.js'),
+  outfile: join(studioOut, 'studio.js'),  // and studio.css: the lint and token simulation styles it imports
   logLevel: 'warning',
+  plugins: [bpmnlintPlugin],
 });
 const panelDir = dirname(require.resolve('@bpmn-io/properties-panel/package.json'));
 cpSync(join(panelDir, 'dist', 'assets', 'properties-panel.css'), join(studioOut, 'properties-panel.css'));

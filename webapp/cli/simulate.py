@@ -39,7 +39,10 @@ def cmd_simulate(args) -> int:
         return 1
     if args.json:  # for the studio, which runs this command in a child process (the runs move the clock)
         json.dump([{"file": o.scenario.path.name, "name": o.scenario.name, "ok": o.ok,
-                    "step": o.failed_step.describe() if o.failed_step else None, "message": o.message}
+                    "step": o.failed_step.describe() if o.failed_step else None, "message": o.message,
+                    # where each step went on the diagrams: the studio numbers these elements on the canvas
+                    "failed_number": o.failed_step.number if o.failed_step else None,
+                    "steps": [t.as_json() for t in o.trail]}
                    for o in outcomes], sys.stdout, ensure_ascii=False)
         return 1 if any(not o.ok for o in outcomes) or not outcomes else 0
     for outcome in outcomes:
@@ -55,5 +58,5 @@ def cmd_simulate(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="run scenario files (bpmn/scenarios/*.yaml) on a throwaway database")
     p.add_argument("files", nargs="*", help="scenario files or folders (default: bpmn/scenarios/)")
-    p.add_argument("--json", action="store_true", help="print the outcomes as JSON (file, name, ok, step, message)")
+    p.add_argument("--json", action="store_true", help="print the outcomes as JSON (file, name, ok, step, message, failed_number, steps)")
     p.set_defaults(func=cmd_simulate)

@@ -69,6 +69,21 @@ class Scenario:
     at: dt.datetime = DEFAULT_START
 
 
+@dataclass(frozen=True)
+class StepTrail:
+    """Where one step of a run went on the diagrams, for the studio to draw: the flow nodes its audit events
+    name (the path it took, the tasks reached and completed, the timers fired), in order; for a step that
+    failed before anything moved, the elements it named (the task to do, the tasks expected)."""
+    number: int  # 0: the start (the request coming in); then the file's step number
+    kind: str  # "start", "do", "advance" or "expect"
+    ok: bool
+    elements: tuple[tuple[str | None, str], ...]  # (process id, element id); process id None when only named
+
+    def as_json(self) -> dict:
+        return {"number": self.number, "kind": self.kind, "ok": self.ok,
+                "elements": [{"process_id": pid, "element_id": eid} for pid, eid in self.elements]}
+
+
 @dataclass
 class Outcome:
     scenario: Scenario
@@ -77,6 +92,7 @@ class Outcome:
     message: str = ""
     instance_id: str | None = None
     passed: set[tuple[str, str]] = field(default_factory=set)  # (process id, element id) from the audit log
+    trail: list[StepTrail] = field(default_factory=list)  # the start (number 0) and each step run, in order
 
     def describe(self) -> str:
         where = f"第{self.failed_step.number}步（{self.failed_step.describe()}）" if self.failed_step else "开始"
@@ -181,11 +197,14 @@ def run(scenario: Scenario, url: str | None = None) -> Outcome:
     url = url or config.database_url()
     clock.freeze(scenario.at)
     outcome = Outcome(scenario, ok=False)
+    seen = 0  # the last audit seq of the instance already in the trail
     try:
         outcome.instance_id = _start(scenario.start, url)
+        seen = _trail(outcome, 0, "start", True, seen, url)
         for step in scenario.steps:
             outcome.failed_step = step
             _STEPS[step.kind](outcome.instance_id, step.spec, url)
+            seen = _trail(outcome, step.number, step.kind, True, seen, url)
         outcome.ok, outcome.failed_step = True, None
     except _Failed as exc:
         outcome.message = str(exc)
@@ -194,9 +213,42 @@ def run(scenario: Scenario, url: str | None = None) -> Outcome:
     finally:
         clock.reset()
     if outcome.instance_id is not None:
+        if outcome.failed_step is not None:
+            _trail(outcome, outcome.failed_step.number, outcome.failed_step.kind, False, seen, url,
+                   named=_named(outcome.failed_step))
         with db.read_session(url) as session:
             outcome.passed = passed_elements(session, outcome.instance_id)
     return outcome
+
+
+def _trail(outcome: Outcome, number: int, kind: str, ok: bool, seen: int, url: str,
+           named: tuple[tuple[str | None, str], ...] = ()) -> int:
+    """Append the elements named by the instance's audit events after ``seen`` as step ``number``'s trail
+    (or, when no event names one, the elements the step itself ``named``); returns the last seq read."""
+    found: list[tuple[str | None, str]] = []
+    with db.read_session(url) as session:
+        for event in history.events(session, outcome.instance_id):
+            if event.seq <= seen:
+                continue
+            seen = event.seq
+            payload = history.payload_of(event)
+            found += [(pid, eid) for pid, eid in payload.get("passed", [])]
+            if event.kind in ("task_reached", "escalated", "task_completed") and payload.get("process_id"):
+                found.append((payload["process_id"], event.element_id))
+    elements = tuple(dict.fromkeys(found or named))
+    outcome.trail.append(StepTrail(number, kind, ok, elements))
+    return seen
+
+
+def _named(step: Step) -> tuple[tuple[str | None, str], ...]:
+    """The elements a step names in the file: the task to do, or the tasks expected ready / in an inbox."""
+    if step.kind == "do":
+        return ((step.spec.get("process"), str(step.spec["do"])),)
+    if step.kind == "expect":
+        expect = step.spec["expect"]
+        ids = [*(expect.get("ready") or []), *(i for v in (expect.get("inbox") or {}).values() for i in v or [])]
+        return tuple((None, i) for i in dict.fromkeys(ids))
+    return ()
 
 
 def _start(spec: dict, url: str) -> str:

@@ -2,7 +2,11 @@
 // our provider for every property the engine reads, then, before anything goes live:
 //   检查 — the engine's own validator (and its dry run, and the clause check) on the edited XML, problems
 //          pinned on the elements;
-//   试运行 — the procedure's scenario files run against the edited, unpublished diagram;
+//   建模规则 — bpmnlint's generic rules (.bpmnlintrc) on every change, shown on the elements; an error
+//          refuses publishing, in the browser, before anything is posted (lint.js);
+//   试运行 — the procedure's scenario files run against the edited, unpublished diagram; the steps of a
+//          run are numbered on the elements it passed (the failed one in red);
+//   令牌模拟 — bpmn-js-token-simulation: click tokens through the paths (editing is paused meanwhile);
 //   发布 — the diff against the published version (list + markers) and a confirmation; the server
 //          checks and runs the scenarios again and refuses on an error or a failure, and asks for a
 //          written reason when the edit departs from the 工作规程.
@@ -12,6 +16,7 @@ import { createMarks } from './marks.js';
 import { postJSON } from './api.js';
 import { editedForms, onFormEdited } from './forms.js';
 import { createFormEditor } from './form_editor.js';
+import { lintErrors, lintProblems } from './lint.js';
 
 // For tests and people at the console: the same modeler on any page (the round-trip test uses it).
 window.LiyuanStudio = { createStudioModeler };
@@ -35,7 +40,7 @@ function boot(box, data) {
   const modeler = createStudioModeler(box, data, '#properties');
   const marks = createMarks(modeler, say);
   createFormEditor(modeler, data);
-  const buttons = ['btn-check', 'btn-scenarios', 'btn-publish', 'btn-confirm'].map($).filter(Boolean);
+  const buttons = ['btn-check', 'btn-scenarios', 'btn-publish', 'btn-confirm', 'btn-token'].map($).filter(Boolean);
   let dirty = false;
 
   function busy(on) { for (const b of buttons) { b.disabled = on; } }
@@ -55,15 +60,31 @@ function boot(box, data) {
     return warnings;
   }
 
+  // Publishing waits until bpmnlint reports no error: the errors are listed and pinned, and nothing is posted.
+  async function lintRefuses() {
+    const errors = lintErrors(await lintProblems(modeler));
+    if (!errors.length) { return false; }
+    marks.showProblems($('problems'), errors);
+    $('confirm-box').hidden = true;
+    say('建模规则检查发现 ' + errors.length + ' 个错误（见“问题”及图中标记），修正后才能发布', 'bad');
+    return true;
+  }
+
   async function check() {
     busy(true);
-    say('正在检查（引擎校验 + 试运行到第一个等待点 + 规程条款）…');
+    say('正在检查（引擎校验 + 试运行到第一个等待点 + 规程条款 + 建模规则）…');
     try {
       const body = await postJSON(data.urls.check, { xml: await xml(), forms: editedForms() });
-      const problems = body.problems || [];
+      const linted = await lintProblems(modeler);
+      const problems = [...(body.problems || []), ...linted];
       marks.showProblems($('problems'), problems);
-      showWarnings(problems);
-      say(body.message, body.ok ? 'ok' : 'bad');
+      showWarnings(body.problems || []);
+      const lintErr = lintErrors(linted).length;
+      if (body.ok && lintErr) {
+        say('引擎校验通过，但建模规则有 ' + lintErr + ' 个错误，修正后才能发布', 'bad');
+      } else {
+        say(body.message, body.ok ? 'ok' : 'bad');
+      }
       return body;
     } catch (err) {
       say('请求失败：' + err.message, 'bad');
@@ -85,7 +106,18 @@ function boot(box, data) {
       const msg = document.createElement('div');
       msg.textContent = r.ok ? r.name : r.name + '：' + r.message;
       li.append(head, msg);
+      li.tabIndex = 0;
+      li.title = '在图中标出此场景经过的步骤';
+      li.addEventListener('click', () => { marks.showSteps(r); select(li); });
       list.append(li);
+    }
+    // the failed scenario's path first (that is the one to look at), else the first scenario's
+    const shown = (results || []).findIndex((r) => !r.ok);
+    const index = shown >= 0 ? shown : 0;
+    if (list.children[index]) { marks.showSteps(results[index]); select(list.children[index]); }
+
+    function select(li) {
+      for (const other of list.children) { other.classList.toggle('scenario-shown', other === li); }
     }
   }
 
@@ -103,6 +135,7 @@ function boot(box, data) {
   }
 
   async function preview() {
+    if (await lintRefuses()) { return; }
     const note = $('deploy-note');
     if (!note.value.trim()) {
       say('请填写变更说明：改了什么、为什么改（将记入版本历史）', 'bad');
@@ -127,6 +160,7 @@ function boot(box, data) {
   }
 
   async function publish() {
+    if (await lintRefuses()) { return; }
     busy(true);
     say('正在发布：引擎校验、规程检查、运行全部场景…');
     try {
@@ -154,6 +188,17 @@ function boot(box, data) {
   $('btn-scenarios').addEventListener('click', scenarios);
   $('btn-publish').addEventListener('click', preview);
   $('btn-confirm').addEventListener('click', publish);
+
+  // 令牌模拟: our own labelled button for bpmn-js-token-simulation's mode (its own toggle is English and hidden)
+  const token = $('btn-token');
+  token.addEventListener('click', () => modeler.get('toggleMode').toggleMode());
+  modeler.on('tokenSimulation.toggleMode', ({ active }) => {
+    token.setAttribute('aria-pressed', String(active));
+    token.textContent = active ? '结束令牌模拟' : '令牌模拟';
+    for (const id of ['btn-check', 'btn-scenarios', 'btn-publish', 'btn-confirm']) { $(id).disabled = active; }
+    say(active ? '令牌模拟中：点击开始事件上的 ▶ 放出令牌，在网关上选择去向；编辑已暂停。'
+      : '已退出令牌模拟，可继续编辑。');
+  });
 
   fetch(data.urls.diagram, { credentials: 'same-origin' })
     .then((res) => { if (!res.ok) { throw new Error('HTTP ' + res.status); } return res.text(); })

@@ -1,6 +1,7 @@
 // Things pinned on the diagram: problems (overlays with the message, a red or amber outline) and the
-// diff before publishing (added / changed markers). One list beside the diagram for each; clicking an
-// item selects and shows the element.
+// diff before publishing (added / changed markers), and the path a 试运行 scenario took (its step numbers
+// on the elements, the failed step in red). One list beside the diagram for each; clicking an item
+// selects and shows the element.
 import { getBBox } from 'diagram-js/lib/util/Elements';
 
 const SEVERITY = { error: '错误', warning: '警告' };
@@ -10,7 +11,7 @@ export function createMarks(modeler, say) {
   const registry = modeler.get('elementRegistry');
   const overlays = modeler.get('overlays');
   const selection = modeler.get('selection');
-  const marked = { problem: [], diff: [] };
+  const marked = { problem: [], diff: [], step: [] };
 
   function focus(id) {
     const element = registry.get(id);
@@ -99,5 +100,31 @@ export function createMarks(modeler, say) {
     }
   }
 
-  return { focus, clear, showProblems, showDiff };
+  // One scenario's run (``liyuan simulate --json``'s ``steps``): each element it passed carries the numbers of
+  // the steps that reached it (起点 for the request coming in). Elements of other diagrams (a called
+  // process) are skipped: an id is only looked up in the processes (and their sub-processes) drawn here.
+  function showSteps(result) {
+    clear('step');
+    const processes = new Set((modeler.getDefinitions().rootElements || [])
+      .filter((e) => e.$type === 'bpmn:Process').map((e) => e.id));
+    const numbers = new Map();  // element id -> {labels, failed}
+    for (const step of (result && result.steps) || []) {
+      for (const { process_id: pid, element_id: id } of step.elements || []) {
+        if ((pid && !processes.has(pid) && !registry.get(pid)) || !registry.get(id)) { continue; }  // pid: process or sub-process
+        const entry = numbers.get(id) || { labels: [], failed: false };
+        const label = step.number === 0 ? '起点' : '第' + step.number + '步';
+        if (!entry.labels.includes(label)) { entry.labels.push(label); }
+        entry.failed = entry.failed || !step.ok;
+        numbers.set(id, entry);
+      }
+    }
+    for (const [id, { labels, failed }] of numbers) {
+      const text = (failed ? '✖ ' : '') + labels.join('、');
+      pin('step', id, failed ? 'mark-step-failed' : 'mark-step', text,
+        'studio-badge--step' + (failed ? ' studio-badge--step-failed' : ''));
+    }
+    return numbers.size;
+  }
+
+  return { focus, clear, showProblems, showDiff, showSteps };
 }

@@ -40,6 +40,22 @@ const ZH = {
   'Connect using association': '关联连线', 'Add lane above': '在上方添加泳道', 'Add lane below': '在下方添加泳道',
   'Divide into two lanes': '拆分为两条泳道', 'Divide into three lanes': '拆分为三条泳道', 'Append user task': '追加人工任务',
   'Append service task': '追加服务任务', 'Search in diagram': '在图中搜索',
+  // bpmn-js-bpmnlint: its button and the messages of the rules .bpmnlintrc leaves on
+  '{errors} Errors, {warnings} Warnings': '建模规则：{errors} 个错误，{warnings} 个警告', 'No Issues': '建模规则：无问题',
+  'Toggle linting overlays': '显示/隐藏建模规则问题', 'Issues for child elements': '子元素的问题',
+  'Element is not connected': '元素未连线', 'Element is an implicit end': '元素没有出口：请连到结束事件',
+  'Element is an implicit start': '元素没有入口：请从开始事件连过来', 'Flow splits implicitly': '流程隐式分支：请用网关分支',
+  'Sequence flow is missing condition': '顺序流缺少条件', 'Element is missing bpmndi': '元素缺少图形信息',
+  'Gateway is superfluous. It only has one source and target.': '网关多余：只有一个入口和一个出口',
+  'Termination is superfluous.': '终止结束事件多余', 'Element overlaps with other element': '元素与其他元素重叠',
+  'Element is outside of parent boundary': '元素超出所在容器的边界', 'Event has multiple event definitions': '事件有多个事件定义',
+  'Start event must be blank': '开始事件必须为空事件', 'Start event is missing event definition': '开始事件缺少事件定义',
+  'Duplicate outgoing sequence flows': '重复的出口顺序流', 'Duplicate incoming sequence flows': '重复的入口顺序流',
+  'SequenceFlow is a duplicate': '顺序流重复', 'Conditional event is missing a condition': '条件事件缺少条件',
+  'Link event is missing link name': '链接事件缺少名称', 'Element is unused': '元素未被使用',
+  'Element name is not unique': '元素名称重复',
+  'An <Event-based Gateway> must have at least 2 outgoing <Sequence Flows>': '事件网关至少要有两条出口顺序流',
+  'A <Sequence Flow> outgoing from an <Event-based Gateway> must not be conditional': '事件网关的出口顺序流不能带条件',
 };
 
 export function translate(template, replacements) {
