@@ -193,7 +193,12 @@ class Scope:
 
     @property
     def requests(self) -> tuple:
-        return (department_key() == self.department,) if self.department else ()
+        """``department_key() == department``, written so an index on ``requests.department`` serves it."""
+        if not self.department:
+            return ()
+        if self.department == KEPT_BY:
+            return (or_(HelpRequest.department.is_(None), HelpRequest.department == KEPT_BY),)
+        return (HelpRequest.department == self.department,)
 
     def clocks(self, query):
         if not self.department:
@@ -288,28 +293,29 @@ def _per_day(session, start, end, days, scope: Scope):
 
 def _trend(session, months, registry, scope: Scope) -> list[MonthLine]:
     lines = {m: MonthLine(m) for m in months}
-    # One range query per month on the (created_at, category, satisfaction) index, as for the clocks below.
+    figures = (func.count(), func.count(case((HelpRequest.category == COMPLAINT, 1))),
+               func.count(HelpRequest.satisfaction),
+               func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))), func.avg(HelpRequest.satisfaction))
     rows = []
-    for m in months:
-        m_start, m_end = month_bounds(m)
-        rows.append((m, *session.execute(select(
-            func.count(), func.count(case((HelpRequest.category == COMPLAINT, 1))),
-            func.count(HelpRequest.satisfaction),
-            func.count(case((HelpRequest.satisfaction >= SATISFIED_FROM, 1))), func.avg(HelpRequest.satisfaction))
-            .where(HelpRequest.created_at >= m_start, HelpRequest.created_at < m_end, *scope.requests)).one()))
+    if scope.department:
+        # A department's year in one query from its requests (ix_requests_department), as for its clocks
+        # below: a month's range on created_at would read every request of the month for its department.
+        start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
+        label = local_text(session, HelpRequest.created_at, "month")
+        rows = [tuple(row) for row in session.execute(
+            select(label, *figures).where(*scope.requests, HelpRequest.created_at >= start,
+                                          HelpRequest.created_at < end).group_by(label))]
+    else:
+        # One range query per month on the (created_at, category, satisfaction) index, as for the clocks below.
+        for m in months:
+            m_start, m_end = month_bounds(m)
+            rows.append((m, *session.execute(select(*figures).where(
+                HelpRequest.created_at >= m_start, HelpRequest.created_at < m_end)).one()))
     for m, total, complaints, rated, satisfied, average in rows:
         line = lines[m]
         line.total, line.complaints, line.rated, line.satisfied = total, complaints, rated, satisfied
         line.average = _rounded(average)
-    # One range query per month on the (armed_at, sla_key, status) index: twelve index-only scans, cheaper
-    # on SQLite than labelling each of a year's clocks with its month.
-    rows = []
-    for m in months:
-        m_start, m_end = month_bounds(m)
-        rows += [(m, *row) for row in session.execute(scope.clocks(
-            select(SlaClock.sla_key, SlaClock.status, func.count())
-            .where(SlaClock.armed_at >= m_start, SlaClock.armed_at < m_end))
-            .group_by(SlaClock.sla_key, SlaClock.status))]
+    rows = _trend_clocks(session, months, scope)
     keys: set[str] = set()
     for m, key, status, n in rows:
         c = lines[m].compliance.setdefault(key, Compliance(key, registry.label(key), 0, 0, 0))
@@ -319,6 +325,32 @@ def _trend(session, months, registry, scope: Scope) -> list[MonthLine]:
     for line in lines.values():  # every month lists every key, in the registry's order
         line.compliance = {k: line.compliance.get(k) or Compliance(k, registry.label(k), 0, 0, 0) for k in order}
     return list(lines.values())
+
+
+def _trend_clocks(session, months, scope: Scope) -> list[tuple[str, str, str, int]]:
+    """(month, key, status, clocks) of the trend's months.
+
+    The company's: one range query per month on the (armed_at, sla_key, status) index, twelve index-only
+    scans, cheaper on SQLite than labelling each of a year's clocks with its month. A department's: one
+    query for the year driven by the department's requests (``ix_requests_department``), each joined to its
+    clocks through the (instance_id, armed_at, sla_key, status) index — not every clock of the year looked
+    up in ``requests`` for its department, which took a second at 100,000 requests on SQLite."""
+    if scope.department:
+        start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
+        label = local_text(session, SlaClock.armed_at, "month")
+        return [tuple(row) for row in session.execute(
+            select(label, SlaClock.sla_key, SlaClock.status, func.count()).select_from(HelpRequest)
+            .join(SlaClock, SlaClock.instance_id == HelpRequest.instance_id)
+            .where(*scope.requests, SlaClock.armed_at >= start, SlaClock.armed_at < end)
+            .group_by(label, SlaClock.sla_key, SlaClock.status))]
+    rows = []
+    for m in months:
+        m_start, m_end = month_bounds(m)
+        rows += [(m, *row) for row in session.execute(
+            select(SlaClock.sla_key, SlaClock.status, func.count())
+            .where(SlaClock.armed_at >= m_start, SlaClock.armed_at < m_end)
+            .group_by(SlaClock.sla_key, SlaClock.status))]
+    return rows
 
 
 def _percentiles(session, group, value, conditions, ps=(0.5, 0.9), narrow=None) -> dict[object, list[float | None]]:
