@@ -79,7 +79,7 @@ def month_report(session: Session, month: str, *, breached_limit: int | None = 5
     (``None``: all of them), while ``breached_count`` always counts them all. ``department``: only that
     department's requests and their clocks (a 部门主管's month)."""
     start, end = month_bounds(month)
-    scope = month_figures.Scope(department)
+    scope = month_figures.Scope.of(session, department)
     in_month = (HelpRequest.created_at >= start, HelpRequest.created_at < end, *scope.requests)
     report = MonthReport(month)
     cats = dict(session.execute(select(HelpRequest.category, func.count()).where(*in_month)
@@ -157,7 +157,7 @@ def open_backlog(session: Session, limit: int = 20, *, visible=None, department:
     ``visible`` (the reader's need-to-know condition on ``requests``) cuts the list of the oldest; the
     counts are figures and count every request (of ``department``, when given: a 部门主管's month)."""
     now = clock.now()
-    scope = month_figures.Scope(department).requests
+    scope = month_figures.Scope.of(session, department).requests
     bucket = case(*((HelpRequest.created_at > now - upper, i) for i, (_, upper) in enumerate(BACKLOG_BUCKETS)
                     if upper is not None), else_=len(BACKLOG_BUCKETS) - 1)
     found = dict(session.execute(select(bucket, func.count()).where(HelpRequest.status == "open", *scope)
