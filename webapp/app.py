@@ -34,6 +34,7 @@ NAV = (
     ("portal.index", "我的求助", "portal"),
     ("portal.new", "我要求助", "portal"),
     ("reports.index", "报表", "reports"),
+    ("reports.index", "部门报表", "department_reports"),  # a 部门主管: their department's month (see furniture)
     ("modeler.index", "流程设计", "modeler"),
     ("audit.index", "审计", "audit"),
     ("admin.index", "管理", "admin"),
@@ -132,8 +133,16 @@ def _pages(app: Flask) -> None:
         user = policy.current_user()
         if user is None:
             return {"nav": [], "me": None, "unread": 0, "missed_timers": None}
-        items = [(url_for(ep), label, ep) for ep, label, area in NAV
-                 if ep in app.view_functions and policy.allowed(user, area)]
+        items = []
+        for ep, label, area in NAV:
+            if ep not in app.view_functions or not policy.allowed(user, area):
+                continue
+            if area == "department_reports":  # opens the head's own department; nothing for company readers
+                department = policy.report_department_for(user)
+                if department is not None:
+                    items.append((url_for(ep, department=department), label, ep))
+                continue
+            items.append((url_for(ep), label, ep))
         unread = 0
         if policy.allowed(user, "notifications") and request.endpoint != "inbox.fragment":  # not every 10 s
             from .notifications import unread_count

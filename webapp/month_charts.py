@@ -63,13 +63,13 @@ def charts(fig: MonthFigures) -> list[Chart]:
         if not any(counts) and code not in intake.CATEGORIES:
             continue
         name = f"{code}. {intake.CATEGORIES[code]}" if code in intake.CATEGORIES else "未分类"
-        series.append(Series(name, counts, [requests_url(RequestFilter(day=d, category=code)) if n else None
+        series.append(Series(name, counts, [requests_url(fig.filter(day=d, category=code)) if n else None
                                             for d, n in zip(fig.days, counts, strict=True)], stack="category"))
     out.append(Chart("per-day-category", "每日求助量（按求助类型）", "bar", "日期", day_labels, series, "件"))
     series = []
     for code, counts in fig.per_day_channel.items():
         series.append(Series(intake.CHANNELS.get(code, code if code != "none" else "未知"), counts,
-                             [requests_url(RequestFilter(day=d, channel=code)) if n and code != "none" else None
+                             [requests_url(fig.filter(day=d, channel=code)) if n and code != "none" else None
                               for d, n in zip(fig.days, counts, strict=True)], stack="channel"))
     out.append(Chart("per-day-channel", "每日求助量（按来源渠道）", "bar", "日期", day_labels, series, "件"))
     # the deadlines' steps (minutes); 办结用时 runs to hours and days, so it is in the table above, not here
@@ -91,23 +91,23 @@ def charts(fig: MonthFigures) -> list[Chart]:
     out.append(Chart(
         "sla-trend", "时限达成率（近12个月）", "line", "月份", months,
         [Series(fig.deadline_names.get(k, k), [line.compliance[k].rate for line in fig.trend],
-                [requests_url(RequestFilter(month=line.month, sla=k)) if line.compliance[k].rate is not None
+                [requests_url(fig.filter(month=line.month, sla=k)) if line.compliance[k].rate is not None
                  else None for line in fig.trend]) for k in keys], "%", note=changes))
     out.append(Chart(
         "satisfaction-trend", "满意度与投诉（近12个月）", "line", "月份", months,
         [Series("满意率（%）", [line.satisfaction_rate for line in fig.trend],
-                [requests_url(RequestFilter(month=line.month, rating="rated")) if line.rated else None
+                [requests_url(fig.filter(month=line.month, rating="rated")) if line.rated else None
                  for line in fig.trend]),
          Series("投诉率（%）", [line.complaint_rate for line in fig.trend],
-                [requests_url(RequestFilter(month=line.month, category="c")) if line.complaints else None
+                [requests_url(fig.filter(month=line.month, category="c")) if line.complaints else None
                  for line in fig.trend]),
          Series("求助总数（件）", [line.total for line in fig.trend],
-                [requests_url(RequestFilter(month=line.month)) if line.total else None for line in fig.trend],
+                [requests_url(fig.filter(month=line.month)) if line.total else None for line in fig.trend],
                 kind="bar")], "%", note="满意率：3分及以上的评价占全部评价的比例；投诉率：投诉求助（c类）占求助总数的比例。"))
     out.append(Chart(
         "backlog", "月末未办结（按已过时长）", "bar", "已过时长", [label for label, _n in fig.backlog],
         [Series("件数", [n for _label, n in fig.backlog],
-                [requests_url(RequestFilter(backlog=month, age=str(i))) if n else None
+                [requests_url(fig.filter(backlog=month, age=str(i))) if n else None
                  for i, (_label, n) in enumerate(fig.backlog)])], "件"))
     return out
 

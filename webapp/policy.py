@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session, object_session
 from engine import identity
 from engine import tasks as engine_tasks
 from engine.core.tables import AuditEvent, TaskRow, User
+from engine.helpdesk import month_figures
 from engine.helpdesk.tables import HelpRequest
 
 STAFF = frozenset({"assistant", "cs_supervisor", "security_lead", "guard", "gate_guard", "caregiver",
                    "engineering", "cleaning", "eng_head", "security_head", "cleaning_head", "manager", "leader"})
 SUPERVISORS = frozenset(engine_tasks.DISPATCHERS)  # who may 派单: the engine decides, the pages follow
+
+REPORT_READERS = frozenset({"cs_supervisor", "manager", "leader"})  # the company's month and any department's
 
 AREAS: dict[str, frozenset[str]] = {
     "inbox": STAFF,                                   # 待办: complete, claim, release tasks
@@ -29,7 +32,9 @@ AREAS: dict[str, frozenset[str]] = {
     "requests": STAFF | {"auditor", "admin"},         # request list and pages (staff view)
     "request_data": STAFF | {"auditor"},              # full request data on the request page
     "follow_up": STAFF,                               # 6 反馈与跟踪: open a request linked to one they read
-    "reports": frozenset({"cs_supervisor", "manager", "leader"}),  # SLA, monthly statistics
+    "reports": REPORT_READERS,                         # SLA, monthly statistics
+    # 部门主管: their own department's month (the page and its workbook), never the company's: report_scope
+    "department_reports": frozenset(d.head_role for d in identity.departments.DEPARTMENTS) - REPORT_READERS,
     "modeler": frozenset({"process_owner"}),          # edit and deploy diagrams
     "audit": frozenset({"auditor"}),                  # replay, verify, export the audit log
     "admin": frozenset({"admin"}),                    # users, fee schedule, incidents, duty roster
@@ -51,6 +56,37 @@ def allowed(user: User | None, area: str) -> bool:
     return bool(user.role_codes & AREAS[area])
 
 
+def report_scope(user: User, wanted: str | None) -> tuple[str | None, str | None]:
+    """Whose month ``user`` may read when asking for ``wanted`` (a department code, or None: the company's):
+    ``(department, None)`` to show, department None meaning the whole company, or ``(None, refusal)`` with
+    the reason in Chinese.
+
+    The 客服部主管, 公司经理 and 公司领导 read the company's month and any department's (an unknown code reads
+    as the company's, as a hand-edited filter narrows less). A 部门主管 reads only the department they head:
+    another department's month or the company's is refused."""
+    known = wanted if wanted in identity.departments.DEPARTMENT_BY_CODE else None
+    if allowed(user, "reports"):
+        return known, None
+    headed = sorted(identity.departments.headed_by(user)) if allowed(user, "department_reports") else []
+    if known and known in headed:
+        return known, None
+    own = "、".join(identity.departments.DEPARTMENT_BY_CODE[code].name for code in headed)
+    if not own:
+        return None, "您没有权限查看月度报表。"
+    if known:
+        other = identity.departments.DEPARTMENT_BY_CODE[known].name
+        return None, f"部门主管只能查看本部门（{own}）的月度报表，无权查看{other}的报表。"
+    return None, f"全公司的月度报表仅限客服部主管、公司经理和公司领导查看；您可以查看本部门（{own}）的月度报表。"
+
+
+def report_department_for(user: User | None) -> str | None:
+    """The department whose month the nav bar's 报表 opens for ``user``: their own for a 部门主管 without
+    the company's month, None (the company's) for everybody else."""
+    if user is None or allowed(user, "reports") or not allowed(user, "department_reports"):
+        return None
+    return min(identity.departments.headed_by(user), default=None)
+
+
 def can_view_request(user: User, request: HelpRequest) -> bool:
     """Whether ``user`` may read ``request``: the need-to-know rule of :func:`visible_requests`."""
     return may_read_request(user, request)
@@ -64,7 +100,7 @@ def can_view_request(user: User, request: HelpRequest) -> bool:
 ALL_REQUESTS = frozenset({"cs_supervisor", "manager", "leader", "auditor"})  # 客服部主管 and above; auditors
 INTAKE_DESK = frozenset({"assistant"})  # 物业助理: a caller's earlier requests, whoever handled them
 OWNER_DEPARTMENT = "customer_service"  # a request not handed over (转交) stays with 客服部
-ACCESS_CHAIN = "access"                # the global audit chain of reads of restricted requests
+ACCESS_CHAIN = month_figures.READS_CHAIN  # the global audit chain of reads of restricted requests
 RESTRICTED_READ = "restricted_read"
 
 

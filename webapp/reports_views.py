@@ -1,5 +1,9 @@
 """Reports for the 客服部主管, 公司经理 and 公司领导: a month's requests, satisfaction and deadlines, and the
-monthly statistics (4.10) the team compiled. Figures come from ``engine.helpdesk.reports`` (read-only queries)."""
+monthly statistics (4.10) the team compiled. Figures come from ``engine.helpdesk.reports`` (read-only queries).
+
+A 部门主管 reads the month page and its workbook for their own department only (``?department=…``,
+decided by :func:`webapp.policy.report_scope`); the rest (CSV, common problems, the printable summary, the
+month-end analysis and its signing) is the company's and stays with the company's readers."""
 
 from __future__ import annotations
 
@@ -9,11 +13,19 @@ import io
 
 from flask import Blueprint, Response, render_template, request
 
+from engine import identity
 from engine.helpdesk import appraisal, common_problems, deadlines, improvements, intake, month_seal, reports
 
 from . import month_charts, reports_xlsx, sla_view
-from .policy import current_user, note_restricted_reads, readable_instances, requires, visible_requests
-from .web import category_name, local_time, read_db
+from .policy import (
+    current_user,
+    note_restricted_reads,
+    readable_instances,
+    report_scope,
+    requires,
+    visible_requests,
+)
+from .web import category_name, friendly_error, local_time, read_db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -37,22 +49,42 @@ BREACHES_SHOWN = 50  # on the page; the CSV export has them all
 
 
 @bp.get("")
-@requires("reports")
+@requires("reports", "department_reports")
 def index():
     month = reports.parse_month(request.args.get("month"))
+    department, refusal = report_scope(current_user(), request.args.get("department"))
+    if refusal:
+        return friendly_error(refusal, 403)
     session = read_db()
-    report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN), "reports.index")
-    fig, signed = month_seal.shown(session, month, sla_view.page_deadlines())
+    report = _readable(session, reports.month_report(session, month, breached_limit=BREACHES_SHOWN,
+                                                     department=department), "reports.index")
+    fig, signed = month_seal.shown(session, month, sla_view.page_deadlines(), department)
     charts = month_charts.charts(fig)
-    actions = improvements.actions(session, [reports.shift_month(month, -1), month])
+    # the month-end analysis, its actions and its signing are the company's: not on a department's month
+    actions = [] if department else improvements.actions(session, [reports.shift_month(month, -1), month])
+    staff = appraisal.appraisals(session, month)
     return render_template("reports/index.html", r=report, month=month, sla_label=sla_view.label,
-                           fig=fig, signed=signed, actions=actions, charts=charts,
+                           fig=fig, signed=signed, actions=actions, charts=charts, department=department,
+                           department_name=_department_name(department),
                            chart_data=month_charts.chart_data(charts),
                            link=month_charts.requests_url,
                            prev_month=reports.shift_month(month, -1), next_month=reports.shift_month(month, 1),
-                           runs=reports.statistics_runs(session), stat_labels=stat_labels(sla_view.page_deadlines()),
-                           backlog=_backlog(session), staff=appraisal.appraisals(session, month),
+                           runs=[] if department else reports.statistics_runs(session),
+                           stat_labels=stat_labels(sla_view.page_deadlines()),
+                           backlog=_backlog(session, department), staff=_members(session, staff, department),
                            appraisal_rule=appraisal.rule_text(), rating_sources=intake.RATING_SOURCES)
+
+
+def _department_name(department: str | None) -> str | None:
+    return identity.departments.DEPARTMENT_BY_CODE[department].name if department else None
+
+
+def _members(session, rows, department: str | None):
+    """Per-staff rows (``.staff.username`` or ``.username``) cut to the department's members on its month."""
+    if not department:
+        return rows
+    members = {u.username for u in identity.departments.members(session, department)}
+    return [row for row in rows if getattr(row, "staff", row).username in members]
 
 
 @bp.app_template_filter("minutes_text")
@@ -86,17 +118,23 @@ def printable():
 
 
 @bp.get("/export.xlsx")
-@requires("reports")
+@requires("reports", "department_reports")
 def export_xlsx():
-    """The month as an Excel workbook: one sheet per table (see :mod:`webapp.reports_xlsx`)."""
+    """The month as an Excel workbook: one sheet per table (see :mod:`webapp.reports_xlsx`); a department's
+    month for a 部门主管, as on the page."""
     month = reports.parse_month(request.args.get("month"))
+    department, refusal = report_scope(current_user(), request.args.get("department"))
+    if refusal:
+        return friendly_error(refusal, 403)
     session = read_db()
-    book = reports_xlsx.workbook(session, month, sla_view.page_deadlines(),
-                                 readable=lambda report: _readable(session, report, "reports.export_xlsx"))
+    book = reports_xlsx.workbook(session, month, sla_view.page_deadlines(), department=department,
+                                 readable=lambda report: _readable(session, report, "reports.export_xlsx"),
+                                 members=lambda rows: _members(session, rows, department))
     out = io.BytesIO()
     book.save(out)
+    name = f"liyuan-report-{month}" + (f"-{department}" if department else "")
     return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename=liyuan-report-{month}.xlsx"})
+                    headers={"Content-Disposition": f"attachment; filename={name}.xlsx"})
 
 
 @bp.get("/export.csv")
@@ -159,10 +197,11 @@ def _readable(session, report, where: str):
     return dataclasses.replace(report, breached=breached)
 
 
-def _backlog(session):
-    """The month's still-open requests, the oldest listed only where the reader may read them."""
+def _backlog(session, department: str | None = None):
+    """The still-open requests (of the department, on its month), the oldest listed only where the reader
+    may read them."""
     user = current_user()
-    backlog = reports.open_backlog(session, visible=visible_requests(session, user))
+    backlog = reports.open_backlog(session, visible=visible_requests(session, user), department=department)
     note_restricted_reads(user, backlog.oldest, "reports.index")
     return backlog
 

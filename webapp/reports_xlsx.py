@@ -14,6 +14,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
+from engine import identity
 from engine.core import clock
 from engine.helpdesk import deadlines, improvements, intake, month_seal, reports
 
@@ -51,24 +52,29 @@ def _minutes(seconds: float | None) -> float | None:
 
 def workbook(session: Session, month: str, registry: deadlines.Registry,
              progress: Callable[[str], None] | None = None,
-             readable: Callable[[reports.MonthReport], reports.MonthReport] | None = None) -> Workbook:
+             readable: Callable[[reports.MonthReport], reports.MonthReport] | None = None,
+             department: str | None = None, members: Callable[[list], list] | None = None) -> Workbook:
     """The month's workbook; ``progress(step)`` is called as each sheet is written (the CLI's bar);
     ``readable`` cuts the report's rows to what the reader may read (the web page's need-to-know; the CLI,
-    run by the operator on the server, has everything)."""
+    run by the operator on the server, has everything). ``department``: that department's month (a 部门主管's),
+    ``members`` cutting the staff rows to its people; it has no month-end actions and is never signed."""
     step = progress or (lambda _name: None)
-    fig, signed = month_seal.shown(session, month, registry)  # a signed month: its figures as signed
+    members = members or (lambda rows: rows)
+    fig, signed = month_seal.shown(session, month, registry, department)  # a signed month: its figures as signed
     this = fig.this
     book = Workbook()
     book.remove(book.active)
+    scope = [["部门", identity.departments.DEPARTMENT_BY_CODE[department].name]] if department else []
     _sheet(book, "概览", ["指标", "数值"], [
-        ["月份", month], ["求助总数", this.total], ["投诉数", this.complaints], ["投诉率（%）", this.complaint_rate],
+        ["月份", month], *scope, ["求助总数", this.total], ["投诉数", this.complaints], ["投诉率（%）", this.complaint_rate],
         ["评价数", this.rated], ["满意数（3分及以上）", this.satisfied], ["满意率（%）", this.satisfaction_rate],
         ["平均满意度（5分制）", this.average], ["有偿服务（件）", fig.paid_count],
         ["有偿服务收入（元）", fig.paid_cents / 100],
         *[[f"评价来源：{name}", n] for _src, name, n, _avg in fig.sources]])
     ws = book["概览"]
-    ws["B5"].number_format = ws["B8"].number_format = PERCENT
-    ws["B11"].number_format = MONEY
+    shift = len(scope)  # the 部门 row moves the figures below it down
+    ws[f"B{5 + shift}"].number_format = ws[f"B{8 + shift}"].number_format = PERCENT
+    ws[f"B{11 + shift}"].number_format = MONEY
     step("概览")
     days = [dt.date.fromisoformat(d) for d in fig.days]
     codes = list(fig.per_day_category)
@@ -108,9 +114,9 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
     step("按部门")
     _sheet(book, "员工绩效", ["员工", "账号", "完成任务", "经手求助", "超时完成", "评价数", "平均满意度"],
            ([_text(s.name), _text(s.username), s.completed, s.requests, s.late, s.rated, s.satisfaction]
-            for s in reports.staff_performance(session, month)))
+            for s in members(reports.staff_performance(session, month))))
     step("员工绩效")
-    report = reports.month_report(session, month, breached_limit=None)
+    report = reports.month_report(session, month, breached_limit=None, department=department)
     if readable is not None:
         report = readable(report)
     _sheet(book, "超时清单", ["时限", "期限", "超时于", "求助类型", "求助人", "地址", "编号"],
@@ -119,12 +125,14 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
              _text(req.address if req else ""), c.instance_id] for c, req in report.breached),
            {1: "yyyy-mm-dd hh:mm", 2: "yyyy-mm-dd hh:mm"})
     step("超时清单")
-    actions = improvements.actions(session, [reports.shift_month(month, -1), month])
+    actions = [] if department else improvements.actions(session, [reports.shift_month(month, -1), month])
     _sheet(book, "改进措施", ["提出于", "编号", "措施", "负责人", "完成期限", "状态", "完成时间", "落实情况", "效果"],
            ([a.period, a.no, _text(a.what), _text(a.owner_name), a.due, a.state_name, _local(a.done_at),
              _text(a.result), _text(a.effect)] for a in actions), {4: "yyyy-mm-dd", 6: "yyyy-mm-dd hh:mm"})
     step("改进措施")
-    if signed is None:
+    if department:
+        _sheet(book, "签发", ["项目", "内容"], [["状态", "部门月报不签发（公司经理签发全公司月报）：以上为导出时计算的数字"]])
+    elif signed is None:
         _sheet(book, "签发", ["项目", "内容"], [["状态", "未签发：以上为导出时计算的数字"]])
     else:
         seal = signed.seal

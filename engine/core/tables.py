@@ -232,6 +232,10 @@ class SlaClock(Base):
                       Index("ix_sla_clocks_armed_at", "armed_at", "sla_key", "status"),
                       Index("ix_sla_clocks_guarded_task", "guarded_task_id"),
                       Index("ix_sla_clocks_instance_status", "instance_id", "status"),
+                      # the month report (issue 15): breaches armed in a month, counted and listed per
+                      # department; a department's clocks by month from its requests (migration 0061)
+                      Index("ix_sla_clocks_status_armed", "status", "armed_at", "instance_id"),
+                      Index("ix_sla_clocks_instance_armed", "instance_id", "armed_at", "sla_key", "status"),
                       Index("ix_sla_clocks_breached", "status", "breached_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)

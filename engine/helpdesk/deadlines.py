@@ -21,6 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from lxml import etree
@@ -72,7 +73,7 @@ class Deadline:
     name: str
     timers: tuple[DeadlineTimer, ...] = ()
 
-    @property
+    @cached_property  # the deadline is frozen; a workbook asks for the label of each of thousands of rows
     def durations(self) -> list[dt.timedelta]:
         """The known durations, most common first (ties: the shorter first)."""
         counts = Counter(t.duration for t in self.timers if t.duration is not None)
@@ -92,7 +93,7 @@ class Deadline:
         """"15分钟"; "" when no timer states a duration."""
         return format_duration(self.duration) if self.duration is not None else ""
 
-    @property
+    @cached_property
     def label(self) -> str:
         """"线上受理（15分钟）"; the plain name when no duration is known."""
         if not self.text:

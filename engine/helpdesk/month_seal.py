@@ -132,9 +132,14 @@ def headline(fig: MonthFigures) -> dict[str, object]:
     return out
 
 
-def shown(session: Session, month: str, registry: deadlines.Registry) -> tuple[MonthFigures, Signed | None]:
+def shown(session: Session, month: str, registry: deadlines.Registry,
+          department: str | None = None) -> tuple[MonthFigures, Signed | None]:
     """What a report of ``month`` shows: the signed figures once the month is signed (with the differences a
-    recomputation gives now), else the figures computed now. The page, the workbook and the CLI all call it."""
+    recomputation gives now), else the figures computed now. The page, the workbook and the CLI all call it.
+    A department's month (``department``) is never signed — the 公司经理 signs the company's — so it is
+    always computed now."""
+    if department:
+        return month_figures.cached(session, month, registry, department), None
     live = month_figures.cached(session, month, registry)
     found = signed(session, month, live)
     return (found.figures if found else live), found

@@ -19,7 +19,7 @@ from engine import identity
 from engine.audit import history
 from engine.core import clock
 from engine.core.tables import AuditCheckpoint, AuditEvent, Instance, SlaClock, User
-from engine.helpdesk import improvements, intake, sla
+from engine.helpdesk import improvements, intake, month_figures, sla
 from engine.helpdesk.tables import HelpRequest
 
 STATISTICS_PROCESS = "monthly_statistics"
@@ -73,11 +73,14 @@ class MonthReport:
         return round(100.0 * self.satisfied / self.rated, 1) if self.rated else None
 
 
-def month_report(session: Session, month: str, *, breached_limit: int | None = 500) -> MonthReport:
+def month_report(session: Session, month: str, *, breached_limit: int | None = 500,
+                 department: str | None = None) -> MonthReport:
     """The month's figures; ``breached`` lists at most ``breached_limit`` breaches, newest deadline first
-    (``None``: all of them), while ``breached_count`` always counts them all."""
+    (``None``: all of them), while ``breached_count`` always counts them all. ``department``: only that
+    department's requests and their clocks (a 部门主管's month)."""
     start, end = month_bounds(month)
-    in_month = (HelpRequest.created_at >= start, HelpRequest.created_at < end)
+    scope = month_figures.Scope.of(session, department)
+    in_month = (HelpRequest.created_at >= start, HelpRequest.created_at < end, *scope.requests)
     report = MonthReport(month)
     cats = dict(session.execute(select(HelpRequest.category, func.count()).where(*in_month)
                                 .group_by(HelpRequest.category)).all())
@@ -102,11 +105,12 @@ def month_report(session: Session, month: str, *, breached_limit: int | None = 5
     for i, (key, name) in enumerate(intake.RATINGS.items()):
         given, average = figures[4 + 2 * i], figures[5 + 2 * i]
         report.ratings.append((key, name, _rounded(average), given or 0))
-    report.sla = sla.summary(session, start, end)
+    report.sla = sla.summary(session, start, end, scope.clocks)
     in_breach = (SlaClock.status == "breached", SlaClock.armed_at >= start, SlaClock.armed_at < end)
-    report.breached_count = session.scalar(select(func.count()).select_from(SlaClock).where(*in_breach)) or 0
+    report.breached_count = session.scalar(scope.clocks(select(func.count()).select_from(SlaClock)
+                                                        .where(*in_breach))) or 0
     query = (select(SlaClock, HelpRequest).outerjoin(HelpRequest, HelpRequest.instance_id == SlaClock.instance_id)
-             .where(*in_breach).order_by(SlaClock.due_at.desc(), SlaClock.id.desc()))
+             .where(*in_breach, *scope.requests).order_by(SlaClock.due_at.desc(), SlaClock.id.desc()))
     rows = session.execute(query if breached_limit is None else query.limit(breached_limit)).all()
     report.breached = [(c, r) for c, r in rows]
     report.checkpoint = attested_checkpoint(session, end)
@@ -148,17 +152,18 @@ class Backlog:
         return self.at - clock.as_utc(request.created_at)
 
 
-def open_backlog(session: Session, limit: int = 20, *, visible=None) -> Backlog:
+def open_backlog(session: Session, limit: int = 20, *, visible=None, department: str | None = None) -> Backlog:
     """The requests still open now, by how long ago they came in; a supervisor's "what is dragging on".
     ``visible`` (the reader's need-to-know condition on ``requests``) cuts the list of the oldest; the
-    counts are figures and count every request."""
+    counts are figures and count every request (of ``department``, when given: a 部门主管's month)."""
     now = clock.now()
+    scope = month_figures.Scope.of(session, department).requests
     bucket = case(*((HelpRequest.created_at > now - upper, i) for i, (_, upper) in enumerate(BACKLOG_BUCKETS)
                     if upper is not None), else_=len(BACKLOG_BUCKETS) - 1)
-    found = dict(session.execute(select(bucket, func.count()).where(HelpRequest.status == "open")
+    found = dict(session.execute(select(bucket, func.count()).where(HelpRequest.status == "open", *scope)
                                  .group_by(bucket)).all())
     counts = [(label, found.get(i, 0)) for i, (label, _) in enumerate(BACKLOG_BUCKETS)]
-    oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open",
+    oldest = list(session.scalars(select(HelpRequest).where(HelpRequest.status == "open", *scope,
                                                             true() if visible is None else visible)
                                   .order_by(HelpRequest.created_at, HelpRequest.instance_id).limit(limit)))
     return Backlog(now, counts, oldest)

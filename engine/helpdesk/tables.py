@@ -28,6 +28,9 @@ class HelpRequest(Base):
     # For the month report (engine.helpdesk.month_figures): the 12-month trend read from an index alone, and
     # the requests still open at a month's end (closed_at NULL or later) found without a full scan.
     __table_args__ = (Index("ix_requests_month_figures", "created_at", "category", "satisfaction"),
+                      # a department's requests (need-to-know lists; its month's trend reaches their clocks
+                      # from the index alone: migration 0061)
+                      Index("ix_requests_department_instance", "department", "instance_id"),
                       Index("ix_requests_closed_at", "closed_at", "created_at"),
                       # the month report's cache key: the latest change of any request, read from the index
                       Index("ix_requests_updated_at", "updated_at"),
@@ -61,7 +64,7 @@ class HelpRequest(Base):
     paid_cents: Mapped[int | None] = mapped_column(Integer)  # what a 有偿服务 charged (收取费用), in fen
     # Need-to-know (webapp.policy): the department the job was handed to (转交; none = 客服部 keeps it), the
     # staff member a complaint is about (被投诉人, never shown it), and a consultation marked confidential.
-    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    department: Mapped[str | None] = mapped_column(String(32))  # indexed with instance_id (__table_args__)
     complained_staff: Mapped[str | None] = mapped_column(String(64))
     confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The earlier request this one follows up (6 反馈与跟踪: a new problem found on the way); its instance id.

@@ -54,6 +54,17 @@ def _url(rule, values: dict | None = None) -> str:
     return rule.build(args, append_unknown=False)[1]
 
 
+# Routes whose area admits some readers for part of what they show: a 部门主管 ("department_reports") enters
+# the month page and its workbook only for their own department (policy.report_scope). The walk asks for what
+# the role may see; the refusals of the rest are walked in test_a_department_head_sees_only_their_month.
+DEPARTMENT_SCOPED = {"reports.index", "reports.export_xlsx"}
+
+
+def _scoped_query(endpoint: str, user) -> str:
+    department = policy.report_department_for(user) if user is not None and endpoint in DEPARTMENT_SCOPED else None
+    return f"?department={department}" if department else ""
+
+
 def _is_api(rule) -> bool:
     return rule.rule.startswith(policy.API_PREFIX)
 
@@ -128,11 +139,36 @@ def test_every_role_gets_exactly_the_routes_policy_allows(walk_app, client, role
     problems = []
     for method, rule in _routes(walk_app):
         areas = _declared_areas(walk_app, rule.endpoint)
-        response = visitor.request(method, rule, _url(rule))
+        response = visitor.request(method, rule, _url(rule) + _scoped_query(rule.endpoint, user))
         wrong = _verdict(response, rule, areas, user)
         if wrong:
             problems.append(f"{method} {rule.rule} [{','.join(areas) or 'public'}]: {wrong}")
     assert not problems, f"role {role or 'anonymous'}:\n" + "\n".join(problems)
+
+
+HEADS = [code for code in policy.AREAS["department_reports"]]
+
+
+@pytest.mark.parametrize("role", sorted(HEADS))
+def test_a_department_head_sees_only_their_month(walk_app, client, role):
+    """Every route a 部门主管 enters by "department_reports" must be scoped (DEPARTMENT_SCOPED), and on each:
+    their own department 200, the company's and every other department's 403 with the reason in Chinese."""
+    rules = [(m, r) for m, r in _routes(walk_app) if "department_reports" in _declared_areas(walk_app, r.endpoint)]
+    assert rules and {r.endpoint for _m, r in rules} <= DEPARTMENT_SCOPED
+    username = ROLE_USERS[role]
+    user = client.users[username]
+    own = policy.report_department_for(user)
+    assert own in identity.departments.headed_by(user)
+    visitor = Visitor(walk_app, client, username)
+    problems = []
+    for method, rule in rules:
+        for department in (None, *identity.departments.DEPARTMENT_BY_CODE):
+            url = _url(rule) + (f"?department={department}" if department else "")
+            response = visitor.request(method, rule, url)
+            want = 200 if department == own else 403
+            if response.status_code != want or (want == 403 and "月度报表" not in response.get_data(as_text=True)):
+                problems.append(f"{method} {url}: {response.status_code}, expected {want}")
+    assert not problems, f"role {role}:\n" + "\n".join(problems)
 
 
 def test_the_walk_refuses_a_view_that_declares_nothing(walk_app):

@@ -8,6 +8,9 @@ Times are Shanghai wall-clock times. ``NOW`` is after the month, so the backlog 
 from __future__ import annotations
 
 import datetime as dt
+import html as htmllib
+import json
+import re
 import uuid
 
 from sqlalchemy import select
@@ -81,3 +84,21 @@ def seed_month(session) -> dict[str, str]:
     add_clock(session, ids["R5"], "response", _sh(11, 30, 23, 50), 30, "armed")
     ids["R6"] = add_request(session, _sh(12, 1, 0, 10), "b", "hotline")  # December in Shanghai
     return ids
+
+
+# --- reading the month page back (the tests of the month report share these) ---------------------------------
+
+def charts(page: str) -> dict:
+    """The page's charts by id, from its JSON data block."""
+    block = re.search(r'<script type="application/json" id="month-charts">(.*?)</script>', page, re.S).group(1)
+    return {c["id"]: c for c in json.loads(block)}
+
+
+def series(chart: dict, name: str) -> dict:
+    return next(s for s in chart["series"] if s["name"] == name)
+
+
+def listed(client, href: str) -> set[str]:
+    """The ids of the requests the list page at ``href`` (a link of the report) shows."""
+    page = client.get(htmllib.unescape(href)).get_data(as_text=True)
+    return set(re.findall(r'data-testid="request-row">\s*<td><a href="/requests/([0-9a-f-]+)"', page))

@@ -37,9 +37,7 @@ def month(seeded):
     return ids
 
 
-def _listed(client, href: str) -> set[str]:
-    page = client.get(htmllib.unescape(href)).get_data(as_text=True)
-    return set(re.findall(r'data-testid="request-row">\s*<td><a href="/requests/([0-9a-f-]+)"', page))
+_listed = month_seed.listed
 
 
 def _cell(page: str, testid: str) -> str:

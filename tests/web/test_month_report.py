@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import html as htmllib
 import io
-import json
 import re
 
 import pytest
@@ -38,18 +37,7 @@ def month(seeded):
     return ids
 
 
-def _charts(page: str) -> dict:
-    block = re.search(r'<script type="application/json" id="month-charts">(.*?)</script>', page, re.S).group(1)
-    return {c["id"]: c for c in json.loads(block)}
-
-
-def _series(chart: dict, name: str) -> dict:
-    return next(s for s in chart["series"] if s["name"] == name)
-
-
-def _listed(client, href: str) -> set[str]:
-    page = client.get(htmllib.unescape(href)).get_data(as_text=True)
-    return set(re.findall(r'data-testid="request-row">\s*<td><a href="/requests/([0-9a-f-]+)"', page))
+_charts, _series, _listed = month_seed.charts, month_seed.series, month_seed.listed
 
 
 def test_the_month_page_shows_the_hand_computed_figures(client_for, month):
