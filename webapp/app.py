@@ -35,6 +35,7 @@ NAV = (
     ("portal.new", "我要求助", "portal"),
     ("reports.index", "报表", "reports"),
     ("modeler.index", "流程设计", "modeler"),
+    ("publication.index", "发布审批", "publish_approval"),
     ("audit.index", "审计", "audit"),
     ("admin.index", "管理", "admin"),
 )
@@ -84,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
         notifications,
         phone_views,
         portal,
+        publication_views,
         reports_views,
         requests_view,
         studio_views,
@@ -94,7 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, confirm_link.bp,
                       requests_view.bp,
                       notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
-                      reports_views.bp, modeler_views.bp, studio_views.bp):
+                      reports_views.bp, modeler_views.bp, studio_views.bp, publication_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 

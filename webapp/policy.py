@@ -29,6 +29,8 @@ AREAS: dict[str, frozenset[str]] = {
     "follow_up": STAFF,                               # 6 反馈与跟踪: open a request linked to one they read
     "reports": frozenset({"cs_supervisor", "manager", "leader"}),  # SLA, monthly statistics
     "modeler": frozenset({"process_owner"}),          # edit and deploy diagrams
+    # the second approver of a publish, when the admin requires one (engine.helpdesk.publish_approval)
+    "publish_approval": frozenset({"manager"}),
     "audit": frozenset({"auditor"}),                  # replay, verify, export the audit log
     "admin": frozenset({"admin"}),                    # users, fee schedule, incidents, duty roster
     # 信息传递：跟进部门接收情况 — jobs handed over to a department and not yet taken

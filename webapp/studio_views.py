@@ -32,9 +32,9 @@ from engine import forms as form_schema
 from engine import repository
 from engine.core import config, db
 from engine.core.errors import EngineError, NotFound
-from engine.helpdesk import clause_check, scenarios
+from engine.helpdesk import clause_check, publish_approval, scenarios
 from engine.repository import diff as version_diff
-from engine.repository import editing
+from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
 from engine.runtime import migration
 
@@ -192,7 +192,16 @@ def changes(process_id):
         abort(404)
     except Exception:  # noqa: BLE001 - unreadable XML: the validator names the problem
         return _bad("流程图无法读取，请先“检查”")
-    return jsonify(_diff_json(found))
+    out = _diff_json(found)
+    affects = forms_affected(read_db(), process_id, _posted_forms(), found)
+    return jsonify({**out, "lines": out["lines"] + affects, "affects": affects})
+
+
+def forms_affected(session, process_id: str, forms: dict[str, bytes], found: version_diff.VersionDiff) -> list[str]:
+    """Per form the edit changes, the diagrams that use it (:mod:`engine.repository.form_usage`)."""
+    latest = repository.latest_version(session, process_id)
+    changed = set(form_usage.changed_forms(latest.forms, forms)) | {f.form for f in found.fields}
+    return form_usage.affected(session, process_id, sorted(changed))
 
 
 # --- publishing -------------------------------------------------------------------------------------
@@ -228,6 +237,8 @@ def deploy(process_id):
                         "problems": warnings, "results": tried["results"]}), 422
     if warnings:
         note = f"{note.strip()}（偏离工作规程的理由：{reason.strip()}）"
+    if publish_approval.required(read_db()):
+        return _ask_approval(process_id, xml, note, tried["results"])
     try:
         with db.transaction() as session:
             result = editing.publish(session, process_id, xml, current_user().username, note, _posted_forms())
@@ -237,11 +248,28 @@ def deploy(process_id):
         return jsonify({"ok": False, "message": f"发现 {len(exc.problems)} 个问题，未发布",
                         "problems": _as_json(exc.problems, "error")}), 422
     results = tried["results"]
+    if result.created:
+        with db.read_session() as session:
+            affects = form_usage.affected(session, process_id, form_usage.changed_forms(
+                repository.get_version(session, process_id, result.version - 1).forms, _posted_forms()))
     if not result.created:
         return jsonify({"ok": True, "created": False, "version": result.version, "problems": [], "results": results,
                         "message": f"内容未变化，未产生新版本（仍为第{result.version}版）"})
     return jsonify({"ok": True, "created": True, "version": result.version, "problems": [], "results": results,
-                    "message": f"已发布 {process_id} 第{result.version}版"})
+                    "affects": affects, "message": f"已发布 {process_id} 第{result.version}版"})
+
+
+def _ask_approval(process_id: str, xml: bytes, note: str, results: list):
+    """With a second approver required, the checked edit waits for a 公司经理 instead of deploying."""
+    try:
+        with db.transaction() as session:
+            row = publish_approval.request_edit(session, process_id, xml, _posted_forms(), note,
+                                                current_user().username)
+    except editing.EditError as exc:
+        return _edit_error(exc)
+    return jsonify({"ok": True, "created": False, "pending": True, "pending_id": row.id, "problems": [],
+                    "results": results, "version": row.base_version,
+                    "message": f"已提交发布申请，公司经理批准后发布为新版本（当前仍为第{row.base_version}版）"})
 
 
 # --- the form editor's live preview -----------------------------------------------------------------
@@ -260,15 +288,17 @@ def form_preview():
     if not isinstance(schema, dict) or (ui is not None and not isinstance(ui, dict)):
         return _bad("请求格式不正确：需要 JSON {\"schema\": {…}, \"ui\": {…}}")
     problems = form_schema.check_schema(schema, ui)
-    used_by = sorted({v.process_id for v in repository.list_versions(read_db())
-                      if body.get("name") in v.forms}) if isinstance(body.get("name"), str) else []
+    uses = form_usage.usage(read_db(), body["name"]) if isinstance(body.get("name"), str) else []
+    used_by = [u.describe() for u in uses]
     html = ""
     if not problems:
         try:
             html = render_template_string(_PREVIEW, schema=schema, ui=ui or {})
         except Exception as exc:  # noqa: BLE001 - a schema the macros cannot draw: shown as a problem
             problems = [f"无法显示：{type(exc).__name__}: {exc}"]
-    return jsonify({"ok": not problems, "problems": problems, "html": html, "used_by": used_by})
+    return jsonify({"ok": not problems, "problems": problems, "html": html, "used_by": used_by,
+                    "usage": [{"process_id": u.process_id, "name": u.process_name, "version": u.version,
+                               "elements": [{"element_id": e, "name": n} for e, n in u.elements]} for u in uses]})
 
 
 # --- moving running requests to the latest version ------------------------------------------------------
