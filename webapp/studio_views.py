@@ -11,7 +11,9 @@ The editor page (``modeler.edit``) posts the edited XML here (JSON in, JSON out,
   reason when the clause check warns (the reason goes into the version's note).
 
 ``migrate`` is a page: the running instances of older versions, each with its preview (what moves, which
-timers change, or why it cannot), a dry run, and the migration itself (one audit event per instance).
+timers change, or why it cannot), a dry run, and the migration itself (one audit event per instance): a
+batch (:mod:`engine.runtime.migration_batch`) run in a worker thread, whose page shows the progress and the
+instances that failed, reloading itself until the batch is done.
 """
 
 from __future__ import annotations
@@ -26,17 +28,28 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, render_template_string, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+    url_for,
+)
 
 from engine import forms as form_schema
 from engine import repository
 from engine.core import config, db
 from engine.core.errors import EngineError, NotFound
+from engine.core.tables import MigrationJob
 from engine.helpdesk import clause_check, publish_approval, scenarios
 from engine.repository import diff as version_diff
 from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
-from engine.runtime import migration
+from engine.runtime import migration, migration_batch
 
 from .policy import current_user, requires
 from .web import read_db
@@ -331,22 +344,66 @@ def migrate(process_id):
     recompute = request.values.get("recompute") == "1"
     done: list[tuple[str, str]] = []
     if request.method == "POST" and source is not None:
-        chosen = request.form.getlist("instance")
-        dry_run = request.form.get("action") != "migrate"
-        for instance_id in chosen:
+        chosen = list(dict.fromkeys(request.form.getlist("instance")))
+        if request.form.get("action") == "migrate" and chosen:
+            return _start_batch(process_id, source, latest.version, chosen, recompute)
+        for instance_id in chosen:  # 试迁移: the previews, in this request (nothing is written)
             try:
-                if dry_run:
-                    found = migration.plan(session, instance_id, latest.version, recompute=recompute)
-                    done.append((instance_id, "可以迁移（试迁移，未修改）" if found.movable
-                                 else "不能迁移：" + "；".join(found.reasons)))
-                else:
-                    with db.transaction() as tx:
-                        migration.migrate(tx, instance_id, latest.version, current_user().username, recompute=recompute)
-                    done.append((instance_id, f"已迁移到第{latest.version}版"))
+                found = migration.plan(session, instance_id, latest.version, recompute=recompute)
+                done.append((instance_id, "可以迁移（试迁移，未修改）" if found.movable
+                             else "不能迁移：" + "；".join(found.reasons)))
             except EngineError as exc:
                 done.append((instance_id, f"未迁移：{exc.message}"))
-        session.rollback()  # end the read snapshot taken before the migrations committed
-        latest, older = _older_versions(session, process_id)
     plans = _plans(session, process_id, source, latest.version, recompute) if source is not None else []
     return render_template("modeler/migrate.html", process_id=process_id, latest=latest, older=older,
                            source=source, plans=plans, recompute=recompute, done=done)
+
+
+# --- the batch: a job row updated per instance, run in a worker thread, and a page that polls it -------
+
+def _start_batch(process_id: str, source: int, target: int, chosen: list[str], recompute: bool):
+    with db.transaction() as tx:
+        job = migration_batch.create(tx, process_id, source, target, chosen, current_user().username,
+                                     recompute=recompute)
+    worker = threading.Thread(target=_run_batch, args=(job.id,), name=f"migration-job-{job.id}", daemon=True)
+    _WORKERS[job.id] = worker
+    worker.start()
+    return redirect(url_for("studio.migration_job", process_id=process_id, job_id=job.id))
+
+
+_WORKERS: dict[int, threading.Thread] = {}  # job id -> its worker (tests join it; finished ones are dropped)
+
+
+def _run_batch(job_id: int) -> None:
+    try:
+        migration_batch.run(job_id)
+    finally:
+        _WORKERS.pop(job_id, None)
+
+
+def _job(process_id: str, job_id: str):
+    if not job_id.isdecimal() or len(job_id) > 9:
+        abort(404)
+    job = read_db().get(MigrationJob, int(job_id))
+    if job is None or job.process_id != process_id:
+        abort(404)
+    return job
+
+
+@bp.get("/<process_id>/migrate/jobs/<job_id>")
+@requires("modeler")
+def migration_job(process_id, job_id):
+    """The batch's progress; the page reloads itself every second until the batch is finished."""
+    job = _job(process_id, job_id)
+    rows = migration_batch.results(job)
+    return render_template("modeler/migration_job.html", process_id=process_id, job=job, rows=rows,
+                           failures=[r for r in rows if r["ok"] is False])
+
+
+@bp.get("/<process_id>/migrate/jobs/<job_id>.json")
+@requires("modeler")
+def migration_job_json(process_id, job_id):
+    job = _job(process_id, job_id)
+    return jsonify({"id": job.id, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
+                    "from_version": job.from_version, "to_version": job.to_version,
+                    "results": migration_batch.results(job)})
