@@ -32,6 +32,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -46,6 +47,8 @@ from engine.core import config, db
 from engine.core.errors import EngineError, NotFound
 from engine.core.tables import MigrationJob
 from engine.helpdesk import clause_check, publish_approval, scenarios
+from engine.helpdesk.scenarios import saved as saved_scenarios
+from engine.helpdesk.tables import StudioScenario
 from engine.repository import diff as version_diff
 from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
@@ -127,22 +130,29 @@ def scenario_dir() -> Path:
     return Path(current_app.config.get("SCENARIO_DIR") or config.bpmn_dir() / "scenarios")
 
 
-def run_scenarios(session, process_id: str, xml: bytes, forms: dict[str, bytes]) -> dict:
-    """{"ok", "message", "results": [{file, name, ok, step, message}]} for the scenarios concerning ``process_id``."""
+def run_scenarios(session, process_id: str, xml: bytes, forms: dict[str, bytes],
+                  drafts: dict[str, str] | None = None) -> dict:
+    """{"ok", "message", "results": [{file, name, ok, step, message}]} for the scenarios concerning ``process_id``:
+    the repository's files, the scenarios saved in the studio for it (:mod:`engine.helpdesk.scenarios.saved`)
+    and ``drafts`` ({name: YAML text}, a scenario being written and not yet saved, which replaces a saved one
+    of the same name)."""
     folder = scenario_dir()
     try:
         files = scenarios.concerning(session, process_id, scenarios.scenario_files([folder])) if folder.is_dir() else []
     except scenarios.ScenarioError as exc:
         return {"ok": False, "message": f"场景文件有误：{exc}", "results": []}
-    if not files:
+    written = {row.name: row.content for row in saved_scenarios.saved(session, process_id)} | (drafts or {})
+    if not files and not written:
         return {"ok": True, "message": "没有经过此流程的场景，未试运行", "results": []}
     key = hashlib.sha256(xml + json.dumps({k: v.decode() for k, v in forms.items()}, sort_keys=True).encode()
+                         + json.dumps(written, sort_keys=True).encode()
                          + b"".join(f.read_bytes() for f in files)).hexdigest()
     with _RUNS_LOCK:
         if key in _RUNS:
             return _RUNS[key]
     with tempfile.TemporaryDirectory(prefix="liyuan-studio-") as tmp:
         scenarios.write_procedure(session, process_id, xml, Path(tmp), forms)
+        files = [*files, *saved_scenarios.write_all(written, Path(tmp) / "studio-scenarios")]
         env = {**os.environ, "LIYUAN_BPMN_DIR": tmp}
         try:
             done = subprocess.run([sys.executable, "-m", "webapp.cli", "simulate", "--json", *map(str, files)],
@@ -177,7 +187,16 @@ def try_scenarios(process_id):
     if errors:
         return jsonify({"ok": False, "message": f"流程图有 {len(errors)} 个错误，先修正再试运行",
                         "problems": errors, "results": []})
-    return jsonify({**run_scenarios(read_db(), process_id, xml, _posted_forms()), "problems": []})
+    body = request.get_json(silent=True)
+    draft = body.get("scenario") if isinstance(body.get("scenario"), dict) else None
+    drafts = {}
+    if draft is not None:  # a scenario being written, run with the others against the edit
+        try:
+            saved_scenarios.check(draft.get("name"), draft.get("content"))
+        except scenarios.ScenarioError as exc:
+            return jsonify({"ok": False, "message": f"场景格式有误：{exc}", "problems": [], "results": []}), 422
+        drafts = {draft["name"]: draft["content"]}
+    return jsonify({**run_scenarios(read_db(), process_id, xml, _posted_forms(), drafts), "problems": []})
 
 
 # --- the diff shown before publishing -----------------------------------------------------------------
@@ -407,3 +426,63 @@ def migration_job_json(process_id, job_id):
     return jsonify({"id": job.id, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
                     "from_version": job.from_version, "to_version": job.to_version,
                     "results": migration_batch.results(job)})
+
+
+# --- writing a scenario in the studio ------------------------------------------------------------------
+
+@bp.route("/<process_id>/scenarios/write", methods=["GET", "POST"])
+@requires("modeler")
+def write_scenario(process_id):
+    """Write a scenario (the YAML of ``bpmn/scenarios``): 检查格式, 试运行 against the published diagrams
+    together with the other scenarios (the same ``run_scenarios`` as the editor's 试运行; the editor runs a
+    draft against the unpublished edit through ``scenarios`` with {"scenario": {"name", "content"}}), 保存 —
+    stored beside the process (:mod:`engine.helpdesk.scenarios.saved`), so later 试运行 and publishing run it."""
+    session = read_db()
+    latest = repository.latest_version(session, process_id)
+    if latest is None:
+        abort(404)
+    name = (request.values.get("name") or "").strip()
+    row = session.get(StudioScenario, (process_id, name)) if name else None
+    content = request.form.get("content") if request.method == "POST" else (row.content if row else _TEMPLATE)
+    error = message = None
+    outcome = None
+    status = 200
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if name and (scenario_dir() / f"{name}.yaml").exists():
+                raise scenarios.ScenarioError(f"仓库中已有场景文件 {name}.yaml：请换一个名称")
+            saved_scenarios.check(name, content or "")
+        except scenarios.ScenarioError as exc:
+            error, status = str(exc), 422
+        else:
+            if action == "save":
+                with db.transaction() as tx:
+                    saved_scenarios.save(tx, process_id, name, content, current_user().username)
+                flash(f"已保存场景 {name}：以后的试运行和发布都会运行它", "success")
+                return redirect(url_for("studio.write_scenario", process_id=process_id, name=name))
+            if action == "try":
+                xml = repository.file_content(session, latest.bpmn_sha256)
+                outcome = run_scenarios(session, process_id, xml, {}, {name: content})
+            else:
+                message = "格式正确"
+    return render_template("modeler/scenario_write.html", process_id=process_id, latest=latest, name=name,
+                           content=content, error=error, message=message, outcome=outcome,
+                           rows=saved_scenarios.saved(session, process_id)), status
+
+
+@bp.post("/<process_id>/scenarios/<name>/delete")
+@requires("modeler")
+def delete_scenario(process_id, name):
+    with db.transaction() as tx:
+        found = saved_scenarios.delete(tx, process_id, name)
+    flash(f"已删除场景 {name}" if found else "没有这个场景", "success" if found else "error")
+    return redirect(url_for("studio.write_scenario", process_id=process_id))
+
+
+_TEMPLATE = """name: 场景名称（说明它检查工作规程的哪一条）
+start: {channel: hotline, category: b}
+steps:
+  - {do: record_hotline, as: assistant}
+  - {expect: {ready: []}}
+"""

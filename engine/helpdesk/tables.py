@@ -124,3 +124,15 @@ class PendingPublication(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")  # why it was refused
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the version it was published as
+
+
+class StudioScenario(Base):
+    """A scenario a process owner wrote in the studio for one process (engine.helpdesk.scenarios.saved):
+    the YAML text of ``bpmn/scenarios``' format, run by the studio's 试运行 and by publishing beside the
+    repository's files."""
+    __tablename__ = "studio_scenarios"
+    process_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file name without ".yaml"
+    content: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[dt.datetime] = mapped_column(Timestamp)
