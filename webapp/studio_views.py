@@ -288,7 +288,8 @@ def deploy(process_id):
         return jsonify({"ok": True, "created": False, "version": result.version, "problems": [], "results": results,
                         "message": f"内容未变化，未产生新版本（仍为第{result.version}版）"})
     return jsonify({"ok": True, "created": True, "version": result.version, "problems": [], "results": results,
-                    "affects": affects, "message": f"已发布 {process_id} 第{result.version}版"})
+                    "message": f"已发布 {process_id} 第{result.version}版",
+                    **({"affects": affects} if affects else {})})  # only when a form changed
 
 
 def _ask_approval(process_id: str, xml: bytes, note: str, results: list):
