@@ -9,7 +9,7 @@ setting is on (:mod:`webapp.studio_views`, :mod:`webapp.modeler_views`).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine import repository
 from engine.core import db
@@ -20,7 +20,7 @@ from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
 
 from .policy import current_user, requires
-from .web import read_db
+from .web import id_or_404, read_db
 
 bp = Blueprint("publication", __name__)
 REASON_MAX_LENGTH = 500
@@ -58,18 +58,12 @@ def index():
                            me=current_user().username)
 
 
-def _pending_id(raw: str) -> int:
-    if not raw.isdecimal() or len(raw) > 9:
-        abort(404)
-    return int(raw)
-
-
 @bp.post("/approvals/<pending_id>/approve")
 @requires("publish_approval")
 def approve(pending_id):
     try:
         with db.transaction() as session:
-            published = publish_approval.approve(session, _pending_id(pending_id), current_user().username)
+            published = publish_approval.approve(session, id_or_404(pending_id), current_user().username)
     except (publish_approval.ApprovalError, editing.EditError) as exc:
         flash(str(exc), "error")
     except InvalidBundle as exc:
@@ -89,7 +83,7 @@ def refuse(pending_id):
         return redirect(url_for("publication.index"))
     try:
         with db.transaction() as session:
-            row = publish_approval.refuse(session, _pending_id(pending_id), current_user().username, reason)
+            row = publish_approval.refuse(session, id_or_404(pending_id), current_user().username, reason)
     except publish_approval.ApprovalError as exc:
         flash(str(exc), "error")
     else:

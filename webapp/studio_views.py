@@ -55,7 +55,7 @@ from engine.repository.validation import InvalidBundle
 from engine.runtime import migration, migration_batch
 
 from .policy import current_user, requires
-from .web import read_db
+from .web import id_or_404, read_db
 
 bp = Blueprint("studio", __name__, url_prefix="/modeler")
 NOTE_MAX_LENGTH = 500
@@ -402,9 +402,7 @@ def _run_batch(job_id: int) -> None:
 
 
 def _job(process_id: str, job_id: str):
-    if not job_id.isdecimal() or len(job_id) > 9:
-        abort(404)
-    job = read_db().get(MigrationJob, int(job_id))
+    job = read_db().get(MigrationJob, id_or_404(job_id))
     if job is None or job.process_id != process_id:
         abort(404)
     return job

@@ -10,30 +10,23 @@ from sqlalchemy import select, update
 
 from engine.core import db
 from engine.core.tables import AuditEvent, Instance
-from tests.web.conftest import PASSWORD, WEB_FIXTURES, make_app, record_call
+from tests.web.conftest import record_call
+from tests.web.test_studio import WITH_CLAUSE
 from webapp import studio_views
 from webapp.cli import main
 
-SOURCE = (WEB_FIXTURES / "bpmn" / "web_help_request.bpmn").read_text(encoding="utf-8")
 PID = "web_help_request"
-V2 = SOURCE.replace('<spiffworkflow:property name="sla" value="response" />',
-                    '<spiffworkflow:property name="sla" value="response" />'
-                    '<spiffworkflow:property name="clause" value="T2.1" />', 1)
+V2 = WITH_CLAUSE  # the repair timer now names its clause T2.1: a small, valid change
 
 
 @pytest.fixture
-def three_on_v1(seeded, tmp_path):
+def three_on_v1(studio_for):
     """Three requests running on v1, then v2 published; returns (process owner's client, instance ids)."""
-    (tmp_path / "none").mkdir()
-    app = make_app(SCENARIO_DIR=str(tmp_path / "none"))
-    clients = {}
-    for name in ("assistant", "process_owner"):
-        clients[name] = app.test_client()
-        assert clients[name].post("/login", data={"username": name, "password": PASSWORD}).status_code == 302
-    ids = [record_call(clients["assistant"], description=f"第{n}个求助") for n in range(3)]
-    res = clients["process_owner"].post(f"/modeler/{PID}/deploy", json={"xml": V2, "note": "标注条款"})
+    owner = studio_for("process_owner")
+    ids = [record_call(studio_for("assistant"), description=f"第{n}个求助") for n in range(3)]
+    res = owner.post(f"/modeler/{PID}/deploy", json={"xml": V2, "note": "标注条款"})
     assert res.get_json()["version"] == 2
-    return clients["process_owner"], ids
+    return owner, ids
 
 
 def test_the_command_line_shows_a_progress_bar(three_on_v1, capsys):

@@ -13,26 +13,16 @@ from engine import identity, repository
 from engine.core import db
 from engine.core.tables import AuditEvent, Deployment
 from engine.helpdesk.tables import PendingPublication
-from tests.web.conftest import PASSWORD, WEB_FIXTURES, make_app
+from tests.web.conftest import PASSWORD
+from tests.web.test_studio import WITH_CLAUSE
 
-SOURCE = (WEB_FIXTURES / "bpmn" / "web_help_request.bpmn").read_text(encoding="utf-8")
 PID = "web_help_request"
-EDITED = SOURCE.replace('<spiffworkflow:property name="sla" value="response" />',
-                        '<spiffworkflow:property name="sla" value="response" />'
-                        '<spiffworkflow:property name="clause" value="T2.1" />', 1)
+EDITED = WITH_CLAUSE  # the repair timer now names its clause T2.1: a small, valid change
 
 
 @pytest.fixture
-def studio(seeded, tmp_path):
-    (tmp_path / "none").mkdir()
-    app = make_app(SCENARIO_DIR=str(tmp_path / "none"))
-
-    def sign_in(username: str):
-        client = app.test_client()
-        assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
-        return client
-
-    return sign_in
+def studio(studio_for):
+    return studio_for
 
 
 def _turn_on(studio) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine import identity, repository
+from engine import repository
 from engine.core import config, db
 from engine.helpdesk.tables import StudioScenario
-from engine.repository import bundle
-from tests.web.conftest import PASSWORD, make_app
+from tests.web.test_studio import procedure_studio
 
 SOURCE = (config.PROJECT_ROOT / "bpmn" / "help_request.bpmn").read_text(encoding="utf-8")
 GOOD = (config.bpmn_dir() / "scenarios" / "t2_1_response_late.yaml").read_text(encoding="utf-8")
@@ -31,15 +30,8 @@ steps:
 
 @pytest.fixture
 def owner(db_url, password_hash, monkeypatch, tmp_path):
-    with monkeypatch.context() as m:
-        m.setattr(identity, "hash_password", lambda _pw: password_hash)
-        with db.transaction() as session:
-            repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn"]), actor="setup")
-            identity.ensure_demo_users(session, PASSWORD)
     (tmp_path / "scenarios").mkdir()
-    client = make_app(SCENARIO_DIR=str(tmp_path / "scenarios"), HELP_REQUEST_PROCESS="help_request").test_client()
-    assert client.post("/login", data={"username": "process_owner", "password": PASSWORD}).status_code == 302
-    return client
+    return procedure_studio(password_hash, monkeypatch, tmp_path / "scenarios")
 
 
 URL = "/modeler/help_request/scenarios/write"
