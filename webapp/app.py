@@ -36,6 +36,7 @@ NAV = (
     ("reports.index", "报表", "reports"),
     ("reports.index", "部门报表", "department_reports"),  # a 部门主管: their department's month (see furniture)
     ("modeler.index", "流程设计", "modeler"),
+    ("publication.index", "发布审批", "publish_approval"),
     ("audit.index", "审计", "audit"),
     ("admin.index", "管理", "admin"),
 )
@@ -85,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
         notifications,
         phone_views,
         portal,
+        publication_views,
         reports_views,
         requests_view,
         studio_views,
@@ -95,7 +97,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth.bp, account_views.bp, phone_views.bp, inbox.bp, taskform.bp, intake_views.bp, portal.bp, confirm_link.bp,
                       requests_view.bp,
                       notifications.bp, departments_views.bp, audit_views.bp, admin_views.bp, admin_messages.bp,
-                      reports_views.bp, modeler_views.bp, studio_views.bp):
+                      reports_views.bp, modeler_views.bp, studio_views.bp, publication_views.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)  # the JSON API: bearer tokens, CSRF-exempt
 

@@ -18,9 +18,9 @@ from engine import repository
 from engine.core import config, db
 from engine.core.errors import NotFound
 from engine.core.tables import Blob
-from engine.helpdesk import queries
+from engine.helpdesk import publish_approval, queries
 from engine.repository import diff as version_diff
-from engine.repository import editing
+from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
 
 from .policy import current_user, requires
@@ -33,9 +33,15 @@ NOTE_MAX_LENGTH = 500
 @bp.get("")
 @requires("modeler")
 def index():
-    processes = editing.versions(read_db())
-    people = queries.display_names(read_db(), {r.deployment.actor for rows in processes.values() for r in rows})
-    return render_template("modeler/index.html", processes=processes, people=people)
+    session = read_db()
+    processes = editing.versions(session)
+    approved = publish_approval.approvals(session)
+    requests = publish_approval.recent(session)
+    people = queries.display_names(session, {r.deployment.actor for rows in processes.values() for r in rows}
+                                   | {a.decided_by for a in [*approved.values(), *requests] if a.decided_by}
+                                   | {a.requested_by for a in requests})
+    return render_template("modeler/index.html", processes=processes, people=people, approved=approved,
+                           requests=requests, approval_required=publish_approval.required(session))
 
 
 def _version(process_id: str, number: str):
@@ -117,7 +123,11 @@ def compare(process_id):
         found = version_diff.diff_versions(read_db(), process_id, int(old), int(new))
     except NotFound:
         abort(404)
-    return render_template("modeler/diff.html", process_id=process_id, diff=found, lines=version_diff.describe(found))
+    session = read_db()
+    a, b = repository.get_version(session, process_id, int(old)), repository.get_version(session, process_id, int(new))
+    changed = sorted(n for n in set(a.forms) | set(b.forms) if n in b.forms and a.forms.get(n) != b.forms[n])
+    return render_template("modeler/diff.html", process_id=process_id, diff=found,
+                           lines=version_diff.describe(found) + form_usage.affected(session, process_id, changed))
 
 
 @bp.post("/<process_id>/v<number>/revert")
@@ -127,6 +137,15 @@ def revert(process_id, number):
     note = (request.form.get("note") or "").strip()
     if len(note) > NOTE_MAX_LENGTH:
         flash(f"变更说明最多{NOTE_MAX_LENGTH}个字", "error")
+        return redirect(url_for("modeler.index"))
+    if publish_approval.required(read_db()):
+        try:
+            with db.transaction() as session:
+                publish_approval.request_revert(session, process_id, row.version, note, current_user().username)
+        except editing.EditError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"已提交恢复为第{row.version}版的申请，公司经理批准后发布", "success")
         return redirect(url_for("modeler.index"))
     try:
         with db.transaction() as session:

@@ -36,6 +36,8 @@ AREAS: dict[str, frozenset[str]] = {
     # 部门主管: their own department's month (the page and its workbook), never the company's: report_scope
     "department_reports": frozenset(d.head_role for d in identity.departments.DEPARTMENTS) - REPORT_READERS,
     "modeler": frozenset({"process_owner"}),          # edit and deploy diagrams
+    # the second approver of a publish, when the admin requires one (engine.helpdesk.publish_approval)
+    "publish_approval": frozenset({"manager"}),
     "audit": frozenset({"auditor"}),                  # replay, verify, export the audit log
     "admin": frozenset({"admin"}),                    # users, fee schedule, incidents, duty roster
     # 信息传递：跟进部门接收情况 — jobs handed over to a department and not yet taken

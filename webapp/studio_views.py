@@ -11,7 +11,9 @@ The editor page (``modeler.edit``) posts the edited XML here (JSON in, JSON out,
   reason when the clause check warns (the reason goes into the version's note).
 
 ``migrate`` is a page: the running instances of older versions, each with its preview (what moves, which
-timers change, or why it cannot), a dry run, and the migration itself (one audit event per instance).
+timers change, or why it cannot), a dry run, and the migration itself (one audit event per instance): a
+batch (:mod:`engine.runtime.migration_batch`) run in a worker thread, whose page shows the progress and the
+instances that failed, reloading itself until the batch is done.
 """
 
 from __future__ import annotations
@@ -26,20 +28,34 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, render_template_string, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+    url_for,
+)
 
 from engine import forms as form_schema
 from engine import repository
 from engine.core import config, db
 from engine.core.errors import EngineError, NotFound
-from engine.helpdesk import clause_check, scenarios
+from engine.core.tables import MigrationJob
+from engine.helpdesk import clause_check, publish_approval, scenarios
+from engine.helpdesk.scenarios import saved as saved_scenarios
+from engine.helpdesk.tables import StudioScenario
 from engine.repository import diff as version_diff
-from engine.repository import editing
+from engine.repository import editing, form_usage
 from engine.repository.validation import InvalidBundle
-from engine.runtime import migration
+from engine.runtime import migration, migration_batch
 
 from .policy import current_user, requires
-from .web import read_db
+from .web import id_or_404, read_db
 
 bp = Blueprint("studio", __name__, url_prefix="/modeler")
 NOTE_MAX_LENGTH = 500
@@ -114,22 +130,29 @@ def scenario_dir() -> Path:
     return Path(current_app.config.get("SCENARIO_DIR") or config.bpmn_dir() / "scenarios")
 
 
-def run_scenarios(session, process_id: str, xml: bytes, forms: dict[str, bytes]) -> dict:
-    """{"ok", "message", "results": [{file, name, ok, step, message}]} for the scenarios concerning ``process_id``."""
+def run_scenarios(session, process_id: str, xml: bytes, forms: dict[str, bytes],
+                  drafts: dict[str, str] | None = None) -> dict:
+    """{"ok", "message", "results": [{file, name, ok, step, message}]} for the scenarios concerning ``process_id``:
+    the repository's files, the scenarios saved in the studio for it (:mod:`engine.helpdesk.scenarios.saved`)
+    and ``drafts`` ({name: YAML text}, a scenario being written and not yet saved, which replaces a saved one
+    of the same name)."""
     folder = scenario_dir()
     try:
         files = scenarios.concerning(session, process_id, scenarios.scenario_files([folder])) if folder.is_dir() else []
     except scenarios.ScenarioError as exc:
         return {"ok": False, "message": f"场景文件有误：{exc}", "results": []}
-    if not files:
+    written = {row.name: row.content for row in saved_scenarios.saved(session, process_id)} | (drafts or {})
+    if not files and not written:
         return {"ok": True, "message": "没有经过此流程的场景，未试运行", "results": []}
     key = hashlib.sha256(xml + json.dumps({k: v.decode() for k, v in forms.items()}, sort_keys=True).encode()
+                         + json.dumps(written, sort_keys=True).encode()
                          + b"".join(f.read_bytes() for f in files)).hexdigest()
     with _RUNS_LOCK:
         if key in _RUNS:
             return _RUNS[key]
     with tempfile.TemporaryDirectory(prefix="liyuan-studio-") as tmp:
         scenarios.write_procedure(session, process_id, xml, Path(tmp), forms)
+        files = [*files, *saved_scenarios.write_all(written, Path(tmp) / "studio-scenarios")]
         env = {**os.environ, "LIYUAN_BPMN_DIR": tmp}
         try:
             done = subprocess.run([sys.executable, "-m", "webapp.cli", "simulate", "--json", *map(str, files)],
@@ -164,7 +187,16 @@ def try_scenarios(process_id):
     if errors:
         return jsonify({"ok": False, "message": f"流程图有 {len(errors)} 个错误，先修正再试运行",
                         "problems": errors, "results": []})
-    return jsonify({**run_scenarios(read_db(), process_id, xml, _posted_forms()), "problems": []})
+    body = request.get_json(silent=True)
+    draft = body.get("scenario") if isinstance(body.get("scenario"), dict) else None
+    drafts = {}
+    if draft is not None:  # a scenario being written, run with the others against the edit
+        try:
+            saved_scenarios.check(draft.get("name"), draft.get("content"))
+        except scenarios.ScenarioError as exc:
+            return jsonify({"ok": False, "message": f"场景格式有误：{exc}", "problems": [], "results": []}), 422
+        drafts = {draft["name"]: draft["content"]}
+    return jsonify({**run_scenarios(read_db(), process_id, xml, _posted_forms(), drafts), "problems": []})
 
 
 # --- the diff shown before publishing -----------------------------------------------------------------
@@ -192,7 +224,16 @@ def changes(process_id):
         abort(404)
     except Exception:  # noqa: BLE001 - unreadable XML: the validator names the problem
         return _bad("流程图无法读取，请先“检查”")
-    return jsonify(_diff_json(found))
+    out = _diff_json(found)
+    affects = forms_affected(read_db(), process_id, _posted_forms(), found)
+    return jsonify({**out, "lines": out["lines"] + affects, "affects": affects})
+
+
+def forms_affected(session, process_id: str, forms: dict[str, bytes], found: version_diff.VersionDiff) -> list[str]:
+    """Per form the edit changes, the diagrams that use it (:mod:`engine.repository.form_usage`)."""
+    latest = repository.latest_version(session, process_id)
+    changed = set(form_usage.changed_forms(latest.forms, forms)) | {f.form for f in found.fields}
+    return form_usage.affected(session, process_id, sorted(changed))
 
 
 # --- publishing -------------------------------------------------------------------------------------
@@ -228,6 +269,8 @@ def deploy(process_id):
                         "problems": warnings, "results": tried["results"]}), 422
     if warnings:
         note = f"{note.strip()}（偏离工作规程的理由：{reason.strip()}）"
+    if publish_approval.required(read_db()):
+        return _ask_approval(process_id, xml, note, tried["results"])
     try:
         with db.transaction() as session:
             result = editing.publish(session, process_id, xml, current_user().username, note, _posted_forms())
@@ -237,11 +280,29 @@ def deploy(process_id):
         return jsonify({"ok": False, "message": f"发现 {len(exc.problems)} 个问题，未发布",
                         "problems": _as_json(exc.problems, "error")}), 422
     results = tried["results"]
+    if result.created:
+        with db.read_session() as session:
+            affects = form_usage.affected(session, process_id, form_usage.changed_forms(
+                repository.get_version(session, process_id, result.version - 1).forms, _posted_forms()))
     if not result.created:
         return jsonify({"ok": True, "created": False, "version": result.version, "problems": [], "results": results,
                         "message": f"内容未变化，未产生新版本（仍为第{result.version}版）"})
     return jsonify({"ok": True, "created": True, "version": result.version, "problems": [], "results": results,
-                    "message": f"已发布 {process_id} 第{result.version}版"})
+                    "message": f"已发布 {process_id} 第{result.version}版",
+                    **({"affects": affects} if affects else {})})  # only when a form changed
+
+
+def _ask_approval(process_id: str, xml: bytes, note: str, results: list):
+    """With a second approver required, the checked edit waits for a 公司经理 instead of deploying."""
+    try:
+        with db.transaction() as session:
+            row = publish_approval.request_edit(session, process_id, xml, _posted_forms(), note,
+                                                current_user().username)
+    except editing.EditError as exc:
+        return _edit_error(exc)
+    return jsonify({"ok": True, "created": False, "pending": True, "pending_id": row.id, "problems": [],
+                    "results": results, "version": row.base_version,
+                    "message": f"已提交发布申请，公司经理批准后发布为新版本（当前仍为第{row.base_version}版）"})
 
 
 # --- the form editor's live preview -----------------------------------------------------------------
@@ -260,15 +321,17 @@ def form_preview():
     if not isinstance(schema, dict) or (ui is not None and not isinstance(ui, dict)):
         return _bad("请求格式不正确：需要 JSON {\"schema\": {…}, \"ui\": {…}}")
     problems = form_schema.check_schema(schema, ui)
-    used_by = sorted({v.process_id for v in repository.list_versions(read_db())
-                      if body.get("name") in v.forms}) if isinstance(body.get("name"), str) else []
+    uses = form_usage.usage(read_db(), body["name"]) if isinstance(body.get("name"), str) else []
+    used_by = [u.describe() for u in uses]
     html = ""
     if not problems:
         try:
             html = render_template_string(_PREVIEW, schema=schema, ui=ui or {})
         except Exception as exc:  # noqa: BLE001 - a schema the macros cannot draw: shown as a problem
             problems = [f"无法显示：{type(exc).__name__}: {exc}"]
-    return jsonify({"ok": not problems, "problems": problems, "html": html, "used_by": used_by})
+    return jsonify({"ok": not problems, "problems": problems, "html": html, "used_by": used_by,
+                    "usage": [{"process_id": u.process_id, "name": u.process_name, "version": u.version,
+                               "elements": [{"element_id": e, "name": n} for e, n in u.elements]} for u in uses]})
 
 
 # --- moving running requests to the latest version ------------------------------------------------------
@@ -301,22 +364,124 @@ def migrate(process_id):
     recompute = request.values.get("recompute") == "1"
     done: list[tuple[str, str]] = []
     if request.method == "POST" and source is not None:
-        chosen = request.form.getlist("instance")
-        dry_run = request.form.get("action") != "migrate"
-        for instance_id in chosen:
+        chosen = list(dict.fromkeys(request.form.getlist("instance")))
+        if request.form.get("action") == "migrate" and chosen:
+            return _start_batch(process_id, source, latest.version, chosen, recompute)
+        for instance_id in chosen:  # 试迁移: the previews, in this request (nothing is written)
             try:
-                if dry_run:
-                    found = migration.plan(session, instance_id, latest.version, recompute=recompute)
-                    done.append((instance_id, "可以迁移（试迁移，未修改）" if found.movable
-                                 else "不能迁移：" + "；".join(found.reasons)))
-                else:
-                    with db.transaction() as tx:
-                        migration.migrate(tx, instance_id, latest.version, current_user().username, recompute=recompute)
-                    done.append((instance_id, f"已迁移到第{latest.version}版"))
+                found = migration.plan(session, instance_id, latest.version, recompute=recompute)
+                done.append((instance_id, "可以迁移（试迁移，未修改）" if found.movable
+                             else "不能迁移：" + "；".join(found.reasons)))
             except EngineError as exc:
                 done.append((instance_id, f"未迁移：{exc.message}"))
-        session.rollback()  # end the read snapshot taken before the migrations committed
-        latest, older = _older_versions(session, process_id)
     plans = _plans(session, process_id, source, latest.version, recompute) if source is not None else []
     return render_template("modeler/migrate.html", process_id=process_id, latest=latest, older=older,
                            source=source, plans=plans, recompute=recompute, done=done)
+
+
+# --- the batch: a job row updated per instance, run in a worker thread, and a page that polls it -------
+
+def _start_batch(process_id: str, source: int, target: int, chosen: list[str], recompute: bool):
+    with db.transaction() as tx:
+        job = migration_batch.create(tx, process_id, source, target, chosen, current_user().username,
+                                     recompute=recompute)
+    worker = threading.Thread(target=_run_batch, args=(job.id,), name=f"migration-job-{job.id}", daemon=True)
+    _WORKERS[job.id] = worker
+    worker.start()
+    return redirect(url_for("studio.migration_job", process_id=process_id, job_id=job.id))
+
+
+_WORKERS: dict[int, threading.Thread] = {}  # job id -> its worker (tests join it; finished ones are dropped)
+
+
+def _run_batch(job_id: int) -> None:
+    try:
+        migration_batch.run(job_id)
+    finally:
+        _WORKERS.pop(job_id, None)
+
+
+def _job(process_id: str, job_id: str):
+    job = read_db().get(MigrationJob, id_or_404(job_id))
+    if job is None or job.process_id != process_id:
+        abort(404)
+    return job
+
+
+@bp.get("/<process_id>/migrate/jobs/<job_id>")
+@requires("modeler")
+def migration_job(process_id, job_id):
+    """The batch's progress; the page reloads itself every second until the batch is finished."""
+    job = _job(process_id, job_id)
+    rows = migration_batch.results(job)
+    return render_template("modeler/migration_job.html", process_id=process_id, job=job, rows=rows,
+                           failures=[r for r in rows if r["ok"] is False])
+
+
+@bp.get("/<process_id>/migrate/jobs/<job_id>.json")
+@requires("modeler")
+def migration_job_json(process_id, job_id):
+    job = _job(process_id, job_id)
+    return jsonify({"id": job.id, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
+                    "from_version": job.from_version, "to_version": job.to_version,
+                    "results": migration_batch.results(job)})
+
+
+# --- writing a scenario in the studio ------------------------------------------------------------------
+
+@bp.route("/<process_id>/scenarios/write", methods=["GET", "POST"])
+@requires("modeler")
+def write_scenario(process_id):
+    """Write a scenario (the YAML of ``bpmn/scenarios``): 检查格式, 试运行 against the published diagrams
+    together with the other scenarios (the same ``run_scenarios`` as the editor's 试运行; the editor runs a
+    draft against the unpublished edit through ``scenarios`` with {"scenario": {"name", "content"}}), 保存 —
+    stored beside the process (:mod:`engine.helpdesk.scenarios.saved`), so later 试运行 and publishing run it."""
+    session = read_db()
+    latest = repository.latest_version(session, process_id)
+    if latest is None:
+        abort(404)
+    name = (request.values.get("name") or "").strip()
+    row = session.get(StudioScenario, (process_id, name)) if name else None
+    content = request.form.get("content") if request.method == "POST" else (row.content if row else _TEMPLATE)
+    error = message = None
+    outcome = None
+    status = 200
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if name and (scenario_dir() / f"{name}.yaml").exists():
+                raise scenarios.ScenarioError(f"仓库中已有场景文件 {name}.yaml：请换一个名称")
+            saved_scenarios.check(name, content or "")
+        except scenarios.ScenarioError as exc:
+            error, status = str(exc), 422
+        else:
+            if action == "save":
+                with db.transaction() as tx:
+                    saved_scenarios.save(tx, process_id, name, content, current_user().username)
+                flash(f"已保存场景 {name}：以后的试运行和发布都会运行它", "success")
+                return redirect(url_for("studio.write_scenario", process_id=process_id, name=name))
+            if action == "try":
+                xml = repository.file_content(session, latest.bpmn_sha256)
+                outcome = run_scenarios(session, process_id, xml, {}, {name: content})
+            else:
+                message = "格式正确"
+    return render_template("modeler/scenario_write.html", process_id=process_id, latest=latest, name=name,
+                           content=content, error=error, message=message, outcome=outcome,
+                           rows=saved_scenarios.saved(session, process_id)), status
+
+
+@bp.post("/<process_id>/scenarios/<name>/delete")
+@requires("modeler")
+def delete_scenario(process_id, name):
+    with db.transaction() as tx:
+        found = saved_scenarios.delete(tx, process_id, name)
+    flash(f"已删除场景 {name}" if found else "没有这个场景", "success" if found else "error")
+    return redirect(url_for("studio.write_scenario", process_id=process_id))
+
+
+_TEMPLATE = """name: 场景名称（说明它检查工作规程的哪一条）
+start: {channel: hotline, category: b}
+steps:
+  - {do: record_hotline, as: assistant}
+  - {expect: {ready: []}}
+"""

@@ -66,6 +66,15 @@ def start_session(user: User, *, epoch: int | None = None) -> None:
     session[EPOCH_KEY] = user.auth_epoch if epoch is None else epoch
 
 
+def id_or_404(raw: str) -> int:
+    """A row id from a URL: digits only, short enough for the database's integer, else 404."""
+    from flask import abort
+
+    if not raw.isdecimal() or len(raw) > 9:
+        abort(404)
+    return int(raw)
+
+
 def read_db():
     """One read session per request, closed at teardown; writes use ``db.transaction()`` explicitly."""
     if "read_db" not in g:

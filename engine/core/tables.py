@@ -328,3 +328,24 @@ class Incident(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class MigrationJob(Base):
+    """A batch of instances moved to another version (engine.runtime.migration_batch): updated after each
+    instance, so a page can show the progress and, per instance, what failed and why."""
+
+    __tablename__ = "migration_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    from_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    recompute: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running | finished
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    # JSON list of {"instance_id", "ok", "message"}, in the order the instances were taken
+    results: Mapped[str] = mapped_column(Text, default="[]")
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)

@@ -104,3 +104,38 @@ class MonthSeal(Base):
     audit_seq: Mapped[int] = mapped_column(Integer)  # the signing event's place in that instance's audit chain
     figures: Mapped[str] = mapped_column(Text)  # canonical JSON of the month's figures
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of ``figures``
+
+
+class PendingPublication(Base):
+    """A process owner's publish waiting for the 公司经理 (engine.helpdesk.publish_approval): the edited
+    diagram and forms exactly as checked, or the earlier version to revert to, with who asked, who decided
+    and the version it became."""
+    __tablename__ = "pending_publications"
+    __table_args__ = (Index("ix_pending_publications_status", "status", "process_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    base_version: Mapped[int] = mapped_column(Integer)  # the latest version when it was asked for
+    kind: Mapped[str] = mapped_column(String(16))  # "edit" | "revert"
+    revert_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    xml: Mapped[str] = mapped_column(Text, default="")
+    forms: Mapped[str] = mapped_column(Text, default="{}")  # JSON {form file name: file text}
+    note: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | refused | superseded
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was refused
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the version it was published as
+
+
+class StudioScenario(Base):
+    """A scenario a process owner wrote in the studio for one process (engine.helpdesk.scenarios.saved):
+    the YAML text of ``bpmn/scenarios``' format, run by the studio's 试运行 and by publishing beside the
+    repository's files."""
+    __tablename__ = "studio_scenarios"
+    process_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file name without ".yaml"
+    content: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[dt.datetime] = mapped_column(Timestamp)

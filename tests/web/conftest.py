@@ -82,6 +82,21 @@ def client_for(app):
     return make
 
 
+@pytest.fixture
+def studio_for(seeded, tmp_path):
+    """``studio_for("process_owner")`` → a signed-in client of an app whose studio finds no scenario files
+    (publishing then runs none)."""
+    (tmp_path / "no-scenarios").mkdir()
+    app = make_app(SCENARIO_DIR=str(tmp_path / "no-scenarios"))
+
+    def sign_in(username: str):
+        client = app.test_client()
+        assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 302
+        return client
+
+    return sign_in
+
+
 def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"

@@ -93,20 +93,25 @@ def test_the_diff_of_an_edit_lists_elements_and_form_fields_before_publishing(ow
     assert status == 400 and "不存在" in body["message"]
 
 
-@pytest.fixture
-def procedure_owner(db_url, password_hash, monkeypatch, tmp_path):
-    """The real procedure deployed; the studio's scenarios: the 30-minute response one only."""
+def procedure_studio(password_hash, monkeypatch, folder):
+    """The real procedure deployed and the process owner signed in; the studio's scenario folder: ``folder``."""
     with monkeypatch.context() as m:
         m.setattr(identity, "hash_password", lambda _pw: password_hash)
         with db.transaction() as session:
             repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn"]), actor="setup")
             identity.ensure_demo_users(session, PASSWORD)
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    shutil.copy(config.bpmn_dir() / "scenarios" / "t2_1_response_late.yaml", folder)
     client = make_app(SCENARIO_DIR=str(folder), HELP_REQUEST_PROCESS="help_request").test_client()
     assert client.post("/login", data={"username": "process_owner", "password": PASSWORD}).status_code == 302
     return client
+
+
+@pytest.fixture
+def procedure_owner(db_url, password_hash, monkeypatch, tmp_path):
+    """The real procedure deployed; the studio's scenarios: the 30-minute response one only."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    shutil.copy(config.bpmn_dir() / "scenarios" / "t2_1_response_late.yaml", folder)
+    return procedure_studio(password_hash, monkeypatch, folder)
 
 
 def test_publishing_runs_the_scenarios_and_refuses_when_one_fails(procedure_owner):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tqdm import tqdm
+
 from engine.core import clock, db
 from engine.core.errors import EngineError
 from engine.repository import diff as version_diff
@@ -103,7 +105,11 @@ def cmd_migrate(args) -> int:
         print(f"流程 {args.process} 第{source}版上没有在办的实例")
         return 0
     moved = refused = 0
-    for n, instance_id in enumerate(ids, 1):
+    # The bar on stderr (updated per instance; hidden when stderr is not a terminal unless asked), the
+    # per-instance report on stdout through the bar so neither garbles the other.
+    bar = tqdm(ids, desc="试迁移" if args.dry_run else "迁移", unit="个", file=sys.stderr, ascii=True,
+               disable=False if args.progress else None, dynamic_ncols=True)
+    for n, instance_id in enumerate(bar, 1):
         head = f"[{n}/{len(ids)}] {instance_id}"
         try:
             if args.dry_run:
@@ -114,22 +120,23 @@ def cmd_migrate(args) -> int:
                     plan = migration.migrate(session, instance_id, target, args.actor,
                                              recompute=args.recompute_deadlines)
         except migration.CannotMigrate as exc:
-            print(f"{head}：未迁移")
-            print(f"  不能迁移：{exc.message}")
+            tqdm.write(f"{head}：未迁移")
+            tqdm.write(f"  不能迁移：{exc.message}")
             refused += 1
             continue
         except EngineError as exc:
-            print(f"{head}：未迁移：{exc.message}")
+            tqdm.write(f"{head}：未迁移：{exc.message}")
             refused += 1
             continue
         verb = "可以迁移（试运行，未修改）" if args.dry_run and plan.movable else "已迁移" if plan.movable else "不能迁移"
-        print(f"{head}：第{plan.from_version}版 → 第{plan.to_version}版：{verb}")
+        tqdm.write(f"{head}：第{plan.from_version}版 → 第{plan.to_version}版：{verb}")
         for line in _describe(plan):
-            print(line)
+            tqdm.write(line)
         if plan.movable:
             moved += 1
         else:
             refused += 1
+    bar.close()
     what = "可迁移" if args.dry_run else "已迁移"
     print(f"共 {len(ids)} 个实例：{what} {moved} 个，不能迁移 {refused} 个" + ("（试运行，未作任何修改）" if args.dry_run else ""))
     return 0 if refused == 0 else 1
@@ -162,5 +169,6 @@ def register(sub) -> None:
     p.add_argument("--recompute-deadlines", action="store_true",
                    help="recount running timers with the new durations from when they were armed")
     p.add_argument("--actor", default=os.environ.get("USER", "cli"))
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     p.set_defaults(func=cmd_migrate)
 
