@@ -6,13 +6,13 @@ sla_key, status) and requests (department, instance_id), replacing (department):
 reaches its clocks of the year from its requests, both read from the indexes alone.
 
 Revision ID: 0061
-Revises: 0040
+Revises: 0053
 Create Date: 2026-12-01
 """
 from alembic import op
 
 revision = "0061"
-down_revision = "0040"
+down_revision = "0053"
 branch_labels = None
 depends_on = None
 
