@@ -26,10 +26,13 @@ run: setup
 	$(LIYUAN) init --demo
 	$(LIYUAN) serve --host 127.0.0.1 --port 5000
 
-# Cheap checks first: lint and the wheel fail in seconds, the test suite takes minutes.
+# Cheap checks first: lint and the wheel fail in seconds, the test suite takes minutes. The suite runs on
+# every core (TEST_WORKERS=1 for one process); each worker gets its own SQLite files and PostgreSQL
+# database. The slowest tests are listed at the end, so a test that grows slow is seen.
+TEST_WORKERS ?= auto
 test: setup chromium lint wheel-check
 	$(PY) -m tests.postgres_status
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 bench: setup
 	$(PY) bench/engine.py
