@@ -199,8 +199,8 @@ REREAD_AFTER = dt.timedelta(minutes=5)
 
 def note_restricted_reads(user: User, requests, where: str, *, refresh: bool = False) -> None:
     """Record on the ``access`` audit chain that ``user`` read these restricted requests (a page, the API, a
-    list): who, which, where. Its own short transaction, retried when a concurrent reader took the same
-    chain position (``history.lost_chain_race``).
+    list): who, which, where. Its own short transaction; the event is appended again from the new head
+    when a concurrent reader took the same chain position (``history.append_once``).
 
     ``refresh``: the same list fetched again by itself (the inbox's ten-second poll, ``/inbox/list``),
     not a person's act of opening something. Each poll that shows a restricted request is a read and is
@@ -218,20 +218,12 @@ def note_restricted_reads(user: User, requests, where: str, *, refresh: bool = F
         ids = sorted(set(ids) - _read_lately(user, ids))
     if not ids:
         return
-    from sqlalchemy.exc import DBAPIError
-
     from engine.audit import history
     from engine.core import db
 
-    for attempt in range(5):
-        try:
-            with db.transaction() as session:
-                history.append(session, ACCESS_CHAIN, user.username, RESTRICTED_READ, element_id=where,
-                               payload={"instances": ids, "where": where})
-            return
-        except DBAPIError as exc:
-            if attempt == 4 or not history.lost_chain_race(exc):
-                raise
+    with db.transaction() as session:
+        history.append_once(session, ACCESS_CHAIN, user.username, RESTRICTED_READ, element_id=where,
+                            payload={"instances": ids, "where": where})
 
 
 def _read_lately(user: User, ids: list[str]) -> set[str]:

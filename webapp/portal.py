@@ -134,7 +134,7 @@ def urge(instance_id):
         wait = _urge_wait(queries.last_event(session, instance_id, "urged", user.username))
         if wait is None:
             lanes = sorted({t.lane for t in queries.open_tasks(session, instance_id) if t.lane})
-            history.append(session, instance_id, user.username, "urged", payload={"lanes": lanes})
+            history.append_once(session, instance_id, user.username, "urged", payload={"lanes": lanes})
     if wait is not None:
         flash(f"您刚催过单，请{duration_text(wait + dt.timedelta(seconds=59))}后再试", "warning")
     else:

@@ -68,6 +68,27 @@ def append(session: Session, chain: str, actor: str, kind: str, *, element_id: s
                       state_fingerprint=state_fingerprint, at=at)[0]
 
 
+# How often an appender without the instance's write tries again after losing the chain's next position.
+ATTEMPTS = 5
+
+
+def append_once(session: Session, chain: str, actor: str, kind: str, **fields) -> dict:
+    """Append one event for a change that holds no write of the chain's instance (claim, release, 派单,
+    催单): such a change reads the chain's head unguarded, so a concurrent append (a task completed, a
+    timer fired, a phone number's calls linked) can take the next position first, and the unique key or
+    the in-order trigger refuses this event. It then runs again from the new head in its own savepoint,
+    so it is written once, whole, and the person sees their change done instead of a 500."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return append(session, chain, actor, kind, **fields)
+        except DBAPIError as exc:
+            if attempt == ATTEMPTS or not lost_chain_race(exc):
+                raise
+            session.info.get("audit_heads", {}).pop(chain, None)  # read again, after the winner's commit
+    raise AssertionError("unreachable")
+
+
 # Who hears every appended event in the appender's transaction (as Camunda's history event handlers do): the
 # help desk's notices write the outbox messages an event causes, so a change and its messages commit or
 # roll back together, whichever room appended the event (the runtime, the inbox's 派单, the portal's 催单).

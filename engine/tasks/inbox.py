@@ -194,7 +194,7 @@ def claim(session: Session, task_id: str, user: User) -> TaskRow:
     if not may_work_on(user, row, session):
         raise errors.Forbidden("您没有处理此任务的权限")
     row.claimed_by = user.username
-    history.append(session, row.instance_id, user.username, "task_claimed", element_id=row.element_id,
+    history.append_once(session, row.instance_id, user.username, "task_claimed", element_id=row.element_id,
                    payload={"task_id": row.id})
     return row
 
@@ -204,7 +204,7 @@ def release(session: Session, task_id: str, user: User) -> TaskRow:
     if row.claimed_by != user.username and not (user.role_codes & DISPATCHERS):
         raise errors.Forbidden("只能退回自己领取的任务")
     row.claimed_by = None
-    history.append(session, row.instance_id, user.username, "task_released", element_id=row.element_id,
+    history.append_once(session, row.instance_id, user.username, "task_released", element_id=row.element_id,
                    payload={"task_id": row.id})
     return row
 
@@ -234,7 +234,7 @@ def assign(session: Session, task_id: str, dispatcher: User, username: str) -> T
     if not _may_receive(session, target, row):
         raise errors.EngineError(f"{target.display_name} 不具备「{offered_to(row)}」的身份，不能派给他/她")
     row.claimed_by = username
-    history.append(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
+    history.append_once(session, row.instance_id, dispatcher.username, "task_assigned", element_id=row.element_id,
                    payload={"task_id": row.id, "to": username})
     return row
 
