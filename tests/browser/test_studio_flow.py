@@ -85,6 +85,10 @@ def test_process_owner_edits_tries_and_publishes_help_request_then_migrates_a_ru
     assert token.get_attribute("aria-pressed") == "true" and token.inner_text() == "结束令牌模拟"
     page.wait_for_selector(".simulation .djs-overlays[data-container-id=start] .bts-context-pad", state="attached")
     page.screenshot(path=str(artifacts_dir / "00-token-simulation.png"))
+    # the simulation's own buttons speak Chinese too (it writes English straight into the page)
+    titles = page.eval_on_selector_all("[class*=bts-][title]", "els => els.map(e => e.getAttribute('title'))")
+    assert "显示或隐藏模拟日志" in titles and "触发事件" in titles, titles
+    assert not {"Toggle Simulation Log", "Trigger Event", "Reset Simulation", "Play/Pause Simulation"} & set(titles)
     token.click()
     assert token.get_attribute("aria-pressed") == "false" and page.locator(".simulation").count() == 0
 
@@ -215,7 +219,12 @@ def test_process_owner_edits_tries_and_publishes_help_request_then_migrates_a_ru
         assert repository.session_version(session, session.get(Instance, started["v1"])) == 1
     page.screenshot(path=str(artifacts_dir / "06-migrate-preview.png"), full_page=True)
     page.click("[data-testid=migrate]")
-    assert "已迁移到第2版" in page.inner_text("[data-testid=migrate-results]")
+    # the batch runs beside the page, which shows its progress until it has finished
+    page.wait_for_selector("[data-testid=job-finished]", timeout=30000)
+    assert page.inner_text("[data-testid=job-progress]") == "1 / 1"
+    assert "已迁移到第2版" in page.inner_text(f"[data-testid=job-row-{started['v1']}]")
+    page.screenshot(path=str(artifacts_dir / "07-migrate-job.png"), full_page=True)
+    page.goto(base + "/modeler/help_request/migrate")
     assert page.locator("[data-testid=nothing-to-migrate]").count() == 1
 
     # it continues on v2 to its end; the audit chain and the replay hold across the migration

@@ -10,6 +10,7 @@ import translateModule from './translate.js';
 import LiyuanPropertiesProvider from './provider.js';
 import lintModule from 'bpmn-js-bpmnlint';
 import TokenSimulationModule from 'bpmn-js-token-simulation';
+import tokenSimulationChinese from './token_zh.js';
 import 'bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css';
 import 'bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css';
 import lintConfig from '../../../.bpmnlintrc';
@@ -26,7 +27,7 @@ export function createStudioModeler(container, data, panelParent) {
     } : undefined,
     linting: { bpmnlint: lintConfig, active: true },
     additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, translateModule,
-      lintModule, TokenSimulationModule,
+      lintModule, TokenSimulationModule, tokenSimulationChinese,
       { __init__: ['liyuanPropertiesProvider'], liyuanPropertiesProvider: ['type', LiyuanPropertiesProvider] }],
     moddleExtensions: { spiffworkflow },
     liyuan: data || {},
