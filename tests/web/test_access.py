@@ -31,6 +31,9 @@ def _pages(app, ids):
     return out
 
 
+DEPARTMENT_SCOPED = {"/reports", "/reports/export.xlsx"}
+
+
 def test_every_role_against_every_page(app, client_for):
     # Every demo user posts every form empty from one address: the wrong-current-password posts would add up
     # past the per-address sign-in lock (20) and lock out the last users; this test is about access only.
@@ -57,7 +60,10 @@ def test_every_role_against_every_page(app, client_for):
         for method, path, areas in pages:
             if not areas or path == "/logout":
                 continue
-            res = client.open(path, method=method, data={})
+            # A 部门主管 enters the month page and its workbook for their own department only (the refusals
+            # of the rest: tests/web/test_month_department.py): the walk asks for what the role may see.
+            scoped = policy.report_department_for(user) if path in DEPARTMENT_SCOPED else None
+            res = client.open(path + (f"?department={scoped}" if scoped else ""), method=method, data={})
             may = any(policy.allowed(user, a) for a in areas)
             if may:
                 assert res.status_code != 403 or "tasks/" in path, (username, method, path, res.status_code)
