@@ -82,9 +82,9 @@ def breached_clocks(session: Session, since: dt.datetime, limit: int = 200) -> l
 
 def breach_times(session: Session, since: dt.datetime, limit: int = 200) -> list[tuple[dt.datetime, str]]:
     """(breached_at, instance id) of :func:`breached_clocks` after ``since``: for counting, not showing."""
-    return list(session.execute(select(SlaClock.breached_at, SlaClock.instance_id)
+    return [tuple(row) for row in session.execute(select(SlaClock.breached_at, SlaClock.instance_id)
                                 .where(SlaClock.status == "breached", SlaClock.breached_at > since)
-                                .order_by(SlaClock.breached_at.desc()).limit(limit)).tuples())
+                                .order_by(SlaClock.breached_at.desc()).limit(limit))]
 
 
 def open_tasks(session: Session, instance_id: str) -> list[TaskRow]:

@@ -80,9 +80,9 @@ def arrivals_for_person(session: Session, username: str, role_codes: Iterable[st
     """(created_at, instance id) of the in-app messages :func:`for_person` would list since ``since``, and
     nothing else: what a badge counts on every page, without loading the messages."""
     def newest(who):
-        return list(session.execute(select(OutboxMessage.created_at, OutboxMessage.instance_id)
+        return [tuple(row) for row in session.execute(select(OutboxMessage.created_at, OutboxMessage.instance_id)
                                     .where(who, OutboxMessage.created_at > since, OutboxMessage.channel == "inapp")
-                                    .order_by(OutboxMessage.created_at.desc()).limit(limit)).tuples())
+                                    .order_by(OutboxMessage.created_at.desc()).limit(limit))]
     found = newest(OutboxMessage.to_user == username)
     roles = sorted(set(role_codes))
     if roles:
