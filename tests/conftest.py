@@ -52,6 +52,25 @@ def audit_signing(audit_key_file, tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2 at its smallest cost for the test run (as Django's test settings swap in a fast hasher):
+    the production parameters (argon2-cffi's defaults, RFC 9106's low-memory choice) cost about 50-100 ms
+    per hash or check, and the web and API tests create some twenty users and sign several in per test.
+    Still argon2id, so the code paths and the stored format are the ones production runs; the dummy hash
+    of unknown users is made with the same parameters (tests/web/test_sessions.py checks that)."""
+    from argon2 import PasswordHasher
+
+    from engine.identity import users
+
+    production = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    users._dummy.clear()
+    yield
+    users._hasher = production
+    users._dummy.clear()
+
+
 @pytest.fixture(autouse=True)
 def secret_key(monkeypatch) -> str:
     """The installation secret (signed SMS links, sessions) from the environment, never the repo's var/."""

@@ -59,7 +59,7 @@ def password_hash() -> str:
 def seeded(db_url, password_hash, monkeypatch):
     """Argon2 runs once per session, not once per seeded user per test."""
     with monkeypatch.context() as m:
-        m.setattr(identity, "hash_password", lambda _pw: password_hash)
+        m.setattr(identity.users, "hash_password", lambda _pw: password_hash)
         seed(db_url)
     return db_url
 

@@ -92,7 +92,7 @@ def test_a_refusal_keeps_the_published_version_and_tells_the_owner_why(studio):
 
 
 def test_nobody_approves_their_own_publish(studio, password_hash, monkeypatch):
-    monkeypatch.setattr(identity, "hash_password", lambda _pw: password_hash)
+    monkeypatch.setattr(identity.users, "hash_password", lambda _pw: password_hash)
     with db.transaction() as session:
         identity.add_user(session, "owner_manager", PASSWORD, ["process_owner", "manager"], display_name="兼任经理")
     _turn_on(studio)

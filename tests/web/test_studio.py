@@ -96,7 +96,7 @@ def test_the_diff_of_an_edit_lists_elements_and_form_fields_before_publishing(ow
 def procedure_studio(password_hash, monkeypatch, folder):
     """The real procedure deployed and the process owner signed in; the studio's scenario folder: ``folder``."""
     with monkeypatch.context() as m:
-        m.setattr(identity, "hash_password", lambda _pw: password_hash)
+        m.setattr(identity.users, "hash_password", lambda _pw: password_hash)
         with db.transaction() as session:
             repository.deploy(session, bundle.read_paths([config.PROJECT_ROOT / "bpmn"]), actor="setup")
             identity.ensure_demo_users(session, PASSWORD)
