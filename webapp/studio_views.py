@@ -414,8 +414,11 @@ def migration_job(process_id, job_id):
     """The batch's progress; the page reloads itself every second until the batch is finished."""
     job = _job(process_id, job_id)
     rows = migration_batch.results(job)
+    # A running job with no worker in this process was cut off by a restart (or runs in another server
+    # process): the page says how the operator finishes it.
+    orphaned = job.status == "running" and job.id not in _WORKERS
     return render_template("modeler/migration_job.html", process_id=process_id, job=job, rows=rows,
-                           failures=[r for r in rows if r["ok"] is False])
+                           failures=[r for r in rows if r["ok"] is False], orphaned=orphaned)
 
 
 @bp.get("/<process_id>/migrate/jobs/<job_id>.json")

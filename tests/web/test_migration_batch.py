@@ -61,3 +61,26 @@ def test_a_batch_reports_progress_to_the_total_and_lists_each_failure(three_on_v
         migrated = set(session.scalars(select(AuditEvent.chain).where(AuditEvent.kind == "migrated")))
     assert migrated == {ids[0], ids[2]}
     assert owner.get(f"/modeler/{PID}/migrate/jobs/999999").status_code == 404
+
+
+def test_a_batch_cut_off_by_a_restart_is_finished_from_the_command_line(three_on_v1, capsys):
+    """The worker thread dies with the server: the job stays "running" with instances waiting. Its page says
+    so and names the command; ``liyuan resume-migration`` migrates the rest, each with its audit event."""
+    from engine.runtime import migration_batch
+
+    owner, ids = three_on_v1
+    with db.transaction() as session:  # as the studio creates it; the restart comes before its worker runs
+        job_id = migration_batch.create(session, PID, 1, 2, ids, "process_owner").id
+    page = owner.get(f"/modeler/{PID}/migrate/jobs/{job_id}").get_data(as_text=True)
+    assert 'data-testid="job-orphaned"' in page and f"liyuan resume-migration {job_id}" in page
+
+    assert main(["resume-migration", str(job_id), "--progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "3/3" in err and f"迁移任务 {job_id}：共 3 个，已迁移 3 个，失败 0 个" in out
+    job = owner.get(f"/modeler/{PID}/migrate/jobs/{job_id}.json").get_json()
+    assert (job["status"], job["done"], job["failed"]) == ("finished", 3, 0)
+    with db.read_session() as session:
+        migrated = set(session.scalars(select(AuditEvent.chain).where(AuditEvent.kind == "migrated")))
+    assert migrated == set(ids)
+    assert main(["resume-migration", str(job_id)]) == 0  # a finished job: nothing to do, said so
+    assert "已结束：迁移 3 个，失败 0 个" in capsys.readouterr().out

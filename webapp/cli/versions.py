@@ -142,6 +142,35 @@ def cmd_migrate(args) -> int:
     return 0 if refused == 0 else 1
 
 
+def cmd_resume_migration(args) -> int:
+    """Finish a studio batch migration that stopped half-way (the server restarted while its worker thread
+    ran): the instances still waiting are migrated, each with its audit event, as the batch would have."""
+    from engine.core.tables import MigrationJob
+    from engine.runtime import migration_batch
+
+    with db.read_session() as session:
+        job = session.get(MigrationJob, args.job)
+        if job is None:
+            print(f"没有编号为 {args.job} 的迁移任务", file=sys.stderr)
+            return 1
+        if job.status != "running":
+            print(f"迁移任务 {args.job} 已结束：迁移 {job.done - job.failed} 个，失败 {job.failed} 个")
+            return 0
+        waiting = sum(1 for r in migration_batch.results(job) if r["ok"] is None)
+    bar = tqdm(total=waiting, desc="继续迁移", unit="个", file=sys.stderr, ascii=True,
+               disable=False if args.progress else None, dynamic_ncols=True)
+
+    def each(outcome: dict) -> None:
+        bar.update(1)
+        if not outcome["ok"]:
+            tqdm.write(f"{outcome['instance_id']}：{outcome['message']}")
+
+    job = migration_batch.run(args.job, on_each=each)
+    bar.close()
+    print(f"迁移任务 {job.id}：共 {job.total} 个，已迁移 {job.done - job.failed} 个，失败 {job.failed} 个")
+    return 0 if job.failed == 0 else 1
+
+
 def register(sub) -> None:
     p = sub.add_parser("versions", help="a process's versions: who published them, when, and why")
     p.add_argument("process", nargs="?")
@@ -171,4 +200,9 @@ def register(sub) -> None:
     p.add_argument("--actor", default=os.environ.get("USER", "cli"))
     p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("resume-migration", help="finish a studio batch migration a server restart interrupted")
+    p.add_argument("job", type=int, help="the job's number (on its progress page)")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    p.set_defaults(func=cmd_resume_migration)
 
