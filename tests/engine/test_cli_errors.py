@@ -27,3 +27,10 @@ def test_an_unreachable_or_empty_database_says_so_without_the_password(tmp_path,
     monkeypatch.setenv("LIYUAN_DATABASE_URL", f"sqlite:///{empty}")
     assert main(["sla"]) == 1
     assert "尚未初始化：请先运行 liyuan init" in capsys.readouterr().err
+
+
+def test_init_with_no_diagrams_where_it_looks_says_so(db_url, tmp_path, monkeypatch, capsys):
+    """A LIYUAN_HOME or LIYUAN_BPMN_DIR pointing at the wrong folder would otherwise give a silent, empty desk."""
+    monkeypatch.setenv("LIYUAN_BPMN_DIR", str(tmp_path))
+    assert main(["init"]) == 0
+    assert f"{tmp_path} 下没有流程图（*.bpmn）：未发布任何流程" in capsys.readouterr().err

@@ -123,6 +123,9 @@ def cmd_init(args) -> int:
                 for p in exc.problems:
                     print(p, file=sys.stderr)
                 raise SystemExit("bpmn/ is invalid; nothing deployed") from None
+        else:  # LIYUAN_HOME / LIYUAN_BPMN_DIR pointing elsewhere: say so rather than serve no procedure
+            print(f"{config.bpmn_dir()} 下没有流程图（*.bpmn）：未发布任何流程。请检查 LIYUAN_HOME 或 LIYUAN_BPMN_DIR，"
+                  "或之后用 liyuan deploy 发布。", file=sys.stderr)
         if args.demo:
             try:
                 password, created = identity.ensure_demo_users(session, os.environ.get("LIYUAN_DEMO_PASSWORD"))
