@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 import engine.helpdesk
 from engine import repository
-from engine.core import clock, db, migrate
+from engine.core import clock, config, db, migrate
 from engine.repository import bundle
 from tests import postgres_status
 
@@ -155,6 +155,15 @@ def db_url(request, tmp_path, monkeypatch, sqlite_template):
 def fixture_bundle():
     """The small test processes in tests/fixtures/bpmn with their forms."""
     return bundle.read_paths([FIXTURES / "bpmn", FIXTURES / "forms"], default_forms=False)
+
+
+def deploy_procedure(at=None) -> list:
+    """The real procedure (bpmn/ with forms/) deployed as ``liyuan deploy`` would, in the test's database; the
+    clock frozen at ``at`` first when given (the tests' Friday office morning, mostly)."""
+    if at is not None:
+        clock.freeze(at)
+    with db.transaction() as session:
+        return repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
 
 
 @pytest.fixture

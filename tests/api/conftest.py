@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine import identity, repository
-from engine.core import clock, config, db
+from engine.core import db
 from engine.repository import bundle
+from tests.conftest import deploy_procedure
 from webapp import api
 from webapp.app import create_app
 
@@ -117,9 +118,7 @@ FRIDAY_MORNING = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shan
 @pytest.fixture
 def procedure(db_url):
     """The real procedure of bpmn/ deployed, the clock frozen on a Friday morning."""
-    clock.freeze(FRIDAY_MORNING)
-    with db.transaction() as session:
-        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
+    deploy_procedure(at=FRIDAY_MORNING)
     return make_app(HELP_REQUEST_PROCESS="help_request")
 
 

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from engine import identity, repository, tasks
+from engine import identity, tasks
 from engine.core import clock, config, db
-from engine.repository import bundle
+from tests.conftest import deploy_procedure
 
 from .conftest import make_app
 
@@ -19,8 +19,7 @@ CALL = {"channel": "hotline", "caller_name": "陈先生", "phone": "13800000009"
 
 @pytest.fixture
 def procedure_app(seeded):
-    with db.transaction() as session:
-        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
+    deploy_procedure()
     return make_app(HELP_REQUEST_PROCESS="help_request")
 
 

@@ -19,12 +19,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from engine import identity, repository
+from engine import identity
 from engine.audit import history
-from engine.core import clock, config, db
+from engine.core import clock, db
 from engine.core.tables import AuditEvent, TaskRow
 from engine.helpdesk.tables import HelpRequest
-from engine.repository import bundle
+from tests.conftest import deploy_procedure
 from webapp import api, policy
 
 from .conftest import PASSWORD, make_app
@@ -35,9 +35,7 @@ CALLER = {"caller_name": "周先生", "phone": "13800000031", "address": "6栋1�
 
 @pytest.fixture
 def procedure_app(seeded):
-    clock.freeze(MORNING)
-    with db.transaction() as session:
-        repository.deploy(session, bundle.read_paths([config.bpmn_dir()]), actor="process_owner")
+    deploy_procedure(at=MORNING)
     return make_app(HELP_REQUEST_PROCESS="help_request")
 
 
