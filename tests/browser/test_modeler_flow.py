@@ -16,6 +16,7 @@ from engine import identity, repository
 from engine.core import config, db
 from engine.core.tables import ProcessVersion
 from engine.repository import bundle
+from tests.browser.panel import show_in_panel
 from tests.web.conftest import PASSWORD
 
 
@@ -50,8 +51,7 @@ def _result(page) -> str:
 
 
 def _select(page, element_id: str) -> None:
-    page.evaluate("id => { const m = window.liyuanModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }",
-                  element_id)
+    show_in_panel(page, element_id)
 
 
 def _timer(page, value: str) -> None:

@@ -26,6 +26,7 @@ from engine.audit import history
 from engine.core import config, db
 from engine.core.tables import AuditEvent, Blob, Instance
 from engine.helpdesk.scenarios import runner
+from tests.browser.panel import show_in_panel
 from tests.browser.test_modeler_flow import _deploy_real_procedure, _sign_in
 
 SCENARIOS = ("g_help_online_direct.yaml", "d_consultation_oral_relayed.yaml")
@@ -50,8 +51,7 @@ def studio(serve_app, bpmn_js_vendor, tmp_path):
 
 
 def _select(page, element_id: str) -> None:
-    page.evaluate("id => { const m = window.liyuanModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }",
-                  element_id)
+    show_in_panel(page, element_id)
     page.wait_for_selector(f".djs-element.selected[data-element-id={element_id}]", state="attached")
 
 

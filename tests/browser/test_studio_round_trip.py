@@ -21,6 +21,7 @@ from lxml import etree
 
 from engine.repository.diff import element_properties
 from engine.repository.validation import BPMN_NS
+from tests.browser.panel import show_in_panel
 from tests.browser.test_diagrams_render import lost_in_round_trip, spiff_task_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,6 @@ const modeler = LiyuanStudio.createStudioModeler(document.getElementById('canvas
   { forms: ['help_assess.schema.json', 'help_qc.schema.json'], clauses: { O2: '初步评估', 'O2.1': '问题类型识别' } }, '#panel');
 window.roundTrip = async (xml) => { await modeler.importXML(xml); return (await modeler.saveXML({ format: true })).xml; };
 window.studio = modeler;
-modeler.on('propertiesPanel.updated', (e) => { window.panelShows = e.element.id; });
 </script></body></html>
 """
 
@@ -84,19 +84,7 @@ def test_panel_edits_change_exactly_the_edited_properties(page, harness):
     page.evaluate("xml => window.roundTrip(xml)", source)
 
     def edit(element_id: str, entry: str, value: str) -> None:
-        # Select the element until the panel says it shows it ('propertiesPanel.updated'). The panel subscribes
-        # to selection changes in a Preact effect that runs after its first render; on a loaded machine a
-        # selection made right after the import can come before that subscription, and the panel keeps showing
-        # the diagram's root. A person clicks again; so does the test (deselect, then select, at most every
-        # 250 ms). The panel renders the element before the next poll runs, so its entry is then the element's.
-        page.wait_for_function(
-            """([id, entry]) => {
-                 if (window.panelShows === id) return !!document.getElementById('bio-properties-panel-' + entry);
-                 const selection = window.studio.get('selection');
-                 selection.select(null);
-                 selection.select(window.studio.get('elementRegistry').get(id));
-                 return false;
-               }""", arg=[element_id, entry], polling=250)
+        show_in_panel(page, element_id, "studio")
         field = page.locator(f"#bio-properties-panel-{entry}")
         if field.evaluate("el => el.tagName") == "SELECT":
             field.select_option(value)
