@@ -114,6 +114,7 @@ def _refuse_dead_connection(dbapi_conn, _record, _proxy) -> None:
     socket — and the connection is given up: ``DisconnectionError`` makes the pool discard it and check out
     another (a new one if need be). A connection that dies silently (the network, not the server) fails its
     first statement instead; SQLAlchemy then invalidates the whole pool, so the next request reconnects.
+    A rare unasked message that is harmless (a configuration reload's ParameterStatus) costs one reconnect.
     """
     if dbapi_conn.closed or dbapi_conn.info.transaction_status.name == "UNKNOWN":
         raise DisconnectionError("connection closed")
