@@ -34,8 +34,11 @@ test: setup chromium lint wheel-check
 	$(PY) -m tests.postgres_status
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
+# The quick set. http_lifecycle.py serves the API with a real `liyuan serve` on a free port (SQLite, and
+# PostgreSQL when reachable) and reads its CPU from /proc; here with 10 lifecycles a row.
 bench: setup
 	$(PY) bench/engine.py
+	$(PY) bench/http_lifecycle.py -n 10
 	$(PY) bench/sqlite_synchronous.py
 	@if [ -f bench/timers.py ]; then $(PY) bench/timers.py; fi
 	$(PY) bench/audit_signing.py
@@ -44,8 +47,10 @@ bench: setup
 
 # The staff pages at 1,000 and 10,000 requests on SQLite and PostgreSQL (bench/scale.py; builds are cached
 # under bench/.cache/). SCALE_ARGS=--with-100k adds 100,000, which takes an hour or more to build.
+# Then the HTTP lifecycle bench at 100 lifecycles a row, with 1, 2 and 4 server processes on PostgreSQL.
 bench-scale: setup
 	$(PY) bench/scale.py $(SCALE_ARGS)
+	$(PY) bench/http_lifecycle.py -n 100 --workers 1 2 4
 
 # ruff: style and bugs. deptry: every imported package is declared in pyproject.toml, none unused.
 # lint-imports: the [tool.importlinter] contracts (the house's layers, no Flask in engine/, no circles).

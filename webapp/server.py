@@ -3,8 +3,9 @@
 Werkzeug's own server is for development and says so; waitress is pure Python, runs the same on every
 platform, and serves the embedded deployment with a pool of threads. SIGTERM (a service manager's stop)
 and Ctrl-C both end it cleanly: the scheduler gives back its timer leases before the process exits.
-For several workers behind a proxy on PostgreSQL, run ``create_app()`` under any WSGI server with
-``LIYUAN_SCHEDULER=external`` and ``liyuan scheduler`` beside it.
+One waitress process holds one core. On PostgreSQL, ``liyuan serve --workers N`` runs N worker processes
+under gunicorn instead (:func:`serve_workers`), with timers fired by ``liyuan scheduler`` processes beside
+it. SQLite has one writer at a time, so more processes only queue on its lock: it refuses ``--workers``.
 """
 
 from __future__ import annotations
@@ -65,3 +66,42 @@ def _start_scheduler():
     from engine.timers import scheduler
 
     return scheduler.start_in_process()
+
+
+def serve_workers(host: str, port: int, workers: int) -> int:
+    """``workers`` gunicorn processes of 8 threads each (the ``gthread`` worker, like waitress's thread pool);
+    keep-alive connections held 75 s (a proxy in front reuses them; gunicorn's default is 2 s).
+
+    Each worker builds its own app and connection pool after the fork (no preload: a pool shared across a
+    fork hands one socket to two processes). No worker fires timers: that is ``liyuan scheduler``'s job
+    (one or more, the leases keep them apart). SIGTERM stops the workers gracefully.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from engine.core import config
+
+    if config.database_url().startswith("sqlite"):
+        print("--workers 需要 PostgreSQL（LIYUAN_DATABASE_URL）：SQLite 同一时刻只允许一个写入者，"
+              "多个进程只会排队等它的写锁。请用单进程 liyuan serve。", flush=True)
+        return 2
+    os.environ["LIYUAN_SCHEDULER"] = "external"
+    if host in ("127.0.0.1", "localhost") and not os.environ.get("LIYUAN_PUBLIC_URL"):
+        os.environ["LIYUAN_PUBLIC_URL"] = f"http://{host}:{port}"
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+                               "threads": THREADS, "keepalive": 75, "graceful_timeout": 20,
+                               "accesslog": None}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from webapp.app import create_app
+
+            return create_app()
+
+    print(f"serving on http://{host}:{port} with {workers} worker processes; "
+          "timers: run `liyuan scheduler` beside it", flush=True)
+    _Gunicorn().run()
+    print("server stopped", flush=True)
+    return 0

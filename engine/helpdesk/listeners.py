@@ -107,8 +107,13 @@ def _scenario_files_starts(folder: Path, scenarios) -> list[dict]:
 
 
 def _complaint_about(session: Session, user: User, row: TaskRow) -> str | None:
-    """The 被投诉人 keeps away from every task of the complaint about them (issue 12)."""
-    named = session.scalar(select(HelpRequest.complained_staff).where(HelpRequest.instance_id == row.instance_id))
+    """The 被投诉人 keeps away from every task of the complaint about them (issue 12).
+
+    Asked for every task a page or an API call shows or acts on: the request this session already loaded
+    (the task routes and the list read it for need-to-know) is used as it stands, else one column is read."""
+    held = session.identity_map.get(session.identity_key(HelpRequest, (row.instance_id,)))
+    named = (held.complained_staff if held is not None else
+             session.scalar(select(HelpRequest.complained_staff).where(HelpRequest.instance_id == row.instance_id)))
     return "此投诉的被投诉人" if named and named == user.username else None
 
 

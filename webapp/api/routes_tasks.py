@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import select
 
-from engine import forms, runtime, tasks
+from engine import forms, repository, runtime, tasks
 from engine.core import db, errors
 from engine.core.tables import TaskRow
 from engine.helpdesk.tables import HelpRequest
@@ -64,17 +64,35 @@ def get_task(task_id: str):
             refused = tasks.refusal(session, user, row)
             raise ApiError(403, tasks.refused_message(refused) if refused else "您没有查看此任务的权限")
         policy.note_restricted_reads(user, [req], "api.task")
-        loaded = runtime.load(session, row.instance_id)
-        task = runtime.find_task(loaded.workflow, task_id)
-        if task is None:
-            raise errors.NotFound("找不到该任务", task_id=task_id)
-        schema, ui_schema = runtime.task_form(loaded.version, task)
-        resolved = forms.resolve_options(schema, ui_schema, task.data) if schema else None
+        schema, ui_schema, data, revision = _form_and_data(session, row)
+        resolved = forms.resolve_options(schema, ui_schema, data) if schema else None
         out = task_summary(row, internal=policy.allowed(user, "inbox"))
         out.update(instructions=row.instructions, clause=row.clause, schema=resolved, ui_schema=ui_schema,
-                   data=jsonable(policy.visible_data(user, dict(task.data))),
-                   revision=loaded.instance.revision, may_complete=policy.can_work_on(user, row))
+                   data=jsonable(policy.visible_data(user, dict(data))),
+                   revision=revision, may_complete=policy.can_work_on(user, row))
     return out
+
+
+def _form_and_data(session, row: TaskRow) -> tuple[dict | None, dict | None, dict, int]:
+    """The task's form (named by its ``tasks`` row), its current data and the instance's revision.
+
+    The projection names the form but does not hold the task's data, so the data is read from the stored
+    state's JSON (:func:`engine.runtime.serialization.task_data`) without rebuilding the workflow; only a
+    state that reader cannot tell (another serializer version) is deserialized in full."""
+    found = runtime.store.load(session, row.instance_id)
+    if found is None:
+        raise errors.NotFound("找不到该任务", task_id=row.id)
+    instance, version_row = found
+    data = runtime.serialization.task_data(instance.state, row.id)
+    if data is None:
+        loaded = runtime.load(session, row.instance_id)
+        task = runtime.find_task(loaded.workflow, row.id)
+        if task is None:
+            raise errors.NotFound("找不到该任务", task_id=row.id)
+        schema, ui_schema = runtime.task_form(loaded.version, task)
+        return schema, ui_schema, task.data, loaded.instance.revision
+    version = repository.load(session, version_row)
+    return version.forms.get(row.form or ""), version.forms.get(row.ui_form or ""), data, instance.revision
 
 
 @bp.post("/tasks/<task_id>/claim")

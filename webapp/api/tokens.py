@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.audit import history
 from engine.core import clock, db
-from engine.core.tables import User
+from engine.core.tables import User, UserRole
 from webapp.tables import ApiToken
 
 SALT = "liyuan-api-token-v2"
@@ -65,21 +66,41 @@ def user_for(token: str) -> User:
     token_id = claims.get("tid") if isinstance(claims, dict) else None
     if not isinstance(token_id, int):
         raise TokenRefused("访问令牌无效，请重新登录", "token_invalid")
-    with db.read_session() as session:
-        row = session.get(ApiToken, token_id)
-        user = session.get(User, row.user_id) if row is not None else None
-        if row is None:
-            raise TokenRefused("访问令牌无效，请重新登录", "token_invalid")
-        if row.revoked_at is not None:
-            raise TokenRefused("访问令牌已被撤销，请重新登录", "token_revoked")
-        if clock.as_utc(row.expires_at) <= clock.now():
-            raise TokenRefused("访问令牌已过期，请重新登录", "token_expired")
-        if user is None or not user.is_active:
-            raise TokenRefused("账号不存在或已停用", "token_invalid")
-        if user.auth_epoch != row.epoch:
-            raise TokenRefused("您已退出登录或修改了密码，请重新登录", "token_revoked")
-        user.role_codes  # noqa: B018 - load the roles before the session closes
-        session.expunge(user)
+    with db.get_engine().connect() as conn:
+        found = conn.execute(_RESOLVE, {"tid": token_id}).all()
+    if not found:
+        raise TokenRefused("访问令牌无效，请重新登录", "token_invalid")
+    row = found[0]._mapping
+    if row["revoked_at"] is not None:
+        raise TokenRefused("访问令牌已被撤销，请重新登录", "token_revoked")
+    if clock.as_utc(row["expires_at"]) <= clock.now():
+        raise TokenRefused("访问令牌已过期，请重新登录", "token_expired")
+    if row["id"] is None or not row["is_active"]:
+        raise TokenRefused("账号不存在或已停用", "token_invalid")
+    if row["auth_epoch"] != row["epoch"]:
+        raise TokenRefused("您已退出登录或修改了密码，请重新登录", "token_revoked")
+    return _detached_user(row, [r.role for r in found if r.role is not None])
+
+
+# One statement per request: the token row, its user and the user's roles (one result row per role), read on
+# a plain connection. It used to take an ORM session of its own and three queries (token, user, roles) before
+# the route opened its session; every check is still made on the rows as they are now, so a revocation, a
+# sign-out or a deactivation holds from the next request in every process.
+_T, _U, _R = ApiToken.__table__, User.__table__, UserRole.__table__
+_RESOLVE = (select(_T.c.revoked_at, _T.c.expires_at, _T.c.epoch, *_U.c, _R.c.role)
+            .select_from(_T.outerjoin(_U, _U.c.id == _T.c.user_id).outerjoin(_R, _R.c.user_id == _U.c.id))
+            .where(_T.c.id == bindparam("tid")))
+
+
+def _detached_user(row, roles: list[str]) -> User:
+    """A ``User`` as a query would have loaded it (roles included), detached from any session, as the one
+    ``session.expunge`` used to hand out: routes read it, none writes it back."""
+    user = User(**{c.name: row[c.name] for c in _U.c})
+    role_rows = [UserRole(user_id=user.id, role=role) for role in dict.fromkeys(roles)]
+    for r in role_rows:
+        make_transient_to_detached(r)
+    set_committed_value(user, "roles", role_rows)
+    make_transient_to_detached(user)
     return user
 
 

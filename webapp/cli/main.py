@@ -164,8 +164,10 @@ def cmd_users_list(_args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from webapp.server import serve
+    from webapp.server import serve, serve_workers
 
+    if args.workers > 1:
+        return serve_workers(args.host, args.port, args.workers)
     return serve(args.host, args.port)
 
 
@@ -209,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the web app (and the in-process scheduler)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (PostgreSQL only; timers then run in `liyuan scheduler`)")
     p.set_defaults(func=cmd_serve)
 
     for register in _extensions():
