@@ -191,6 +191,10 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
     """(measure, p95 ms, goal, note) for every page and the disk, then the disk's :func:`breakdown`."""
     os.environ["LIYUAN_DATABASE_URL"] = url
     os.environ["LIYUAN_SCHEDULER"] = "external"
+    # The sign-ins below append audit events and publish checkpoints: those of the PostgreSQL copy go to a file
+    # of their own, so the build's checkpoints.jsonl keeps matching the SQLite database (`audit verify`).
+    os.environ["LIYUAN_AUDIT_CHECKPOINT_FILE"] = str(
+        folder / ("checkpoints.jsonl" if url.startswith("sqlite") else "checkpoints-postgresql.jsonl"))
     from sqlalchemy import func, select
 
     from engine import identity
@@ -203,6 +207,8 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
         for username in ("assistant", "cs_supervisor", "manager"):
             identity.set_password(session, identity.get_user(session, username), PASSWORD)
         newest = session.scalar(select(HelpRequest.instance_id).order_by(HelpRequest.created_at.desc()).limit(1))
+        closed = session.scalar(select(HelpRequest.instance_id).where(HelpRequest.status == "closed")
+                                .order_by(HelpRequest.created_at.desc()).limit(1))  # its state is stored packed
         phone = session.scalar(select(HelpRequest.phone).where(HelpRequest.phone.is_not(None)).limit(1)) or "139"
         opened = session.scalar(select(func.count()).select_from(HelpRequest).where(HelpRequest.status != "closed"))
     app = create_app({"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
@@ -221,6 +227,7 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
         ("GET /requests (物业助理)", "assistant", "/requests", {}, GOALS["page"]),
         ("GET /requests?q=<phone> search", "cs_supervisor", f"/requests?q={phone[-6:]}", {}, GOALS["page"]),
         ("GET /requests/<id> detail", "cs_supervisor", f"/requests/{newest}", {}, GOALS["page"]),
+        ("GET /requests/<id> detail (closed)", "cs_supervisor", f"/requests/{closed}", {}, GOALS["page"]),
         ("GET /api/v1/tasks (物业助理)", None, "/api/v1/tasks", bearer, GOALS["page"]),
         ("GET /notifications/count.json", "cs_supervisor", "/notifications/count.json", {}, GOALS["page"]),
         (f"GET /reports?month={month} (month report)", "manager", f"/reports?month={month}", {}, GOALS["report"]),
