@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from engine.audit import history, merkle, signing, tree
 from engine.core import clock, db
 from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, Instance, PersonalData
+from engine.runtime import store
 
 _EVENT_COLUMNS = ("at", "actor", "kind", "element_id", "payload", "state_fingerprint")
 
@@ -50,7 +51,7 @@ def _templates(session: Session) -> tuple[list[Instance], dict[str, list[list[Au
             raise ValueError(f"template {event.chain} names its own id in a payload: cannot be cloned by id")
         groups[event.chain][bisect.bisect_right(sizes, leaf_of[event.id])].append(event)
     for instance in instances:
-        if instance.id in instance.state:
+        if instance.id in store.state_of(instance):
             raise ValueError(f"template {instance.id} names its own id in its state: cannot be cloned by id")
     return instances, {iid: [g[k] for k in sorted(g)] for iid, g in groups.items()}
 

@@ -147,10 +147,54 @@ def _disk_kb(url: str, folder: Path, n: int) -> float:
     return size / 1024 / n
 
 
+def breakdown(url: str, n: int, top: int = 12) -> list[tuple[str, float, float, float]]:
+    """Where the disk goes: (table, KB per request of its rows, of its indexes, its share of the whole),
+    largest first. SQLite: the ``dbstat`` pages of each table and of the indexes on it; PostgreSQL:
+    ``pg_table_size`` (with TOAST) and ``pg_indexes_size``."""
+    from sqlalchemy import text
+
+    from engine.core import db
+
+    with db.get_engine(url).connect() as conn:
+        if conn.dialect.name == "sqlite":
+            owner = dict(conn.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")).all())
+            sizes: dict[str, list[int]] = {}
+            for name, size in conn.execute(text("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")).all():
+                table = owner.get(name, name)
+                sizes.setdefault(table, [0, 0])[0 if name == table else 1] += size
+            rows = [(t, rows_, idx) for t, (rows_, idx) in sizes.items()]
+            free = conn.execute(text("PRAGMA freelist_count")).scalar() * conn.execute(text("PRAGMA page_size")).scalar()
+            if free:  # pages freed and not yet reused (VACUUM returns them): on disk, in no table
+                rows.append(("(free pages)", free, 0))
+        else:
+            rows = [tuple(r) for r in conn.execute(text(
+                "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid) FROM pg_class c "
+                "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind = 'r' AND s.nspname = current_schema()")).all()]
+    total = sum(r + i for _t, r, i in rows) or 1
+    rows.sort(key=lambda row: -(row[1] + row[2]))
+    out = [(t, r / 1024 / n, i / 1024 / n, (r + i) / total) for t, r, i in rows[:top]]
+    rest = rows[top:]
+    out.append((f"({len(rest)} other tables)", sum(r for _t, r, _i in rest) / 1024 / n,
+                sum(i for _t, _r, i in rest) / 1024 / n, sum(r + i for _t, r, i in rest) / total))
+    out.append(("total", sum(r for _t, r, _i in rows) / 1024 / n, sum(i for _t, _r, i in rows) / 1024 / n, 1.0))
+    return out
+
+
+def print_breakdown(label: str, rows: list[tuple[str, float, float, float]]) -> None:
+    print(f"\ndisk per request by table, {label} (KB per request: rows, indexes; share of the database)")
+    print(f"{'table':<28}{'rows':>9}{'indexes':>9}{'share':>8}")
+    for table, rows_kb, index_kb, share in rows:
+        print(f"{table:<28}{rows_kb:>9.2f}{index_kb:>9.2f}{share:>7.0%}")
+
+
 def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, float, float, str]]:
-    """(measure, p95 ms, goal, note) for every page and the disk."""
+    """(measure, p95 ms, goal, note) for every page and the disk, then the disk's :func:`breakdown`."""
     os.environ["LIYUAN_DATABASE_URL"] = url
     os.environ["LIYUAN_SCHEDULER"] = "external"
+    # The sign-ins below append audit events and publish checkpoints: those of the PostgreSQL copy go to a file
+    # of their own, so the build's checkpoints.jsonl keeps matching the SQLite database (`audit verify`).
+    os.environ["LIYUAN_AUDIT_CHECKPOINT_FILE"] = str(
+        folder / ("checkpoints.jsonl" if url.startswith("sqlite") else "checkpoints-postgresql.jsonl"))
     from sqlalchemy import func, select
 
     from engine import identity
@@ -163,6 +207,8 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
         for username in ("assistant", "cs_supervisor", "manager"):
             identity.set_password(session, identity.get_user(session, username), PASSWORD)
         newest = session.scalar(select(HelpRequest.instance_id).order_by(HelpRequest.created_at.desc()).limit(1))
+        closed = session.scalar(select(HelpRequest.instance_id).where(HelpRequest.status == "closed")
+                                .order_by(HelpRequest.created_at.desc()).limit(1))  # its state is stored packed
         phone = session.scalar(select(HelpRequest.phone).where(HelpRequest.phone.is_not(None)).limit(1)) or "139"
         opened = session.scalar(select(func.count()).select_from(HelpRequest).where(HelpRequest.status != "closed"))
     app = create_app({"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
@@ -181,6 +227,7 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
         ("GET /requests (物业助理)", "assistant", "/requests", {}, GOALS["page"]),
         ("GET /requests?q=<phone> search", "cs_supervisor", f"/requests?q={phone[-6:]}", {}, GOALS["page"]),
         ("GET /requests/<id> detail", "cs_supervisor", f"/requests/{newest}", {}, GOALS["page"]),
+        ("GET /requests/<id> detail (closed)", "cs_supervisor", f"/requests/{closed}", {}, GOALS["page"]),
         ("GET /api/v1/tasks (物业助理)", None, "/api/v1/tasks", bearer, GOALS["page"]),
         ("GET /notifications/count.json", "cs_supervisor", "/notifications/count.json", {}, GOALS["page"]),
         (f"GET /reports?month={month} (month report)", "manager", f"/reports?month={month}", {}, GOALS["report"]),
@@ -203,6 +250,7 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 2 else times[0]
         out.append((name, p95, goal, f"{statistics.median(cpu):.0f} CPU, {size / 1024:.0f} KB"))
     out.append(("disk per request (KB)", _disk_kb(url, folder, n), GOALS["disk_kb"], f"{opened} open"))
+    out.append(breakdown(url, n))
     db.dispose_all()
     return out
 
@@ -233,6 +281,7 @@ def main() -> None:
             results[(n, "PostgreSQL")] = measure(copy_to_postgres(folder, n), folder, n, args.repeat)
     if not results:
         return
+    tables = {key: rows.pop() for key, rows in results.items()}
     names = [row[0] for row in next(iter(results.values()))]
     columns = list(results)
     print("\np95 wall ms per page (median CPU ms of this process per page, page size); disk KB per request")
@@ -245,6 +294,8 @@ def main() -> None:
             mark = "" if value <= goal else " ✗"
             cells.append(f"{value:>9.1f}{mark:<2} ({note})".rjust(28))
         print(f"{name:<44}" + "".join(cells) + f"{'< ' + format(goal, 'g'):>9}")
+    for (n, database), rows in tables.items():
+        print_breakdown(f"{n:,} {database}", rows)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -61,6 +61,7 @@ def shown(value) -> str:
 
 REPLAY_ERRORS = {  # engine.runtime.replay.Replay.error prefixes -> what the auditor reads
     "replayed state differs": "重放得到的状态与实例保存的状态不一致：保存的状态被修改过",
+    "the instance's stored state cannot be read": "实例保存的（压缩）状态无法读取：保存的状态被修改过",
 }
 
 

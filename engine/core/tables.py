@@ -150,7 +150,11 @@ class Instance(Base):
     # Optimistic locking: every UPDATE carries "WHERE revision = <the revision we read>" and bumps it.
     revision: Mapped[int] = mapped_column(Integer)
     __mapper_args__ = {"version_id_col": revision}
-    state: Mapped[str] = mapped_column(Text)  # serialized workflow without specs
+    # The serialized workflow without specs, as text while the instance runs. A finished one (completed or
+    # cancelled) is read far more than written and never changes again: its state moves to ``state_packed``
+    # (zlib) and ``state`` is left empty (engine.runtime.store; migration 0065). Read it with store.state_of.
+    state: Mapped[str] = mapped_column(Text)
+    state_packed: Mapped[bytes | None] = mapped_column(LargeBinary)
     state_fingerprint: Mapped[str] = mapped_column(String(64))
     started_by: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
@@ -238,13 +242,14 @@ class SlaClock(Base):
                       Index("ix_sla_clocks_instance_armed", "instance_id", "armed_at", "sla_key", "status"),
                       Index("ix_sla_clocks_breached", "status", "breached_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    # no index of its own: UNIQUE (instance_id, timer_task_id) and the composites below start with it
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     timer_task_id: Mapped[str] = mapped_column(String(36))
     sla_key: Mapped[str] = mapped_column(String(32))
     element_id: Mapped[str] = mapped_column(String(100))
     guarded_task_id: Mapped[str | None] = mapped_column(String(36))
     guarded_element_id: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # armed | met | breached
+    status: Mapped[str] = mapped_column(String(16))  # armed | met | breached (indexed by the composites)
     armed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     due_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     met_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
@@ -257,7 +262,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("chain", "seq"), Index("ix_audit_events_kind_at", "kind", "at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    chain: Mapped[str] = mapped_column(String(64), index=True)
+    chain: Mapped[str] = mapped_column(String(64))  # indexed by UNIQUE (chain, seq)
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[dt.datetime] = mapped_column(Timestamp)
     actor: Mapped[str] = mapped_column(String(64))

@@ -27,7 +27,7 @@ from engine.audit import history, personal
 from engine.core import clock
 from engine.core.errors import NotFound
 from engine.core.tables import Instance, ProcessVersion
-from engine.runtime import serialization, steps
+from engine.runtime import serialization, steps, store
 from engine.runtime.workflow import all_tasks, state_fingerprint
 
 # Kinds whose input changed the workflow; the rest (task_reached, escalated, claims, incidents, urges …)
@@ -121,7 +121,11 @@ def replay_loaded(session: Session, instance: Instance, events: list, observe: C
     except Exception as exc:  # the recorded input does not fit the model: report, don't crash the audit
         result.error = f"{type(exc).__name__}: {exc}"
     if wf is not None and not result.error:
-        stored = serialization.loads(instance.state, current.spec, current.subprocess_specs)
+        try:  # a finished instance's state is stored packed (engine.runtime.store); garbage there is tampering
+            stored = serialization.loads(store.state_of(instance), current.spec, current.subprocess_specs)
+        except Exception as exc:
+            result.error = f"the instance's stored state cannot be read ({type(exc).__name__}: {exc})"
+            return result
         # The unmasked digests cover everything the masked ones do and the personal values besides: equal,
         # the stored state is the replayed one. Only when they differ are the masked ones needed, to say
         # whether the difference is in the personal data alone.

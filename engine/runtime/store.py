@@ -12,6 +12,12 @@ Core statements (SQLAlchemy caches their compiled form) and a plain :class:`Inst
   after the revision check exactly as the separate SELECT in :func:`engine.audit.history.append_all` would, so
   the change's events need no extra round trip. It is only a starting point: the unique (chain, seq)
   constraint stays the backstop and :func:`engine.audit.history.verify` never trusts anything but the rows.
+- a finished instance (completed or cancelled) keeps its state compressed: the row carries
+  ``state = ''`` and ``state_packed = zlib(state)`` (:func:`pack`), a seventh to an eighth of the text. Its
+  state never changes again (only a lawful erasure rewrites it, through :func:`write` like any change),
+  so the one compression costs ~1 ms once and every later read ~0.3 ms to inflate (:func:`unpack`). The
+  plain :class:`InstanceRow` always holds the text, so nothing above this module sees the difference;
+  readers of the ORM row use :func:`state_of`.
 - process versions are immutable, so their rows are cached per engine, keyed by everything the join
   returns (id, process id, number, fingerprint): a database recreated at the same URL cannot hit a stale
   entry unless it holds the very same version.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import zlib
 from dataclasses import dataclass, fields
 
 from sqlalchemy import bindparam, insert, select, update
@@ -53,10 +60,17 @@ class InstanceRow:
     incident: str | None = None
 
 
-_COLUMNS = [f.name for f in fields(InstanceRow)]
-_WRITTEN = ("status", "state", "state_fingerprint", "updated_at", "completed_at", "version_id")  # version: migration
+FINISHED = frozenset({"completed", "cancelled"})
+# zlib level 6: on the 1k scale build a finished help_request's 57 KB of state packs to 7.0 KB in 1.3 ms
+# (level 1: 8.5 KB, level 9: 6.9 KB in 2.3 ms); inflating takes ~0.3 ms at any level.
+LEVEL = 6
 
-_LOAD = (select(*(_I.c[name] for name in _COLUMNS), _PV.c.process_id.label("pv_process_id"),
+_COLUMNS = [f.name for f in fields(InstanceRow)]
+_STORED = [*_COLUMNS, "state_packed"]
+_WRITTEN = ("status", "state", "state_packed", "state_fingerprint", "updated_at", "completed_at",
+            "version_id")  # version: migration
+
+_LOAD = (select(*(_I.c[name] for name in _STORED), _PV.c.process_id.label("pv_process_id"),
                 _PV.c.version.label("pv_version"), _PV.c.fingerprint.label("pv_fingerprint"))
          .join_from(_I, _PV, _I.c.version_id == _PV.c.id)
          .where(_I.c.id == bindparam("iid")))
@@ -70,6 +84,30 @@ _VERSION = select(_PV).where(_PV.c.id == bindparam("vid"))
 
 _versions: dict[tuple, ProcessVersion] = {}
 _versions_lock = threading.Lock()
+
+
+def pack(status: str, state: str) -> tuple[str, bytes | None]:
+    """The (``state``, ``state_packed``) columns that store ``state`` for an instance in ``status``."""
+    if status in FINISHED:
+        return "", zlib.compress(state.encode(), LEVEL)
+    return state, None
+
+
+def unpack(state: str, packed: bytes | None) -> str:
+    """The serialized workflow held by the (``state``, ``state_packed``) columns."""
+    return zlib.decompress(packed).decode() if packed is not None else state
+
+
+def state_of(instance: Instance) -> str:
+    """The serialized workflow of an ORM ``Instance`` row, packed or not."""
+    return unpack(instance.state, instance.state_packed)
+
+
+def _stored(instance: InstanceRow) -> dict:
+    """The row's columns as stored (the state packed when the instance is finished)."""
+    values = {name: getattr(instance, name) for name in _COLUMNS}
+    values["state"], values["state_packed"] = pack(instance.status, instance.state)
+    return values
 
 
 def connection(session: Session) -> Connection:
@@ -87,6 +125,7 @@ def load(session: Session, instance_id: str, *, lock: bool = False) -> tuple[Ins
         return None
     m = row._mapping
     instance = InstanceRow(**{name: m[name] for name in _COLUMNS})
+    instance.state = unpack(m["state"], m["state_packed"])
     return instance, _version(conn, (instance.version_id, m["pv_process_id"], m["pv_version"], m["pv_fingerprint"]))
 
 
@@ -106,7 +145,7 @@ def _version(conn: Connection, ident: tuple) -> ProcessVersion:
 
 
 def insert_new(session: Session, instance: InstanceRow) -> None:
-    connection(session).execute(_INSERT, [{name: getattr(instance, name) for name in _COLUMNS}])
+    connection(session).execute(_INSERT, [_stored(instance)])
 
 
 def write(session: Session, instance: InstanceRow) -> tuple[int, str] | None | bool:
@@ -114,21 +153,23 @@ def write(session: Session, instance: InstanceRow) -> tuple[int, str] | None | b
 
     Returns False on a lost race; otherwise the chain head (seq, hash), or None when the chain is empty.
     """
-    params = {f"b_{name}": getattr(instance, name) for name in _WRITTEN}
+    stored = _stored(instance)
+    params = {f"b_{name}": stored[name] for name in _WRITTEN}
     params.update(b_id=instance.id, b_rev=instance.revision, b_new_rev=instance.revision + 1)
     row = connection(session).execute(_WRITE, params).first()
     if row is None:
         return False
     instance.revision += 1
-    _refresh_mapped(session, instance)
+    _refresh_mapped(session, instance, stored)
     return None if row.head_seq is None else (row.head_seq, row.head_hash)
 
 
-def _refresh_mapped(session: Session, instance: InstanceRow) -> None:
+def _refresh_mapped(session: Session, instance: InstanceRow, stored: dict) -> None:
     """Keep an ORM ``Instance`` of the same row that this session already holds in step with the write
-    (its next ORM flush must carry the new revision)."""
+    (its next ORM flush must carry the new revision; its columns hold what the row holds)."""
     mapped = session.identity_map.get(session.identity_key(Instance, (instance.id,)))
     if mapped is None:
         return
-    for name in ("revision", *_WRITTEN):
-        set_committed_value(mapped, name, getattr(instance, name))
+    set_committed_value(mapped, "revision", instance.revision)
+    for name in _WRITTEN:
+        set_committed_value(mapped, name, stored[name])

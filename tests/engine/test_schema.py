@@ -3,11 +3,13 @@ projected column fills it for requests that existed before, from the audit log."
 
 from __future__ import annotations
 
+import zlib
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from engine.core import db, migrate  # noqa: F401 - models_web registers the web tables
 from engine.core.tables import Base
@@ -75,3 +77,39 @@ def test_paid_charge_and_rating_source_are_projected_and_migration_0016_rebuilds
         command.upgrade(cfg, "head")  # ... and come back filled from the recorded form data
     assert _paid_and_source(resident) == (8050, "resident")
     assert _paid_and_source(callback) == (None, "callback")
+
+
+def _stored_state(db_url: str, iid: str) -> tuple:
+    with db.get_engine(db_url).connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("instances")}
+        packed = ", state_packed" if "state_packed" in columns else ""
+        return tuple(conn.execute(text(f"SELECT state{packed} FROM instances WHERE id = :id"), {"id": iid}).one())
+
+
+def test_migration_0065_packs_the_state_of_instances_finished_before_and_its_downgrade_unpacks_it(deployed, db_url):
+    from engine import runtime
+    from engine.runtime import replay
+
+    finished, running = start(), start()
+    complete(finished, "record", {"category": "b", "summary": "厨房漏水"})
+    complete(finished, "fix", {"fix_note": "更换阀门", "fixed": True}, "engineer", "engineering")
+    complete(finished, "confirm", {"satisfaction": 4})
+    state, packed = _stored_state(db_url, finished)
+    assert state == "" and packed is not None  # packed by the write that finished it
+    text_before = zlib.decompress(packed).decode()
+    running_before = _stored_state(db_url, running)
+
+    db.dispose_all()
+    cfg = migrate.alembic_config(db_url)
+    try:
+        command.downgrade(cfg, "0061")  # before 0065: the text is back in ``state``, the column gone
+        assert _stored_state(db_url, finished) == (text_before,)
+        assert _stored_state(db_url, running) == (running_before[0],)
+    finally:
+        command.upgrade(cfg, "head")  # ... and the upgrade packs the instances that finished before it
+    assert _stored_state(db_url, finished) == ("", zlib.compress(text_before.encode(), 6))
+    assert _stored_state(db_url, running) == running_before
+    with db.read_session() as session:
+        assert runtime.load(session, finished).workflow.is_completed()
+        result = replay.replay(session, finished)
+        assert result.ok, result.error

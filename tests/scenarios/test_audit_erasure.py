@@ -9,6 +9,7 @@ erasure tampering. A value edited beside the log, or deleted without an erasure 
 from __future__ import annotations
 
 import json
+import zlib
 
 from sqlalchemy import inspect, select, text
 
@@ -59,6 +60,17 @@ def _found(value: str, everything: str) -> bool:
     return value in everything or json.dumps(value)[1:-1] in everything
 
 
+def _readable(value) -> str:
+    """A column's value as a searcher reads it: bytes inflated when they are zlib (a finished instance's
+    packed state, ``instances.state_packed``), so a value erased from the text but kept in the bytes is found."""
+    if isinstance(value, bytes | memoryview):
+        try:
+            return zlib.decompress(bytes(value)).decode()
+        except zlib.error:
+            return bytes(value).decode(errors="replace")
+    return str(value)
+
+
 def _every_text_in_the_database(url: str) -> str:
     """Every row of every table, as text: what a search of the database would find."""
     chunks = []
@@ -67,7 +79,7 @@ def _every_text_in_the_database(url: str) -> str:
             if table == "alembic_version":
                 continue
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
-                chunks.append(" ".join(str(v) for v in row))
+                chunks.append(" ".join(_readable(v) for v in row))
     return "\n".join(chunks)
 
 
