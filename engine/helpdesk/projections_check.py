@@ -8,6 +8,10 @@ runtime wrote it, and reports every field that differs as tampering with that ro
 desk because the request row is the help desk's projection; the runtime's rows are checked the same way.
 
 Not recomputed: claims and assignments (``tasks.claimed_by``), which the inbox writes beside the workflow.
+Step timings (``step_timings``) are recomputed from the replay: a task's ready time is the time of the event
+whose change made it ready, its completion the event that completed it, and its duration the difference; the
+labels the row copies from the diagram (department, clause) are not. Completions up to the instant migration
+0062 noted (``step_timings_since``, a database that had history before the table existed) need no row.
 
 At scale the instances are checked in chunks on several cores (:mod:`engine.core.parallel`): a chunk reads
 its instances, their events and every projection row of theirs with one query per table.
@@ -15,6 +19,7 @@ its instances, their events and every projection row of theirs with one query pe
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -24,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from engine.audit import personal
 from engine.core import clock, db, parallel
-from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
+from engine.core.tables import AuditEvent, Instance, SlaClock, StepTiming, TaskRow
 from engine.helpdesk import intake, phone_links
-from engine.helpdesk.tables import HelpRequest
+from engine.helpdesk.tables import DeskSetting, HelpRequest
 from engine.runtime import replay, replay_all, task_rows, timer_rows
 from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
@@ -59,10 +64,13 @@ class _Recompute:
         self.completed_at = None
         self.wf = None
         self.version = None
+        self.ready: dict[str, tuple] = {}  # replayed task id -> (when it became ready, the task)
+        self.steps: list[dict] = []  # the step timings, as the runtime wrote them
 
     def __call__(self, version, event, wf) -> None:
         self.wf, self.version = wf, version
         now = clock.as_utc(event.at)
+        self._time_steps(wf, event, now)
         current = {w.task_id: w for w in timer_rows.waiting(wf, version)}
         gone = [tid for tid in self.waiting if tid not in current and tid in self.clocks
                 and self.clocks[tid]["status"] == "armed"]
@@ -85,6 +93,21 @@ class _Recompute:
             self.completed_at = now
 
 
+    def _time_steps(self, wf, event, now) -> None:
+        """A task ready after this event and not before became ready at it; a ready task this event
+        completed (a ``task_completed``: one person's submission) took from then to now."""
+        ready = {str(t.id): t for t in ready_user_tasks(wf)}
+        for tid in [tid for tid in self.ready if tid not in ready]:
+            since, task = self.ready.pop(tid)
+            if event.kind == "task_completed" and task.state == TaskState.COMPLETED:
+                spec = task.task_spec
+                self.steps.append({"process_id": task.workflow.spec.name, "element_id": spec.bpmn_id,
+                                   "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "ready_at": since,
+                                   "completed_at": now, "completed_by": event.actor})
+        for tid, task in ready.items():
+            self.ready.setdefault(tid, (now, task))
+
+
 @dataclass
 class _Rows:
     """The projection rows of one chunk of instances, read with one query per table."""
@@ -93,16 +116,73 @@ class _Rows:
     clocks: dict[str, list[SlaClock]]
     requests: dict[str, HelpRequest]
     personal: dict[str, dict]  # chain -> ref -> personal value, for the replay
+    steps: dict[str, list[StepTiming]]
+    steps_since: object = None  # completions up to this instant need no step-timing row (migration 0062)
 
     @classmethod
     def read(cls, session: Session, ids: list[str]) -> _Rows:
-        tasks, clocks = defaultdict(list), defaultdict(list)
+        tasks, clocks, steps = defaultdict(list), defaultdict(list), defaultdict(list)
         for row in session.scalars(select(TaskRow).where(TaskRow.instance_id.in_(ids))):
             tasks[row.instance_id].append(row)
         for row in session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(ids))):
             clocks[row.instance_id].append(row)
+        for row in session.scalars(select(StepTiming).where(StepTiming.instance_id.in_(ids))):
+            steps[row.instance_id].append(row)
         requests = {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
-        return cls(tasks, clocks, requests, personal.values_by_chain(session, ids))
+        return cls(tasks, clocks, requests, personal.values_by_chain(session, ids), steps, steps_since(session))
+
+
+STEPS_SINCE = "step_timings_since"
+STEP_TOLERANCE = 1.0  # seconds: rows of tasks already waiting at migration 0062 carry the inbox's ready time,
+# taken a few microseconds after its event's; any other row holds the event's own instant
+
+
+def steps_since(session: Session):
+    """The instant up to which completed tasks have no step-timing row (the database's history before
+    migration 0062), or None: every completion has its row."""
+    row = session.get(DeskSetting, STEPS_SINCE)
+    return clock.as_utc(dt.datetime.fromisoformat(row.value)) if row is not None else None
+
+
+def _step_key(process_id, element_id, ready_at, completed_at) -> tuple:
+    return process_id, element_id, round(clock.as_utc(ready_at).timestamp()), round(clock.as_utc(completed_at).timestamp())
+
+
+def _check_steps(iid: str, expected: list[dict], stored: list[StepTiming], since) -> list[Difference]:
+    """Each stored step timing must be one the log shows (ready and completion times, duration, who),
+    and each completion the log shows must have its row (unless it came before ``since``)."""
+    out: list[Difference] = []
+    left = list(expected)
+    for row in sorted(stored, key=lambda r: (clock.as_utc(r.completed_at), r.element_id)):
+        label = f"{row.process_id}:{row.element_id}"
+        match = next((e for e in left if e["process_id"] == row.process_id and e["element_id"] == row.element_id
+                      and abs((clock.as_utc(row.completed_at) - e["completed_at"]).total_seconds()) < STEP_TOLERANCE),
+                     None)
+        if match is None:
+            out.append(Difference("step_timings", iid, label, _when(row.completed_at), "日志中没有该环节在此时完成的记录"))
+            continue
+        left.remove(match)
+        took = (match["completed_at"] - match["ready_at"]).total_seconds()
+        if abs(clock.as_utc(row.ready_at).timestamp() - match["ready_at"].timestamp()) >= STEP_TOLERANCE:
+            out.append(Difference("step_timings", iid, f"{label} ready_at", _when(row.ready_at),
+                                  _when(match["ready_at"])))
+        if row.seconds is None or abs(row.seconds - took) >= STEP_TOLERANCE:
+            out.append(Difference("step_timings", iid, f"{label} seconds", row.seconds, round(took, 3)))
+        if row.completed_by != match["completed_by"]:
+            out.append(Difference("step_timings", iid, f"{label} completed_by", row.completed_by,
+                                  match["completed_by"]))
+        if row.lane != match["lane"]:
+            out.append(Difference("step_timings", iid, f"{label} lane", row.lane, match["lane"]))
+    for e in left:
+        if since is not None and e["completed_at"] <= since:
+            continue  # completed before the table existed (see steps_since)
+        out.append(Difference("step_timings", iid, f"{e['process_id']}:{e['element_id']}", "缺失",
+                              f"应有于 {_when(e['completed_at'])} 完成的记录"))
+    return out
+
+
+def _when(value) -> str:
+    return clock.to_local(clock.as_utc(value)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _check_instance(session: Session, instance: Instance, events: list, rows: _Rows) -> list[Difference]:
@@ -145,6 +225,7 @@ def _check_instance(session: Session, instance: Instance, events: list, rows: _R
         req_status = "closed" if wf.is_completed() else "open"
         if req.status != req_status:
             out.append(Difference("requests", iid, "status", req.status, req_status))
+    out += _check_steps(iid, seen.steps, rows.steps.get(iid, []), rows.steps_since)
     return out
 
 
@@ -192,7 +273,7 @@ def verify(session: Session, progress: parallel.Progress | None = None, *, url: 
                  key=lambda d: order[d.instance_id])
     known = set(ids)
     for table, column in ((HelpRequest, HelpRequest.instance_id), (TaskRow, TaskRow.instance_id),
-                          (SlaClock, SlaClock.instance_id)):
+                          (SlaClock, SlaClock.instance_id), (StepTiming, StepTiming.instance_id)):
         for iid in sorted(set(session.scalars(select(column).distinct())) - known):
             out.append(Difference(table.__tablename__, iid, "（整行）", "存在", "没有对应的流程实例"))
     return out
