@@ -20,14 +20,15 @@ its instances, their events and every projection row of theirs with one query pe
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from engine.audit import personal
+from engine.audit import history, personal
 from engine.core import clock, db, parallel
 from engine.core.tables import AuditEvent, Instance, SlaClock, StepTiming, TaskRow
 from engine.helpdesk import intake, phone_links
@@ -103,7 +104,8 @@ class _Recompute:
                 spec = task.task_spec
                 self.steps.append({"process_id": task.workflow.spec.name, "element_id": spec.bpmn_id,
                                    "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "ready_at": since,
-                                   "completed_at": now, "completed_by": event.actor})
+                                   "completed_at": now, "completed_by": event.actor, "task": task,
+                                   "event": event})
         for tid, task in ready.items():
             self.ready.setdefault(tid, (now, task))
 
@@ -237,6 +239,49 @@ def _diff(stored: Counter, expected: Counter):
         want = sorted(s for (k, e, s), n in expected.items() for _ in range(n) if (k, e) == (key, element))
         if has != want:
             yield f"{key}@{element}", "/".join(want) or "（无）", "/".join(has) or "（无）"
+
+
+def fill_step_timings(session: Session, progress: parallel.Progress | None = None) -> int:
+    """Write the step timings of the tasks completed before migration 0062 (up to :func:`steps_since`),
+    recomputed from each instance's log as verify recomputes them, then drop the note, so that from now on
+    every completion must have its row. Returns how many rows were written. The labels the runtime copies
+    from the inbox row are taken from the diagram; a ``department`` the diagram computes from the request's
+    data is evaluated on the task's data at the end of the replay."""
+    since = steps_since(session)
+    if since is None:
+        return 0
+    ids = sorted(set(session.scalars(select(AuditEvent.chain).where(AuditEvent.kind == "task_completed",
+                                                                     AuditEvent.at <= since))))
+    events = replay_all.events_by_chain(session, ids)
+    rows = _Rows.read(session, ids)
+    written, started = 0, time.monotonic()
+    for n, iid in enumerate(ids, start=1):
+        instance = session.get(Instance, iid)
+        seen = _Recompute()
+        if instance is not None:
+            replay.replay_loaded(session, instance, events[iid], observe=seen, known=rows.personal.get(iid, {}))
+        have = {(r.process_id, r.element_id, round(clock.as_utc(r.completed_at).timestamp()))
+                for r in rows.steps.get(iid, ())}
+        new = []
+        for step in seen.steps:
+            key = (step["process_id"], step["element_id"], round(step["completed_at"].timestamp()))
+            if step["completed_at"] > since or key in have:
+                continue
+            labels = task_rows.describe(step["task"], seen.version)
+            task_id = history.payload_of(step["event"]).get("task_id") or str(step["task"].id)
+            new.append({"id": task_id, "instance_id": iid, "process_id": step["process_id"],
+                        "element_id": step["element_id"], "name": step["name"], "lane": step["lane"],
+                        "department": labels["department"], "clause": labels["clause"],
+                        "ready_at": step["ready_at"], "completed_at": step["completed_at"],
+                        "seconds": (step["completed_at"] - step["ready_at"]).total_seconds(),
+                        "completed_by": step["completed_by"]})
+        if new:
+            session.execute(insert(StepTiming), new)
+            written += len(new)
+        if progress is not None:
+            progress(n, len(ids), started)
+    session.execute(delete(DeskSetting).where(DeskSetting.key == STEPS_SINCE))
+    return written
 
 
 def check_chunk(url: str | None, ids: list[str]) -> list[Difference]:
