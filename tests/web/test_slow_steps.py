@@ -14,17 +14,28 @@ import html as htmllib
 import io
 import re
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from engine.core import clock, db
 from engine.core.tables import StepTiming
 from engine.helpdesk.tables import HelpRequest
+from tests.conftest import deploy_procedure
 from tests.web.month_seed import listed
-from tests.web.test_need_to_know_forms import CALLER, _client, _do, procedure_app  # noqa: F401 (a fixture)
+from tests.web.test_need_to_know_forms import CALLER, MORNING, _client, _do
 from webapp.cli import main
 
+from .conftest import make_app
+
 MONTH = "2026-11"
+
+
+@pytest.fixture
+def desk(seeded):
+    """The real procedure deployed on the Friday morning of 27 November, the clock frozen there."""
+    deploy_procedure(at=MORNING)
+    return make_app(HELP_REQUEST_PROCESS="help_request")
 
 
 def _call(app, category: str, description: str, assess_after: int) -> str:
@@ -59,9 +70,9 @@ def _steps(page: str) -> list[tuple[str, str, str, str, str, str]]:
                       r'<td class="num" data-testid="step-p90">([^<]+)</td>', page)
 
 
-def test_the_slowest_step_of_the_month_with_its_times_and_its_requests(procedure_app):
-    ids = _month(procedure_app)
-    manager, supervisor = _client(procedure_app, "manager"), _client(procedure_app, "cs_supervisor")
+def test_the_slowest_step_of_the_month_with_its_times_and_its_requests(desk):
+    ids = _month(desk)
+    manager, supervisor = _client(desk, "manager"), _client(desk, "cs_supervisor")
     rows = _steps(manager.get(f"/reports/problems?month={MONTH}").get_data(as_text=True))
     step, href, name, count, p50, p90 = rows[0]
     assert (step, name, count, p50, p90) == ("help_request:assess", "初步评估与定级", "3", "20.0分钟", "60.0分钟")
@@ -81,8 +92,8 @@ def test_the_slowest_step_of_the_month_with_its_times_and_its_requests(procedure
     assert book["最慢环节"].freeze_panes == "A2"
 
 
-def test_the_step_timings_verify_clean_against_the_log_and_a_changed_one_is_named(procedure_app, capsys):
-    ids = _month(procedure_app)
+def test_the_step_timings_verify_clean_against_the_log_and_a_changed_one_is_named(desk, capsys):
+    ids = _month(desk)
     with db.read_session() as session:
         rows = session.scalars(select(StepTiming).where(StepTiming.element_id == "assess")).all()
     assert sorted(r.seconds for r in rows) == [600.0, 1200.0, 3600.0]
@@ -98,9 +109,9 @@ def test_the_step_timings_verify_clean_against_the_log_and_a_changed_one_is_name
     assert f"step_timings（实例 {ids['C']}）字段 help_request:assess ready_at" in out
 
 
-def test_the_cli_prints_a_departments_month_as_its_head_reads_it(procedure_app, capsys, tmp_path):
-    _month(procedure_app)
-    page = _client(procedure_app, "cs_supervisor").get(f"/reports?month={MONTH}&department=customer_service")
+def test_the_cli_prints_a_departments_month_as_its_head_reads_it(desk, capsys, tmp_path):
+    _month(desk)
+    page = _client(desk, "cs_supervisor").get(f"/reports?month={MONTH}&department=customer_service")
     total = re.search(r'data-testid="fig-total">(\d+)<', page.get_data(as_text=True)).group(1)
     target = tmp_path / "cs.xlsx"
     assert main(["report", "--month", MONTH, "--department", "customer_service", "--xlsx", str(target)]) == 0
