@@ -13,6 +13,7 @@ from engine.core.tables import StepTiming
 from engine.helpdesk import projections_check
 from engine.helpdesk.tables import DeskSetting
 from tests.engine.helpers import complete, start
+from tests.engine.test_audit_forgery import _history
 from webapp.cli import main
 
 
@@ -24,14 +25,11 @@ def _rows(db_url) -> list[tuple]:
 
 
 def test_rows_of_completions_before_the_table_are_filled_from_the_log(deployed, db_url, capsys):
-    clock.freeze()
-    done = start()
-    clock.advance(minutes=5)
-    complete(done, "record", {"category": "b", "summary": "厨房漏水"})
-    clock.advance(hours=1)
-    complete(done, "fix", {"fix_note": "更换阀门", "fixed": True}, "engineer", "engineering")
+    done, waiting = _history()  # record after 5 minutes, fix an hour later, confirm at once; another recorded
     written = _rows(db_url)
-    assert [(r[2], r[5], r[6]) for r in written] == [("fix", 3600.0, "engineer"), ("record", 300.0, "assistant")]
+    assert sorted((r[0] == done, r[2], r[5], r[6]) for r in written) == [
+        (False, "record", 0.0, "assistant"), (True, "confirm", 0.0, "assistant"), (True, "fix", 3600.0, "engineer"),
+        (True, "record", 300.0, "assistant")]
     with db.transaction(db_url) as session:  # as migration 0062 left a database with this history
         session.execute(delete(StepTiming))
         session.add(DeskSetting(key=projections_check.STEPS_SINCE, value=clock.now().isoformat(),
@@ -40,14 +38,14 @@ def test_rows_of_completions_before_the_table_are_filled_from_the_log(deployed, 
     capsys.readouterr()
 
     assert main(["audit", "fill-step-timings"]) == 0
-    assert "已按审计日志补写 2 条环节用时记录" in capsys.readouterr().out
+    assert "已按审计日志补写 4 条环节用时记录" in capsys.readouterr().out
     assert _rows(db_url) == written  # the same rows the runtime wrote, recomputed from the log
     with db.read_session(db_url) as session:
         assert session.get(DeskSetting, projections_check.STEPS_SINCE) is None
     assert main(["audit", "fill-step-timings"]) == 0 and "无需补写" in capsys.readouterr().out
 
     with db.transaction(db_url) as session:  # now that every completion is checked, a deleted row shows
-        session.execute(delete(StepTiming).where(StepTiming.element_id == "record"))
+        session.execute(delete(StepTiming).where(StepTiming.instance_id == done, StepTiming.element_id == "record"))
     assert main(["audit", "verify", "--projections"]) == 1
     assert f"step_timings（实例 {done}）字段 mini_request:record：表中为 '缺失'" in capsys.readouterr().out
 

@@ -18,12 +18,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from engine.core import clock, db
+from engine.core import db
 from engine.core.tables import StepTiming
-from engine.helpdesk.tables import HelpRequest
 from tests.conftest import deploy_procedure
 from tests.web.month_seed import listed
-from tests.web.test_need_to_know_forms import CALLER, MORNING, _client, _do
+from tests.web.test_need_to_know_forms import MORNING, _call, _client, _do
 from webapp.cli import main
 
 from .conftest import make_app
@@ -36,23 +35,6 @@ def desk(seeded):
     """The real procedure deployed on the Friday morning of 27 November, the clock frozen there."""
     deploy_procedure(at=MORNING)
     return make_app(HELP_REQUEST_PROCESS="help_request")
-
-
-def _call(app, category: str, description: str, assess_after: int) -> str:
-    """A hotline call recorded by the 物业助理, assessed ``assess_after`` minutes after its record was done."""
-    assistant = _client(app, "assistant")
-    with db.read_session() as session:
-        before = set(session.scalars(select(HelpRequest.instance_id)))
-    res = assistant.post("/intake/hotline", data={**CALLER, "description": description, "category": category})
-    assert res.status_code == 302, res.get_data(as_text=True)
-    with db.read_session() as session:
-        [iid] = set(session.scalars(select(HelpRequest.instance_id))) - before
-    _do(assistant, iid, "record_hotline", **CALLER, description=description)
-    clock.advance(minutes=assess_after)
-    _do(assistant, iid, "assess", category=category, priority="P3", complexity="ordinary")
-    _do(assistant, iid, "handover", department="customer_service", handover_note="请客服部处理", info_verified=True)
-    _do(assistant, iid, "take_job", expected_done_at="2026-11-27T17:00")
-    return iid
 
 
 def _month(app) -> dict[str, str]:
