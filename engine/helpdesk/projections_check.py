@@ -135,8 +135,10 @@ class _Rows:
 
 
 STEPS_SINCE = "step_timings_since"
-STEP_TOLERANCE = 1.0  # seconds: rows of tasks already waiting at migration 0062 carry the inbox's ready time,
-# taken a few microseconds after its event's; any other row holds the event's own instant
+# Seconds a step timing's instants may differ from its events': a task already waiting when migration 0062 was
+# applied carries the inbox's ready time, taken microseconds after its event's; every other row holds the
+# event's own instant.
+STEP_TOLERANCE = 1.0
 
 
 def steps_since(session: Session):
@@ -144,10 +146,6 @@ def steps_since(session: Session):
     migration 0062), or None: every completion has its row."""
     row = session.get(DeskSetting, STEPS_SINCE)
     return clock.as_utc(dt.datetime.fromisoformat(row.value)) if row is not None else None
-
-
-def _step_key(process_id, element_id, ready_at, completed_at) -> tuple:
-    return process_id, element_id, round(clock.as_utc(ready_at).timestamp()), round(clock.as_utc(completed_at).timestamp())
 
 
 def _check_steps(iid: str, expected: list[dict], stored: list[StepTiming], since) -> list[Difference]:
