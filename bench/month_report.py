@@ -6,15 +6,16 @@ rows — ``instances`` (an empty state), ``requests`` and ``sla_clocks``, the on
 reads — are bulk-inserted with SQL, shaped like the real ones: types a–g, both channels, 70 % closed
 within 1–72 hours, a third rated (resident or 回访), 5 % paid services, a 响应 clock on every request
 (15 % breached), a 线上受理 clock on online ones and a 一般问题解决 clock on repairs; two thirds handed to
-a department. The real diagrams
-are deployed, so the deadlines are the registry's. On PostgreSQL the load is followed by ``VACUUM ANALYZE``
-(what autovacuum does soon after); SQLite gets no ANALYZE.
+a department; four 物业助理 steps per request (ready → completed) in ``step_timings``, for the slowest steps.
+The real diagrams are deployed, so the deadlines are the registry's. On PostgreSQL the load is followed by
+``VACUUM ANALYZE`` (what autovacuum does soon after); SQLite gets no ANALYZE.
 
 It prints the rows seeded, then the page's time — the first request (the month's figures computed) and
 the best and median of ``--runs`` requests after it (the figures then come from the cache keyed by month,
 department and data watermark; the rest of the page is computed each time) — the workbook export's and a
 工程部主管's month (``department=engineering``), per database: wall time and this process's CPU time (on
-PostgreSQL the server's time is outside the process), with the load average before and after, since the
+PostgreSQL the server's time is outside the process) and the slowest steps' aggregate alone, with the load
+average before and after, since the
 machine it runs on is shared. ``python bench/month_report.py -n 100000``; add
 ``--skip-postgres`` when no PostgreSQL listens on 127.0.0.1:5432 (user postgres, trust auth).
 """
@@ -39,8 +40,8 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from engine import helpdesk, identity, repository  # noqa: E402
 from engine.core import clock, config, db, migrate  # noqa: E402
-from engine.core.tables import Instance, ProcessVersion, SlaClock  # noqa: E402
-from engine.helpdesk import intake  # noqa: E402
+from engine.core.tables import Instance, ProcessVersion, SlaClock, StepTiming  # noqa: E402
+from engine.helpdesk import intake, slow_steps  # noqa: E402
 from engine.helpdesk.tables import HelpRequest  # noqa: E402
 from engine.repository import bundle  # noqa: E402
 
@@ -52,6 +53,9 @@ PASSWORD = "bench-password-1"
 WORDS = ["厨房水管漏水", "楼道灯不亮", "电梯故障困人", "邻居噪音投诉", "停车位咨询", "门禁卡失灵", "下水道堵塞",
          "物业费怎么交", "窗户玻璃破裂", "老人需要送医"]
 BATCH = 5000
+# the 物业助理's steps every request goes through, with how long each waits (minutes, uniform): step_timings
+STEPS = (("record_hotline", "热线求助记录", 1, 20), ("assess", "初步评估与定级", 2, 90), ("handover", "转交", 1, 30),
+         ("take_job", "接单", 5, 240))
 # where requests are handed (None: the 客服部 keeps it), for the per-department figures
 DEPARTMENTS = (None, None, "engineering", "engineering", "security", "cleaning")
 
@@ -91,7 +95,16 @@ def _rows(n: int, version_id: int, rng: random.Random):
                                    status=status, armed_at=created, due_at=due,
                                    met_at=settled if status == "met" else None,
                                    breached_at=due if status == "breached" else None))
-        yield instance, request, clock_rows
+        steps, at = [], created
+        for element_id, name, low, high in STEPS:
+            done = at + dt.timedelta(minutes=rng.uniform(low, high))
+            if done >= LAST:
+                break
+            steps.append(dict(id=str(uuid.uuid4()), instance_id=iid, process_id="help_request", element_id=element_id,
+                              name=name, lane="物业助理", ready_at=at, completed_at=done,
+                              seconds=(done - at).total_seconds(), completed_by="bench"))
+            at = done
+        yield instance, request, clock_rows, steps
 
 
 def seed(url: str, n: int) -> dict[str, int]:
@@ -102,8 +115,8 @@ def seed(url: str, n: int) -> dict[str, int]:
         identity.ensure_demo_users(session, PASSWORD)
         version_id = session.scalar(select(ProcessVersion.id).limit(1))
     rng = random.Random(15)
-    counts = {"requests": 0, "sla_clocks": 0}
-    batch: tuple[list, list, list] = ([], [], [])
+    counts = {"requests": 0, "sla_clocks": 0, "step_timings": 0}
+    batch: tuple[list, list, list, list] = ([], [], [], [])
     engine = create_engine(url)
 
     def flush():
@@ -112,15 +125,19 @@ def seed(url: str, n: int) -> dict[str, int]:
             conn.execute(insert(HelpRequest.__table__), batch[1])
             if batch[2]:
                 conn.execute(insert(SlaClock.__table__), batch[2])
+            if batch[3]:
+                conn.execute(insert(StepTiming.__table__), batch[3])
         counts["requests"] += len(batch[1])
         counts["sla_clocks"] += len(batch[2])
+        counts["step_timings"] += len(batch[3])
         for part in batch:
             part.clear()
 
-    for instance, request, clocks in _rows(n, version_id, rng):
+    for instance, request, clocks, steps in _rows(n, version_id, rng):
         batch[0].append(instance)
         batch[1].append(request)
         batch[2].extend(clocks)
+        batch[3].extend(steps)
         if len(batch[0]) >= BATCH:
             flush()
     if batch[0]:
@@ -169,6 +186,18 @@ def time_page(url: str, runs: int) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def time_steps(url: str, runs: int) -> list[tuple[float, float]]:
+    """The month's slowest steps (the 常见问题 page's and the workbook's), the SQL aggregate alone: the rest
+    of the 常见问题 page is jieba's segmentation of the month's descriptions."""
+    out = []
+    with db.read_session(url) as session:
+        for _ in range(runs + 1):
+            t0, c0 = time.perf_counter(), time.process_time()
+            assert slow_steps.slowest(session, MONTH)
+            out.append((time.perf_counter() - t0, time.process_time() - c0))
+    return out
+
+
 def _ms(pairs: list[tuple[float, float]]) -> str:
     """best / median wall time, and the median CPU time, in ms."""
     walls, cpus = [w for w, _c in pairs], [c for _w, c in pairs]
@@ -196,7 +225,8 @@ def main() -> None:
         for name, url in targets:
             t0 = time.perf_counter()
             counts = seed(url, args.n)
-            print(f"{name}: seeded {counts['requests']} requests, {counts['sla_clocks']} SLA clocks over 12 months "
+            print(f"{name}: seeded {counts['requests']} requests, {counts['sla_clocks']} SLA clocks, "
+                  f"{counts['step_timings']} step timings over 12 months "
                   f"in {time.perf_counter() - t0:.0f} s")
             print(f"  load average (1/5/15 min) before: {_load()}")
             times = time_page(url, args.runs)
@@ -204,6 +234,9 @@ def main() -> None:
                 (wall, cpu), = times[what + "_first"]
                 print(f"  {label}: first (figures computed) {wall * 1000:.0f} ms (CPU {cpu * 1000:.0f} ms); "
                       f"then best / median {_ms(times[what])} ({args.runs} runs)")
+            steps = time_steps(url, args.runs)
+            print(f"  slowest steps of the month (SQL): first {steps[0][0] * 1000:.0f} ms; "
+                  f"then best / median {_ms(steps[1:])} ({args.runs} runs)")
             print(f"  load average after: {_load()}")
             engine = db._engines.pop(url, None)
             if engine is not None:

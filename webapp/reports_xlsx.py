@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from engine import identity
 from engine.core import clock
-from engine.helpdesk import deadlines, improvements, intake, month_seal, reports
+from engine.helpdesk import deadlines, improvements, intake, month_seal, reports, slow_steps
 
 PERCENT = "0.0"  # figures are already percentages (66.7 means 66.7 %), as on the page
 MONEY = '"¥"#,##0.00'
-STEPS = ("概览", "每日按类型", "每日按渠道", "用时", "时限达成趋势", "满意度趋势", "月末未办结", "按部门", "员工绩效", "超时清单",
+STEPS = ("概览", "每日按类型", "每日按渠道", "用时", "最慢环节", "时限达成趋势", "满意度趋势", "月末未办结", "按部门", "员工绩效", "超时清单",
          "改进措施", "签发")
 
 
@@ -91,6 +91,11 @@ def workbook(session: Session, month: str, registry: deadlines.Registry,
            ([t.name, t.count, _minutes(t.p50), _minutes(t.p90),
              _minutes(t.deadline.total_seconds()) if t.deadline else None, t.breached] for t in fig.timings))
     step("用时")
+    _sheet(book, "最慢环节", ["环节", "流程", "环节标识", "流程规定", "完成次数", "中位用时（分钟）", "90%用时（分钟）",
+                          "最长（分钟）"],
+           ([s.name, s.process_id, s.element_id, s.clause, s.count, _minutes(s.p50), _minutes(s.p90),
+             _minutes(s.longest)] for s in slow_steps.slowest(session, month, department=department)))
+    step("最慢环节")
     keys = list(this.compliance)
     headers = ["月份"]
     for k in keys:

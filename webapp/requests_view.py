@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock, db, errors
-from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter
+from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter, slow_steps
 
 from . import sla_view, timeline
 from .paging import Pager
@@ -74,7 +74,8 @@ def index():
     note_restricted_reads(user, rows, "requests.index")
     first = (pager.number - 1) * PAGE_SIZE + 1
     return render_template("requests/list.html", rows=rows, args=args, categories=intake.CATEGORIES,
-                           narrowed=found.but(q=None, status=None, category=None, building=None).describe(),
+                           narrowed=found.but(q=None, status=None, category=None, building=None).describe(
+                               slow_steps.step_name(session, found.step) if found.step else None),
                            buildings=queries.buildings(session), page=pager.number, total=total, more=more,
                            prev_href=_href(args, pager.prev_args()),
                            next_href=_href(args, pager.next_args(request_filter.cursor_of(following)) if following else None),

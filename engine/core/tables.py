@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -200,6 +201,32 @@ class TaskRow(Base):
     # Usernames (a JSON list) this task is never offered to: the people who already worked on the request,
     # when the diagram says so (``exclude_actors``) — the 回访 call must not be made by the handler.
     excluded: Mapped[str | None] = mapped_column(Text)
+
+
+class StepTiming(Base):
+    """One user task done: when it became ready and when it was completed, by whom (the slowest steps of the
+    procedure, issue 15). Written with the change that completed the task, from its inbox row (which the
+    same change deletes); recomputed from the log by ``liyuan audit verify --projections``
+    (:mod:`engine.helpdesk.projections_check`). ``seconds`` is ``completed_at - ready_at``, stored so the
+    month's percentiles are read from one index on both databases."""
+
+    __tablename__ = "step_timings"
+    # (completed_at, process_id, element_id, seconds): a month's steps grouped and ranked from the index
+    # alone; (process_id, element_id, completed_at, instance_id): the requests behind one step of a month.
+    __table_args__ = (Index("ix_step_timings_month", "completed_at", "process_id", "element_id", "seconds"),
+                      Index("ix_step_timings_step", "process_id", "element_id", "completed_at", "instance_id"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the completed task's SpiffWorkflow uuid
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    element_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(32))
+    clause: Mapped[str | None] = mapped_column(String(255))
+    ready_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    completed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    seconds: Mapped[float] = mapped_column(Float)
+    completed_by: Mapped[str] = mapped_column(String(64))
 
 
 class Timer(Base):

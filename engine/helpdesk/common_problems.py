@@ -5,7 +5,9 @@ each finding with the filter that lists its requests.
 - a type of request above its average of the three months before,
 - repeat callers (the same phone twice or more in the month),
 - frequent words of the month's descriptions (Chinese segmentation with jieba),
-- the deadlines breached most (by deadline and the step it guarded).
+- the deadlines breached most (by deadline and the step it guarded),
+- the slowest steps of the procedure (:mod:`engine.helpdesk.slow_steps`: ready → completed per user task,
+  from the ``step_timings`` projection that ``liyuan audit verify --projections`` checks against the log).
 
 The counts are SQL GROUP BYs over the projections; only the word count reads the descriptions' text (one
 column, the month's rows), since segmenting Chinese needs jieba. It is its own page, so the month page
@@ -23,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core.tables import SlaClock
-from engine.helpdesk import deadlines, intake
+from engine.helpdesk import deadlines, intake, slow_steps
 from engine.helpdesk.month_figures import shift_month
 from engine.helpdesk.request_filter import RequestFilter, month_bounds
 from engine.helpdesk.tables import HelpRequest
@@ -55,6 +57,7 @@ class CommonProblems:
     callers: list[Finding]
     words: list[Finding]
     breaches: list[Finding]
+    steps: list[slow_steps.SlowStep] = field(default_factory=list)
 
 
 def find(session: Session, month: str, registry: deadlines.Registry | None = None) -> CommonProblems:
@@ -62,7 +65,7 @@ def find(session: Session, month: str, registry: deadlines.Registry | None = Non
     start, end = month_bounds(month)
     return CommonProblems(month, repeated_units(session, month, start, end), rising_categories(session, month),
                           repeat_callers(session, month, start, end), frequent_words(session, month, start, end),
-                          breached_most(session, month, start, end, registry))
+                          breached_most(session, month, start, end, registry), slow_steps.slowest(session, month))
 
 
 def repeated_units(session, month, start, end) -> list[Finding]:

@@ -8,6 +8,10 @@ runtime wrote it, and reports every field that differs as tampering with that ro
 desk because the request row is the help desk's projection; the runtime's rows are checked the same way.
 
 Not recomputed: claims and assignments (``tasks.claimed_by``), which the inbox writes beside the workflow.
+Step timings (``step_timings``) are recomputed from the replay: a task's ready time is the time of the event
+whose change made it ready, its completion the event that completed it, and its duration the difference; the
+labels the row copies from the diagram (department, clause) are not. Completions up to the instant migration
+0062 noted (``step_timings_since``, a database that had history before the table existed) need no row.
 
 At scale the instances are checked in chunks on several cores (:mod:`engine.core.parallel`): a chunk reads
 its instances, their events and every projection row of theirs with one query per table.
@@ -15,18 +19,20 @@ its instances, their events and every projection row of theirs with one query pe
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from engine.audit import personal
+from engine.audit import history, personal
 from engine.core import clock, db, parallel
-from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
+from engine.core.tables import AuditEvent, Instance, SlaClock, StepTiming, TaskRow
 from engine.helpdesk import intake, phone_links
-from engine.helpdesk.tables import HelpRequest
+from engine.helpdesk.tables import DeskSetting, HelpRequest
 from engine.runtime import replay, replay_all, task_rows, timer_rows
 from engine.runtime.workflow import all_tasks, current_data, ready_user_tasks
 
@@ -59,10 +65,13 @@ class _Recompute:
         self.completed_at = None
         self.wf = None
         self.version = None
+        self.ready: dict[str, tuple] = {}  # replayed task id -> (when it became ready, the task)
+        self.steps: list[dict] = []  # the step timings, as the runtime wrote them
 
     def __call__(self, version, event, wf) -> None:
         self.wf, self.version = wf, version
         now = clock.as_utc(event.at)
+        self._time_steps(wf, event, now)
         current = {w.task_id: w for w in timer_rows.waiting(wf, version)}
         gone = [tid for tid in self.waiting if tid not in current and tid in self.clocks
                 and self.clocks[tid]["status"] == "armed"]
@@ -85,6 +94,22 @@ class _Recompute:
             self.completed_at = now
 
 
+    def _time_steps(self, wf, event, now) -> None:
+        """A task ready after this event and not before became ready at it; a ready task this event
+        completed (a ``task_completed``: one person's submission) took from then to now."""
+        ready = {str(t.id): t for t in ready_user_tasks(wf)}
+        for tid in [tid for tid in self.ready if tid not in ready]:
+            since, task = self.ready.pop(tid)
+            if event.kind == "task_completed" and task.state == TaskState.COMPLETED:
+                spec = task.task_spec
+                self.steps.append({"process_id": task.workflow.spec.name, "element_id": spec.bpmn_id,
+                                   "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "ready_at": since,
+                                   "completed_at": now, "completed_by": event.actor, "task": task,
+                                   "event": event})
+        for tid, task in ready.items():
+            self.ready.setdefault(tid, (now, task))
+
+
 @dataclass
 class _Rows:
     """The projection rows of one chunk of instances, read with one query per table."""
@@ -93,16 +118,71 @@ class _Rows:
     clocks: dict[str, list[SlaClock]]
     requests: dict[str, HelpRequest]
     personal: dict[str, dict]  # chain -> ref -> personal value, for the replay
+    steps: dict[str, list[StepTiming]]
+    steps_since: object = None  # completions up to this instant need no step-timing row (migration 0062)
 
     @classmethod
     def read(cls, session: Session, ids: list[str]) -> _Rows:
-        tasks, clocks = defaultdict(list), defaultdict(list)
+        tasks, clocks, steps = defaultdict(list), defaultdict(list), defaultdict(list)
         for row in session.scalars(select(TaskRow).where(TaskRow.instance_id.in_(ids))):
             tasks[row.instance_id].append(row)
         for row in session.scalars(select(SlaClock).where(SlaClock.instance_id.in_(ids))):
             clocks[row.instance_id].append(row)
+        for row in session.scalars(select(StepTiming).where(StepTiming.instance_id.in_(ids))):
+            steps[row.instance_id].append(row)
         requests = {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
-        return cls(tasks, clocks, requests, personal.values_by_chain(session, ids))
+        return cls(tasks, clocks, requests, personal.values_by_chain(session, ids), steps, steps_since(session))
+
+
+STEPS_SINCE = "step_timings_since"
+# Seconds a step timing's instants may differ from its events': a task already waiting when migration 0062 was
+# applied carries the inbox's ready time, taken microseconds after its event's; every other row holds the
+# event's own instant.
+STEP_TOLERANCE = 1.0
+
+
+def steps_since(session: Session):
+    """The instant up to which completed tasks have no step-timing row (the database's history before
+    migration 0062), or None: every completion has its row."""
+    row = session.get(DeskSetting, STEPS_SINCE)
+    return clock.as_utc(dt.datetime.fromisoformat(row.value)) if row is not None else None
+
+
+def _check_steps(iid: str, expected: list[dict], stored: list[StepTiming], since) -> list[Difference]:
+    """Each stored step timing must be one the log shows (ready and completion times, duration, who),
+    and each completion the log shows must have its row (unless it came before ``since``)."""
+    out: list[Difference] = []
+    left = list(expected)
+    for row in sorted(stored, key=lambda r: (clock.as_utc(r.completed_at), r.element_id)):
+        label = f"{row.process_id}:{row.element_id}"
+        match = next((e for e in left if e["process_id"] == row.process_id and e["element_id"] == row.element_id
+                      and abs((clock.as_utc(row.completed_at) - e["completed_at"]).total_seconds()) < STEP_TOLERANCE),
+                     None)
+        if match is None:
+            out.append(Difference("step_timings", iid, label, _when(row.completed_at), "日志中没有该环节在此时完成的记录"))
+            continue
+        left.remove(match)
+        took = (match["completed_at"] - match["ready_at"]).total_seconds()
+        if abs(clock.as_utc(row.ready_at).timestamp() - match["ready_at"].timestamp()) >= STEP_TOLERANCE:
+            out.append(Difference("step_timings", iid, f"{label} ready_at", _when(row.ready_at),
+                                  _when(match["ready_at"])))
+        if row.seconds is None or abs(row.seconds - took) >= STEP_TOLERANCE:
+            out.append(Difference("step_timings", iid, f"{label} seconds", row.seconds, round(took, 3)))
+        if row.completed_by != match["completed_by"]:
+            out.append(Difference("step_timings", iid, f"{label} completed_by", row.completed_by,
+                                  match["completed_by"]))
+        if row.lane != match["lane"]:
+            out.append(Difference("step_timings", iid, f"{label} lane", row.lane, match["lane"]))
+    for e in left:
+        if since is not None and e["completed_at"] <= since:
+            continue  # completed before the table existed (see steps_since)
+        out.append(Difference("step_timings", iid, f"{e['process_id']}:{e['element_id']}", "缺失",
+                              f"应有于 {_when(e['completed_at'])} 完成的记录"))
+    return out
+
+
+def _when(value) -> str:
+    return clock.to_local(clock.as_utc(value)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _check_instance(session: Session, instance: Instance, events: list, rows: _Rows) -> list[Difference]:
@@ -145,6 +225,7 @@ def _check_instance(session: Session, instance: Instance, events: list, rows: _R
         req_status = "closed" if wf.is_completed() else "open"
         if req.status != req_status:
             out.append(Difference("requests", iid, "status", req.status, req_status))
+    out += _check_steps(iid, seen.steps, rows.steps.get(iid, []), rows.steps_since)
     return out
 
 
@@ -156,6 +237,49 @@ def _diff(stored: Counter, expected: Counter):
         want = sorted(s for (k, e, s), n in expected.items() for _ in range(n) if (k, e) == (key, element))
         if has != want:
             yield f"{key}@{element}", "/".join(want) or "（无）", "/".join(has) or "（无）"
+
+
+def fill_step_timings(session: Session, progress: parallel.Progress | None = None) -> int:
+    """Write the step timings of the tasks completed before migration 0062 (up to :func:`steps_since`),
+    recomputed from each instance's log as verify recomputes them, then drop the note, so that from now on
+    every completion must have its row. Returns how many rows were written. The labels the runtime copies
+    from the inbox row are taken from the diagram; a ``department`` the diagram computes from the request's
+    data is evaluated on the task's data at the end of the replay."""
+    since = steps_since(session)
+    if since is None:
+        return 0
+    ids = sorted(set(session.scalars(select(AuditEvent.chain).where(AuditEvent.kind == "task_completed",
+                                                                     AuditEvent.at <= since))))
+    events = replay_all.events_by_chain(session, ids)
+    rows = _Rows.read(session, ids)
+    written, started = 0, time.monotonic()
+    for n, iid in enumerate(ids, start=1):
+        instance = session.get(Instance, iid)
+        seen = _Recompute()
+        if instance is not None:
+            replay.replay_loaded(session, instance, events[iid], observe=seen, known=rows.personal.get(iid, {}))
+        have = {(r.process_id, r.element_id, round(clock.as_utc(r.completed_at).timestamp()))
+                for r in rows.steps.get(iid, ())}
+        new = []
+        for step in seen.steps:
+            key = (step["process_id"], step["element_id"], round(step["completed_at"].timestamp()))
+            if step["completed_at"] > since or key in have:
+                continue
+            labels = task_rows.describe(step["task"], seen.version)
+            task_id = history.payload_of(step["event"]).get("task_id") or str(step["task"].id)
+            new.append({"id": task_id, "instance_id": iid, "process_id": step["process_id"],
+                        "element_id": step["element_id"], "name": step["name"], "lane": step["lane"],
+                        "department": labels["department"], "clause": labels["clause"],
+                        "ready_at": step["ready_at"], "completed_at": step["completed_at"],
+                        "seconds": (step["completed_at"] - step["ready_at"]).total_seconds(),
+                        "completed_by": step["completed_by"]})
+        if new:
+            session.execute(insert(StepTiming), new)
+            written += len(new)
+        if progress is not None:
+            progress(n, len(ids), started)
+    session.execute(delete(DeskSetting).where(DeskSetting.key == STEPS_SINCE))
+    return written
 
 
 def check_chunk(url: str | None, ids: list[str]) -> list[Difference]:
@@ -192,7 +316,7 @@ def verify(session: Session, progress: parallel.Progress | None = None, *, url: 
                  key=lambda d: order[d.instance_id])
     known = set(ids)
     for table, column in ((HelpRequest, HelpRequest.instance_id), (TaskRow, TaskRow.instance_id),
-                          (SlaClock, SlaClock.instance_id)):
+                          (SlaClock, SlaClock.instance_id), (StepTiming, StepTiming.instance_id)):
         for iid in sorted(set(session.scalars(select(column).distinct())) - known):
             out.append(Difference(table.__tablename__, iid, "（整行）", "存在", "没有对应的流程实例"))
     return out

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import identity
 from engine.core import clock, keyset
-from engine.core.tables import SlaClock
+from engine.core.tables import SlaClock, StepTiming
 from engine.helpdesk import intake
 from engine.helpdesk.tables import HelpRequest
 
@@ -32,6 +32,7 @@ SLA_STATUSES = {"met": "按时", "breached": "超时", "armed": "进行中"}
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY = re.compile(r"^[a-z_]{1,32}$")
+_STEP = re.compile(r"^[A-Za-z0-9_.\-]{1,100}:[A-Za-z0-9_.\-]{1,100}$")  # process id : element id
 
 
 def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
@@ -72,7 +73,7 @@ class RequestFilter:
     building: str | None = None
     address: str | None = None  # exactly this unit
     phone: str | None = None  # exactly this caller
-    month: str | None = None  # came in this month (with ``sla``: the clock was armed in it)
+    month: str | None = None  # came in this month (with ``sla``: the clock was armed in it; with ``step``: done in it)
     day: str | None = None  # came in this day
     sla: str | None = None  # has a deadline clock of this key …
     sla_status: str | None = None  # … in this state
@@ -82,6 +83,7 @@ class RequestFilter:
     backlog: str | None = None  # "YYYY-MM": still open at that month's end (or now) …
     age: str | None = None  # … in this age bucket (index into BACKLOG_BUCKETS)
     department: str | None = None  # handed to this department (customer_service: also those never handed over)
+    step: str | None = None  # "process:element": had this user task completed (the slowest steps)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> RequestFilter:
@@ -100,6 +102,7 @@ class RequestFilter:
             "paid": lambda v: v == "1",
             "age": lambda v: v.isdigit() and int(v) < len(BACKLOG_BUCKETS),
             "department": lambda v: v in identity.departments.DEPARTMENT_BY_CODE,
+            "step": lambda v: bool(_STEP.match(v)),
         }
         return cls(**{k: v if v is None or k not in checks or checks[k](v) else None for k, v in raw.items()})
 
@@ -138,7 +141,15 @@ class RequestFilter:
                 start, end = month_bounds(self.month)
                 clocks += [SlaClock.armed_at >= start, SlaClock.armed_at < end]
             conditions.append(exists(select(SlaClock.id).where(*clocks)))
-        elif self.month:
+        if self.step:
+            process_id, element_id = self.step.split(":", 1)
+            steps = [StepTiming.instance_id == r.instance_id, StepTiming.process_id == process_id,
+                     StepTiming.element_id == element_id]
+            if self.month:
+                start, end = month_bounds(self.month)
+                steps += [StepTiming.completed_at >= start, StepTiming.completed_at < end]
+            conditions.append(exists(select(StepTiming.id).where(*steps)))
+        if self.month and not self.sla and not self.step:
             start, end = month_bounds(self.month)
             conditions += [r.created_at >= start, r.created_at < end]
         if self.day:
@@ -163,11 +174,13 @@ class RequestFilter:
                 conditions.append(backlog_bucket(at) == int(self.age))
         return query.where(*conditions) if conditions else query
 
-    def describe(self) -> list[str]:
-        """The filter in words, for the list page's heading ("2026年11月", "报修求助" …)."""
+    def describe(self, step_name: str | None = None) -> list[str]:
+        """The filter in words, for the list page's heading ("2026年11月", "报修求助" …); ``step_name``: the
+        diagram's name of ``step`` (:func:`engine.helpdesk.slow_steps.step_name`), else its id is shown."""
         out = []
         if self.month:
-            out.append(f"{self.month[:4]}年{int(self.month[5:])}月" + ("（计时开始）" if self.sla else "受理"))
+            out.append(f"{self.month[:4]}年{int(self.month[5:])}月" + (
+                "（计时开始）" if self.sla else "（环节完成）" if self.step else "受理"))
         if self.day:
             out.append(f"{self.day} 受理")
         if self.category:
@@ -177,6 +190,8 @@ class RequestFilter:
         for value, prefix in ((self.building, "楼栋"), (self.address, "地址"), (self.phone, "电话"), (self.q, "含")):
             if value:
                 out.append(f"{prefix}：{value}")
+        if self.step:
+            out.append(f"环节：{step_name}" if step_name else f"环节 {self.step}")
         if self.sla:
             out.append(f"时限 {self.sla}" + (f" {SLA_STATUSES[self.sla_status]}" if self.sla_status else ""))
         if self.rating:

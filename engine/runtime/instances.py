@@ -314,7 +314,8 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
     if ready_now != before.ready or (task_rows.deadlines(waiting_now, ready_ids)
                                      != task_rows.deadlines(before.waiting, ready_ids)):
         task_rows.sync(session, instance, wf, loaded.version, waiting_now, new=not before.states,
-                       actor=actor if kind == "task_completed" else None)
+                       actor=actor if kind == "task_completed" else None, now=now,
+                       completed=payload.get("task_id") if kind == "task_completed" else None)
     fired = []
     if timer_rows.due_times(waiting_now) != timer_rows.due_times(before.waiting):
         fired = timer_rows.sync(session, instance, wf, waiting_now, new=not before.states, rows=loaded.timer_rows)

@@ -14,11 +14,15 @@ from sqlalchemy.orm import Session
 
 from engine import identity, scripting
 from engine.core import clock
-from engine.core.tables import NO_DEADLINE, AuditEvent, Instance, TaskRow
+from engine.core.tables import NO_DEADLINE, AuditEvent, Instance, StepTiming, TaskRow
 from engine.runtime.workflow import ready_user_tasks
 
 _T = TaskRow.__table__
-_ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"))
+_S = StepTiming.__table__
+# what a completed task's step-timing row copies from its inbox row (deleted by the same change)
+_TIMED = ("process_id", "element_id", "name", "lane", "department", "clause", "ready_at")
+_ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key, *(_T.c[name] for name in _TIMED)).where(
+    _T.c.instance_id == bindparam("iid"))
 
 
 def queue_at(due):
@@ -42,12 +46,14 @@ def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
 
 
 def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False,
-         actor: str | None = None) -> None:
+         actor: str | None = None, now=None, completed: str | None = None) -> None:
     """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
 
     Core statements rather than ORM objects: this runs on every change that alters the ready tasks or
     their deadlines (the runtime skips it otherwise), and is one SELECT (none for a new instance), at
-    most one DELETE and one INSERT.
+    most one DELETE and one INSERT — and, when the change completed the user task ``completed`` (by
+    ``actor``), one INSERT of its step timing (:func:`timing_row`). ``now``: the change's instant, the
+    time of its audit event, so that a replay of the log finds the same ready and completion times.
     """
     ready = ready_user_tasks(wf)
     ids = {str(t.id) for t in ready}
@@ -56,8 +62,10 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
     stale = [i for i in existing if i not in ids]
     if stale:
         session.execute(delete(table).where(table.c.id.in_(stale)))
+    now = now or clock.now()
+    if completed is not None and completed in stale:
+        session.execute(insert(_S), [timing_row(existing[completed], instance.id, now, actor or "")])
     due_by_task = deadlines(waiting_now, ids)
-    now = clock.now()
     new_rows = []
     for task in ready:
         tid = str(task.id)
@@ -76,6 +84,15 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
     if new_rows:
         _assign_on_duty(session, new_rows)
         session.execute(insert(table), new_rows)
+
+
+def timing_row(row, instance_id: str, completed_at, completed_by: str) -> dict:
+    """The ``step_timings`` row of a task completed at ``completed_at``, from its inbox row: the ready time
+    is the one the inbox showed (the change that made the task ready), the labels those of its diagram."""
+    ready_at = clock.as_utc(row.ready_at)
+    return {"id": row.id, "instance_id": instance_id, **{name: getattr(row, name) for name in _TIMED},
+            "ready_at": ready_at, "completed_at": completed_at, "completed_by": completed_by,
+            "seconds": (completed_at - ready_at).total_seconds()}
 
 
 def _props(task, version) -> dict:

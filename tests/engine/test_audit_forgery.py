@@ -155,6 +155,15 @@ def test_an_event_appended_with_its_leaf_and_a_checkpoint_signed_by_another_key_
     ("DELETE FROM tasks WHERE instance_id = :waiting", "tasks（实例 {waiting}）字段 mini_request:confirm：表中为 '缺失'"),
     ("UPDATE sla_clocks SET status = 'met' WHERE instance_id = :late",
      "sla_clocks（实例 {late}）字段 response@record_late：表中为 'met'，按审计日志应为 'breached'"),
+    # the slowest steps: the engineer's hour on 'fix' made a minute, the step deleted, a step never done added
+    ("UPDATE step_timings SET seconds = 60 WHERE instance_id = :done AND element_id = 'fix'",
+     "step_timings（实例 {done}）字段 mini_repair:fix seconds：表中为 60.0，按审计日志应为 3600.0"),
+    ("DELETE FROM step_timings WHERE instance_id = :done AND element_id = 'fix'",
+     "step_timings（实例 {done}）字段 mini_repair:fix：表中为 '缺失'，按审计日志应为 '应有于 "),
+    ("INSERT INTO step_timings (id, instance_id, process_id, element_id, name, lane, ready_at, completed_at, seconds,"
+     " completed_by) SELECT 'forged', instance_id, process_id, 'confirm', name, lane, ready_at, completed_at, seconds,"
+     " completed_by FROM step_timings WHERE instance_id = :waiting AND element_id = 'record'",
+     "step_timings（实例 {waiting}）字段 mini_request:confirm：表中为 '"),
 ])
 def test_rows_reports_read_changed_instead_of_the_log_are_found_by_projections(deployed, db_url, capsys,
                                                                                forgery, expected):
@@ -166,4 +175,4 @@ def test_rows_reports_read_changed_instead_of_the_log_are_found_by_projections(d
     assert code == 0  # chains and tree are intact: only recomputing the projections finds it
     code, out = _verify(capsys, "--projections")
     assert code == 1 and "PROJECTION" in out
-    assert expected.format(waiting=waiting, late=late) in out, out
+    assert expected.format(done=done, waiting=waiting, late=late) in out, out

@@ -97,6 +97,7 @@ def test_a_hand_edited_filter_narrows_less_and_never_fails(client_for, month):
     res = supervisor.get("/requests?day=2026-02-31&month=2026-13&sla=DROP%20TABLE&age=9&rating=x")
     assert res.status_code == 200
     assert len(_listed(supervisor, "/requests?day=2026-02-31&month=2026-13")) == 8  # every seeded request
+    assert len(_listed(supervisor, "/requests?step=x%27%3B--&month=2026-13")) == 8  # a malformed step is dropped
     assert client_for("engineer").get("/reports/export.xlsx").status_code == 403
 
 

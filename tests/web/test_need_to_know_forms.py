@@ -62,9 +62,10 @@ def _do(client, iid: str, element: str, **data) -> None:
     assert res.status_code == 302, res.get_data(as_text=True)
 
 
-def _call(app, category: str, description: str) -> str:
-    """The 物业助理 records the call on the hotline page, then 热线求助记录, 初步评估与定级 and the hand-over to
-    客服部, whose member takes the job: what every request goes through before its type's own procedure."""
+def _call(app, category: str, description: str, assess_after: int = 0) -> str:
+    """The 物业助理 records the call on the hotline page, then 热线求助记录, 初步评估与定级 (``assess_after``
+    minutes later on the frozen clock) and the hand-over to 客服部, whose member takes the job: what every
+    request goes through before its type's own procedure."""
     assistant = _client(app, "assistant")
     with db.read_session() as session:
         before = set(session.scalars(select(HelpRequest.instance_id)))
@@ -73,6 +74,7 @@ def _call(app, category: str, description: str) -> str:
     with db.read_session() as session:
         [iid] = set(session.scalars(select(HelpRequest.instance_id))) - before
     _do(assistant, iid, "record_hotline", **CALLER, description=description)
+    clock.advance(minutes=assess_after)
     _do(assistant, iid, "assess", category=category, priority="P3", complexity="ordinary")
     _do(assistant, iid, "handover", department="customer_service", handover_note="请客服部处理", info_verified=True)
     _do(assistant, iid, "take_job", expected_done_at="2026-11-27T17:00")

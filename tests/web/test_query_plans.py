@@ -29,13 +29,13 @@ from sqlalchemy import event, insert, text
 
 from engine.audit import history
 from engine.core import clock, db
-from engine.core.tables import AuditEvent, Instance, SlaClock, TaskRow
+from engine.core.tables import AuditEvent, Instance, SlaClock, StepTiming, TaskRow
 from engine.helpdesk.tables import HelpRequest
 from engine.notify.tables import OutboxMessage
 
 from .conftest import PASSWORD, RESIDENT_PHONE, record_call
 
-GROWING = ("tasks", "requests", "audit_events", "sla_clocks", "instances", "outbox")
+GROWING = ("tasks", "requests", "audit_events", "sla_clocks", "instances", "outbox", "step_timings")
 SEEDED = 2500  # requests added beside the real ones: enough for the planner to prefer indexes
 OPEN_SHARE = 10  # one in ten is still open, with a task in an inbox
 
@@ -49,7 +49,7 @@ def _seed(url: str, template_id: str) -> None:
         # (lane, department): the 物业助理's and the supervisor's queues, and the engineering department's
         lanes = [("物业助理", None), ("物业助理", None), ("客服部主管", None), ("责任部门", "engineering")]
         base = clock.now() - dt.timedelta(days=700)
-        instances, requests, clocks, events, outbox, tasks = [], [], [], [], [], []
+        instances, requests, clocks, events, outbox, tasks, steps = [], [], [], [], [], [], []
         for n in range(SEEDED):
             iid = str(uuid.uuid4())
             at = base + dt.timedelta(minutes=400 * n + rnd.randrange(300))
@@ -82,6 +82,9 @@ def _seed(url: str, template_id: str) -> None:
                 events.append(row)
             outbox.append({"event": "received", "channel": "inapp", "to_user": None, "to_role": "assistant",
                            "instance_id": iid, "body": "新求助", "status": "sent", "attempts": 0, "created_at": at})
+            steps.append({"id": str(uuid.uuid4()), "instance_id": iid, "process_id": "help_request",
+                          "element_id": "record", "name": "登记", "lane": "物业助理", "ready_at": at,
+                          "completed_at": at + dt.timedelta(minutes=1), "seconds": 60.0, "completed_by": "assistant"})
             if still_open:
                 lane, department = lanes[n // OPEN_SHARE % len(lanes)]
                 tasks.append({"id": str(uuid.uuid4()), "instance_id": iid, "process_id": tpl.process_id,
@@ -89,7 +92,7 @@ def _seed(url: str, template_id: str) -> None:
                               "ready_at": at, "due_at": at + dt.timedelta(hours=2) if n % 3 else None})
         conn = session.connection()
         for table, rows in ((Instance, instances), (HelpRequest, requests), (SlaClock, clocks),
-                            (AuditEvent, events), (OutboxMessage, outbox), (TaskRow, tasks)):
+                            (AuditEvent, events), (OutboxMessage, outbox), (TaskRow, tasks), (StepTiming, steps)):
             conn.execute(insert(table.__table__), rows)
     with db.get_engine(url).begin() as conn:
         conn.execute(text("ANALYZE"))
@@ -190,7 +193,8 @@ STAFF_PAGES = {
     "assistant": ["/inbox", "/inbox/list", "/inbox/count.json", "/requests", "/requests?status=open",
                   "/requests?category=b", "/requests/{real}", "/notifications", "/notifications/count.json"],
     "cs_supervisor": ["/inbox?scope=all", "/requests", "/requests?status=closed", "/requests/{real}",
-                      "/notifications", "/handovers"],
+                      "/notifications", "/handovers", "/requests?step=help_request:record",
+                      "/requests?month=2026-11&step=help_request:record"],
     "engineer": ["/inbox", "/requests"],
     RESIDENT_PHONE: ["/portal"],
 }

@@ -103,6 +103,20 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_fill_step_timings(args) -> int:
+    """The step timings of tasks completed before migration 0062, written from the log (see
+    :func:`engine.helpdesk.projections_check.fill_step_timings`)."""
+    from engine.helpdesk import projections_check
+
+    with db.transaction() as session:
+        if projections_check.steps_since(session) is None:
+            print("无需补写：每个已完成的办理环节都应已有用时记录（verify --projections 逐条核对）")
+            return 0
+        written = projections_check.fill_step_timings(session, progress=_progress_for(args))
+    print(f"已按审计日志补写 {written} 条环节用时记录；此后 verify --projections 核对每一个已完成的环节")
+    return 0
+
+
 def _jobs(args) -> int:
     from engine.core import parallel
 
@@ -326,9 +340,14 @@ def register(sub) -> None:
     ver.add_argument("--public-key", help="base64 Ed25519 public key (default: $LIYUAN_AUDIT_PUBLIC_KEY or the signing key's)")
     ver.add_argument("--checkpoints", help="the published checkpoint file (default: $LIYUAN_AUDIT_CHECKPOINT_FILE)")
     ver.add_argument("--projections", action="store_true",
-                     help="recompute request status, priority, ratings, tasks, SLA outcomes, instance status from the log")
+                     help="recompute request status, priority, ratings, tasks, SLA outcomes, step timings, instance status "
+                     "from the log")
     _parallel_options(ver)
     ver.set_defaults(func=cmd_verify)
+    fill = asub.add_parser("fill-step-timings",
+                           help="write the step timings of tasks completed before migration 0062, from the log")
+    fill.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    fill.set_defaults(func=cmd_fill_step_timings)
     exp = asub.add_parser("export", help="write an instance's audit bundle for verify_bundle.py (no database needed)")
     exp.add_argument("instance_id")
     exp.add_argument("file")
