@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine import identity, tasks
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
-from engine.helpdesk import sla
+from engine.helpdesk import sla, text_search
 from engine.helpdesk.tables import HelpRequest
 
 
@@ -136,9 +136,7 @@ def _filtered_requests(query, *, customer: str | None, q: str | None, status: st
     if building:
         query = query.where(HelpRequest.building == building)
     if q:
-        like = f"%{q}%"
-        query = query.where(or_(HelpRequest.caller_name.like(like), HelpRequest.phone.like(like),
-                                HelpRequest.address.like(like), HelpRequest.description.like(like)))
+        query = query.where(text_search.condition(q))
     return query
 
 
@@ -243,8 +241,6 @@ def search_instances(session: Session, q: str | None = None, *, process_id: str 
         query = query.where(or_(HelpRequest.instance_id.is_(None), visible))
     if q:
         like = f"%{q}%"
-        query = query.where(or_(Instance.id.like(f"{q}%"), Instance.process_id.like(like),
-                                HelpRequest.caller_name.like(like), HelpRequest.phone.like(like),
-                                HelpRequest.address.like(like), HelpRequest.description.like(like)))
+        query = query.where(or_(Instance.id.like(f"{q}%"), Instance.process_id.like(like), text_search.condition(q)))
     rows = session.execute(query.order_by(Instance.started_at.desc(), Instance.id).limit(limit)).all()
     return [(i, v, r) for i, v, r in rows]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from engine import identity
 from engine.core import clock, keyset
 from engine.core.tables import SlaClock
-from engine.helpdesk import intake
+from engine.helpdesk import intake, text_search
 from engine.helpdesk.tables import HelpRequest
 
 KEPT_BY = "customer_service"  # a request handed to no department is the 客服部's own
@@ -127,9 +127,7 @@ class RequestFilter:
         if self.phone:
             conditions.append(r.phone == self.phone)
         if self.q:
-            like = f"%{self.q}%"
-            conditions.append(or_(r.caller_name.like(like), r.phone.like(like), r.address.like(like),
-                                  r.description.like(like)))
+            conditions.append(text_search.condition(self.q))
         if self.sla:
             clocks = [SlaClock.instance_id == r.instance_id, SlaClock.sla_key == self.sla]
             if self.sla_status:
