@@ -28,13 +28,6 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
     return {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
 
 
-def named_in_open_complaint(session: Session, username: str) -> bool:
-    """Whether an open request is a complaint about this staff member (被投诉人): their lists must then
-    leave its tasks out one by one (webapp.policy.may_see_task)."""
-    return session.scalar(select(HelpRequest.instance_id).where(HelpRequest.complained_staff == username,
-                                                               HelpRequest.status != "closed").limit(1)) is not None
-
-
 def linked_requests(session: Session, instance_id: str) -> tuple[HelpRequest | None, list[HelpRequest]]:
     """The request this one follows up (or None) and the follow-up requests opened from it, oldest first."""
     own = session.get(HelpRequest, instance_id)
@@ -187,10 +180,12 @@ def recent_events(session: Session, kinds: Iterable[str], since: dt.datetime, *,
     return [(r, json.loads(r.payload)) for r in rows]
 
 
-def all_open_tasks(session: Session, limit: int = 500, after: str | None = None) -> list[TaskRow]:
+def all_open_tasks(session: Session, limit: int = 500, after: str | None = None, *, visible=None) -> list[TaskRow]:
     """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list; ``limit``
-    of them after the cursor ``after`` (engine.tasks.cursor_of)."""
-    return list(session.scalars(tasks.queue_page(select(TaskRow), after, limit)))
+    of them after the cursor ``after`` (engine.tasks.cursor_of); ``visible``: the reader's need-to-know
+    condition on ``tasks`` (webapp.policy.listable_tasks)."""
+    query = select(TaskRow) if visible is None else select(TaskRow).where(visible)
+    return list(session.scalars(tasks.queue_page(query, after, limit)))
 
 
 def awaiting_department(session: Session, limit: int = 500, *, visible=None) -> list[TaskRow]:
