@@ -110,8 +110,8 @@ class RequestFilter:
     def but(self, **changes) -> RequestFilter:
         return replace(self, **changes)
 
-    def apply(self, query):
-        """``query`` (over ``requests``) narrowed to this filter."""
+    def apply(self, query, *, search_index: bool = True):
+        """``query`` (over ``requests``) narrowed to this filter (``search_index``: see text_search.condition)."""
         r = HelpRequest
         conditions = []
         if self.status:
@@ -127,7 +127,7 @@ class RequestFilter:
         if self.phone:
             conditions.append(r.phone == self.phone)
         if self.q:
-            conditions.append(text_search.condition(self.q))
+            conditions.append(text_search.condition(self.q, through_index=search_index))
         if self.sla:
             clocks = [SlaClock.instance_id == r.instance_id, SlaClock.sla_key == self.sla]
             if self.sla_status:
@@ -202,8 +202,8 @@ def _valid_day(value: str) -> bool:
     return True
 
 
-def _narrowed(query, f: RequestFilter, customer: str | None, visible):
-    query = f.apply(query)
+def _narrowed(query, f: RequestFilter, customer: str | None, visible, search_index: bool = True):
+    query = f.apply(query, search_index=search_index)
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
     if visible is not None:
@@ -217,7 +217,8 @@ def list_requests(session: Session, f: RequestFilter, *, customer: str | None = 
     ``after``: the cursor of the previous page's last row (:func:`cursor_of`), read through the index from
     there rather than counted past. ``visible``: the reader's need-to-know condition
     (webapp.policy.visible_requests)."""
-    query = _narrowed(select(HelpRequest), f, customer, visible)
+    common = bool(f.q) and text_search.common(session, f.q)  # a page of common words: newest first
+    query = _narrowed(select(HelpRequest), f, customer, visible, search_index=not common)
     key = keyset.decode(after, 2)
     if key is not None:
         query = query.where(keyset.after([HelpRequest.created_at, HelpRequest.instance_id], list(key),
@@ -235,6 +236,8 @@ def count_requests(session: Session, f: RequestFilter, *, customer: str | None =
                    cap: int = 1000) -> tuple[int, bool]:
     """How many requests the filter finds, counted up to ``cap``: (count, more than that)."""
     query = _narrowed(select(HelpRequest.instance_id), f, customer, visible)
+    if f.q and text_search.indexed(f.q):  # the search index's candidates, in no order: it stops at the cap
+        return keyset.capped_total(session, query, cap)
     # in the list's own order, so the count reads the same index as the page and stops after ``cap`` rows
     return keyset.capped_total(session, query.order_by(HelpRequest.created_at.desc(),
                                                        HelpRequest.instance_id.desc()), cap)
