@@ -28,7 +28,6 @@ import random
 import re
 import uuid
 
-import pytest
 from sqlalchemy import event, insert, text
 
 from engine.audit import history
