@@ -4,7 +4,9 @@ found through an index instead of four leading-wildcard LIKEs over the whole tab
 SQLite: an FTS5 table ``requests_fts`` with the ``trigram`` tokenizer, external content (the index only, keyed
 by ``requests.rowid``, no second copy of the text), kept in step by triggers on ``requests`` and filled from
 the existing rows by FTS5's ``rebuild``. PostgreSQL: the ``pg_trgm`` extension and a GIN trigram index on each
-of the four columns (built from the existing rows as they are created). See engine.helpdesk.text_search.
+of the four columns (built from the existing rows as they are created). ``pg_trgm`` ships with PostgreSQL's
+contrib modules and is a trusted extension (PostgreSQL 13+): the database's owner may create it, no superuser
+needed. See engine.helpdesk.text_search.
 
 Revision ID: 0063
 Revises: 0061
