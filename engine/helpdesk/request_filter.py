@@ -235,9 +235,10 @@ def cursor_of(row: HelpRequest) -> str:
 def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None, visible=None,
                    cap: int = 1000) -> tuple[int, bool]:
     """How many requests the filter finds, counted up to ``cap``: (count, more than that)."""
-    query = _narrowed(select(HelpRequest.instance_id), f, customer, visible)
     if f.q and text_search.indexed(f.q):  # the search index's candidates, in no order: it stops at the cap
-        return keyset.capped_total(session, query, cap)
+        plain = _narrowed(select(HelpRequest.instance_id), f, customer, visible, search_index=False)
+        return keyset.capped_total(session, text_search.through_index(session, plain, f.q), cap)
+    query = _narrowed(select(HelpRequest.instance_id), f, customer, visible)
     # in the list's own order, so the count reads the same index as the page and stops after ``cap`` rows
     return keyset.capped_total(session, query.order_by(HelpRequest.created_at.desc(),
                                                        HelpRequest.instance_id.desc()), cap)
