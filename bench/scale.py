@@ -198,10 +198,11 @@ def measure(url: str, folder: Path, n: int, repeat: int) -> list[tuple[str, floa
     from sqlalchemy import func, select
 
     from engine import identity
-    from engine.core import clock, db
+    from engine.core import clock, db, migrate
     from engine.helpdesk.tables import HelpRequest
     from webapp.app import create_app
 
+    migrate.upgrade(url)  # a build reused from an earlier schema (--reuse-build) gets what `liyuan db upgrade` adds
     db.refresh_statistics(url)
     with db.transaction(url) as session:
         for username in ("assistant", "cs_supervisor", "manager"):

@@ -21,7 +21,15 @@ from engine.helpdesk.tables import HelpRequest
 
 from . import sla_view
 from .paging import Pager
-from .policy import allowed, can_work_on, current_user, may_see_task, note_restricted_reads, requires
+from .policy import (
+    allowed,
+    can_work_on,
+    current_user,
+    listable_tasks,
+    may_see_task,
+    note_restricted_reads,
+    requires,
+)
 from .web import read_db
 
 bp = Blueprint("inbox", __name__)
@@ -67,9 +75,10 @@ def _page(session, user, args, pager: Pager) -> Page:
     can_dispatch = allowed(user, "dispatch")
     candidates: dict[str, list] = {}
     now = clock.now()
+    visible = listable_tasks(session, user, offered=not scope_all)  # need-to-know in the query itself
     for _ in range(MAX_BATCHES):
-        rows = (queries.all_open_tasks(session, after=cursor, limit=BATCH) if scope_all
-                else tasks.inbox(session, user, after=cursor, limit=BATCH))
+        rows = (queries.all_open_tasks(session, after=cursor, limit=BATCH, visible=visible) if scope_all
+                else tasks.inbox(session, user, after=cursor, limit=BATCH, visible=visible))
         reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
         clocks = queries.clocks_for_tasks(session, rows)
         # each request's labels from its own version: a running request keeps its figures after a redeploy
@@ -98,11 +107,13 @@ def _page(session, user, args, pager: Pager) -> Page:
 
 
 def _total(session, user, scope_all: bool) -> tuple[int, bool]:
-    """The queue's length for the heading, counted up to TOTAL_CAP ("1000+"), before need-to-know and the
-    filters (which the page applies row by row)."""
+    """The queue's length for the heading, counted up to TOTAL_CAP ("1000+"): the tasks need-to-know lets
+    this reader see (counted in the query, like the page reads them), before the page's filters."""
+    visible = listable_tasks(session, user, offered=not scope_all)
     if scope_all:
-        return keyset.capped_total(session, tasks.queue_page(select(TaskRow.id), None, None), TOTAL_CAP)
-    return tasks.inbox_total(session, user, TOTAL_CAP)
+        return keyset.capped_total(session, tasks.queue_page(select(TaskRow.id).where(visible), None, None),
+                                   TOTAL_CAP)
+    return tasks.inbox_total(session, user, TOTAL_CAP, visible=visible)
 
 
 def _item(session, user, row, reqs, clocks, versions, now, can_dispatch, candidates) -> Item | None:
@@ -236,13 +247,8 @@ def assign(task_id):
 @requires("inbox")
 def count():
     """Tiny JSON for anything that wants a badge without the list (e.g. a home-screen icon): the queue's
-    length up to 1000 (``more``: longer than that). Someone named in an open complaint (被投诉人) gets the
-    exact count of what they may see, so the badge does not tell them a complaint about them exists."""
+    length up to 1000 (``more``: longer than that). It counts only what need-to-know lets the reader see, so
+    the badge of someone named in a complaint (被投诉人) does not tell them a complaint about them exists."""
     session, user = read_db(), current_user()
-    if queries.named_in_open_complaint(session, user.username):
-        rows = tasks.inbox(session, user, limit=TOTAL_CAP + 1)
-        reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
-        seen = sum(1 for r in rows if may_see_task(user, r, reqs.get(r.instance_id)))
-        return {"count": min(seen, TOTAL_CAP), "more": seen > TOTAL_CAP}
     total, more = _total(session, user, False)
     return {"count": total, "more": more}

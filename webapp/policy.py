@@ -192,6 +192,21 @@ def readable_clause(session: Session, user: User, instance_id):
     return or_(~exists(a_request), exists(readable))
 
 
+def listable_tasks(session: Session, user: User, *, offered: bool = False):
+    """SQL on ``tasks``: the rows :func:`may_see_task` lets a list show ``user``, so the inbox and 全部待办
+    filter need-to-know in the query and a page of 50 reads about 50 rows: never a task of a complaint
+    naming them (被投诉人); a task of a request they may not read only when it is offered to them
+    (engine.tasks.offered_clause, which holds every task :func:`can_work_on` allows). ``offered``: the rows
+    are already the reader's own inbox (every one offered to them), so only the complaint rule is left.
+    :func:`may_see_task` stays the last word on each row shown; this condition never hides one it allows."""
+    about_me = exists(select(HelpRequest.instance_id).where(HelpRequest.instance_id == TaskRow.instance_id,
+                                                            HelpRequest.complained_staff == user.username))
+    if offered:
+        return ~about_me
+    return and_(~about_me, or_(engine_tasks.offered_clause(session, user),
+                               readable_clause(session, user, TaskRow.instance_id)))
+
+
 # A refresh (the inbox's ten-second poll) that shows a restricted request this user's reads already put on the
 # record this recently is not recorded again: see :func:`note_restricted_reads`.
 REREAD_AFTER = dt.timedelta(minutes=5)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock, db, errors
-from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter, slow_steps
+from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter, slow_steps, text_search
 
 from . import sla_view, timeline
 from .paging import Pager
@@ -79,7 +79,9 @@ def index():
                            buildings=queries.buildings(session), page=pager.number, total=total, more=more,
                            prev_href=_href(args, pager.prev_args()),
                            next_href=_href(args, pager.next_args(request_filter.cursor_of(following)) if following else None),
-                           first=first if rows else 0, last=first + len(rows) - 1)
+                           first=first if rows else 0, last=first + len(rows) - 1,
+                           search_hint=text_search.SHORT_HINT if found.q and len(found.q) < text_search.TRIGRAM
+                           else None)
 
 
 def _href(args: dict, paging: dict | None) -> str | None:

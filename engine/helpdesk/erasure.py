@@ -11,7 +11,8 @@ that phone or belonging to that resident. For each request, in one transaction:
    recorded), written with ``revision + 1`` like any change;
 3. the outbox keeps its messages as rows, their text and number erased, and one-time codes to the number go
    (:func:`engine.notify.outbox.forget`);
-3a. the request row is projected again from that state (name, phone, address, description read "已删除…");
+3a. the request row is projected again from that state (name, phone, address, description read "已删除…"),
+    and the search index forgets the old words (:func:`engine.helpdesk.text_search.purge_erased`);
 4. an audit event ``personal_data_erased`` (actor, reason, the references and field names — never the
    values) is appended to the request's chain.
 
@@ -35,7 +36,7 @@ from engine import forms, notify, repository
 from engine.audit import history, personal
 from engine.core.errors import Conflict, InvalidData, NotFound
 from engine.core.tables import AuditEvent, User
-from engine.helpdesk import intake
+from engine.helpdesk import intake, text_search
 from engine.helpdesk.tables import HelpRequest
 from engine.runtime import all_tasks, current_data, serialization, state_fingerprint, store
 
@@ -107,7 +108,9 @@ def erase_person(session: Session, person: str, actor: str, reason: str = "") ->
                                 "reason": reason,
                                 "instances": out.instances})
         out.user = user.username
-    session.flush()
+    session.flush()  # the request rows rewritten: the search index's trigger has dropped their old words …
+    if out.instances:
+        text_search.purge_erased(session)  # … and no segment of the index keeps them
     return out
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine import identity, tasks
 from engine.core import clock
 from engine.core.tables import AuditEvent, Instance, ProcessVersion, SlaClock, TaskRow, User, UserRole
-from engine.helpdesk import sla
+from engine.helpdesk import sla, text_search
 from engine.helpdesk.tables import HelpRequest
 
 
@@ -26,13 +26,6 @@ def requests_by_instance(session: Session, instance_ids: Iterable[str]) -> dict[
     if not ids:
         return {}
     return {r.instance_id: r for r in session.scalars(select(HelpRequest).where(HelpRequest.instance_id.in_(ids)))}
-
-
-def named_in_open_complaint(session: Session, username: str) -> bool:
-    """Whether an open request is a complaint about this staff member (被投诉人): their lists must then
-    leave its tasks out one by one (webapp.policy.may_see_task)."""
-    return session.scalar(select(HelpRequest.instance_id).where(HelpRequest.complained_staff == username,
-                                                               HelpRequest.status != "closed").limit(1)) is not None
 
 
 def linked_requests(session: Session, instance_id: str) -> tuple[HelpRequest | None, list[HelpRequest]]:
@@ -136,9 +129,7 @@ def _filtered_requests(query, *, customer: str | None, q: str | None, status: st
     if building:
         query = query.where(HelpRequest.building == building)
     if q:
-        like = f"%{q}%"
-        query = query.where(or_(HelpRequest.caller_name.like(like), HelpRequest.phone.like(like),
-                                HelpRequest.address.like(like), HelpRequest.description.like(like)))
+        query = query.where(text_search.condition(q))
     return query
 
 
@@ -189,10 +180,12 @@ def recent_events(session: Session, kinds: Iterable[str], since: dt.datetime, *,
     return [(r, json.loads(r.payload)) for r in rows]
 
 
-def all_open_tasks(session: Session, limit: int = 500, after: str | None = None) -> list[TaskRow]:
+def all_open_tasks(session: Session, limit: int = 500, after: str | None = None, *, visible=None) -> list[TaskRow]:
     """Every ready task, nearest deadline first: the supervisors' overview (督办) and 派单 list; ``limit``
-    of them after the cursor ``after`` (engine.tasks.cursor_of)."""
-    return list(session.scalars(tasks.queue_page(select(TaskRow), after, limit)))
+    of them after the cursor ``after`` (engine.tasks.cursor_of); ``visible``: the reader's need-to-know
+    condition on ``tasks`` (webapp.policy.listable_tasks)."""
+    query = select(TaskRow) if visible is None else select(TaskRow).where(visible)
+    return list(session.scalars(tasks.queue_page(query, after, limit)))
 
 
 def awaiting_department(session: Session, limit: int = 500, *, visible=None) -> list[TaskRow]:
@@ -243,8 +236,6 @@ def search_instances(session: Session, q: str | None = None, *, process_id: str 
         query = query.where(or_(HelpRequest.instance_id.is_(None), visible))
     if q:
         like = f"%{q}%"
-        query = query.where(or_(Instance.id.like(f"{q}%"), Instance.process_id.like(like),
-                                HelpRequest.caller_name.like(like), HelpRequest.phone.like(like),
-                                HelpRequest.address.like(like), HelpRequest.description.like(like)))
+        query = query.where(or_(Instance.id.like(f"{q}%"), Instance.process_id.like(like), text_search.condition(q)))
     rows = session.execute(query.order_by(Instance.started_at.desc(), Instance.id).limit(limit)).all()
     return [(i, v, r) for i, v, r in rows]

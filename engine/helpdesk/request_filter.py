@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from engine import identity
 from engine.core import clock, keyset
 from engine.core.tables import SlaClock, StepTiming
-from engine.helpdesk import intake
+from engine.helpdesk import intake, text_search
 from engine.helpdesk.tables import HelpRequest
 
 KEPT_BY = "customer_service"  # a request handed to no department is the 客服部's own
@@ -113,8 +113,8 @@ class RequestFilter:
     def but(self, **changes) -> RequestFilter:
         return replace(self, **changes)
 
-    def apply(self, query):
-        """``query`` (over ``requests``) narrowed to this filter."""
+    def apply(self, query, *, search_index: bool = True):
+        """``query`` (over ``requests``) narrowed to this filter (``search_index``: see text_search.condition)."""
         r = HelpRequest
         conditions = []
         if self.status:
@@ -130,9 +130,7 @@ class RequestFilter:
         if self.phone:
             conditions.append(r.phone == self.phone)
         if self.q:
-            like = f"%{self.q}%"
-            conditions.append(or_(r.caller_name.like(like), r.phone.like(like), r.address.like(like),
-                                  r.description.like(like)))
+            conditions.append(text_search.condition(self.q, through_index=search_index))
         if self.sla:
             clocks = [SlaClock.instance_id == r.instance_id, SlaClock.sla_key == self.sla]
             if self.sla_status:
@@ -219,8 +217,8 @@ def _valid_day(value: str) -> bool:
     return True
 
 
-def _narrowed(query, f: RequestFilter, customer: str | None, visible):
-    query = f.apply(query)
+def _narrowed(query, f: RequestFilter, customer: str | None, visible, search_index: bool = True):
+    query = f.apply(query, search_index=search_index)
     if customer is not None:
         query = query.where(HelpRequest.customer_username == customer)
     if visible is not None:
@@ -234,7 +232,8 @@ def list_requests(session: Session, f: RequestFilter, *, customer: str | None = 
     ``after``: the cursor of the previous page's last row (:func:`cursor_of`), read through the index from
     there rather than counted past. ``visible``: the reader's need-to-know condition
     (webapp.policy.visible_requests)."""
-    query = _narrowed(select(HelpRequest), f, customer, visible)
+    common = bool(f.q) and text_search.common(session, f.q)  # a page of common words: newest first
+    query = _narrowed(select(HelpRequest), f, customer, visible, search_index=not common)
     key = keyset.decode(after, 2)
     if key is not None:
         query = query.where(keyset.after([HelpRequest.created_at, HelpRequest.instance_id], list(key),
@@ -251,6 +250,9 @@ def cursor_of(row: HelpRequest) -> str:
 def count_requests(session: Session, f: RequestFilter, *, customer: str | None = None, visible=None,
                    cap: int = 1000) -> tuple[int, bool]:
     """How many requests the filter finds, counted up to ``cap``: (count, more than that)."""
+    if f.q and text_search.indexed(f.q):  # the search index's candidates, in no order: it stops at the cap
+        plain = _narrowed(select(HelpRequest.instance_id), f, customer, visible, search_index=False)
+        return keyset.capped_total(session, text_search.through_index(session, plain, f.q), cap)
     query = _narrowed(select(HelpRequest.instance_id), f, customer, visible)
     # in the list's own order, so the count reads the same index as the page and stops after ``cap`` rows
     return keyset.capped_total(session, query.order_by(HelpRequest.created_at.desc(),

@@ -105,16 +105,20 @@ def offered_clause(session: Session, user: User):
 
 
 def inbox(session: Session, user: User, *, include_others_claims: bool = False, after: str | None = None,
-          limit: int | None = None) -> list[TaskRow]:
+          limit: int | None = None, visible=None) -> list[TaskRow]:
     """My ready tasks, nearest deadline first (tasks without a deadline after, oldest first): all of them,
     or ``limit`` of them after the cursor ``after`` (see :func:`cursor_of`).
 
     The tasks of :func:`offered_clause`, read as one query per way a task reaches me (named for me, claimed
     by me, each lane offered to me), each served by an index already in queue order, then merged: an OR of
-    them would make the database read and sort every candidate task for every page."""
+    them would make the database read and sort every candidate task for every page. ``visible``: a SQL
+    condition on ``tasks`` the rows must also meet (the reader's need-to-know, webapp.policy.listable_tasks),
+    so a page of ``limit`` reads about ``limit`` rows even when many are hidden from the reader."""
     common = [_not_excluded(user)]
     if not include_others_claims:
         common.append(or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username))
+    if visible is not None:
+        common.append(visible)
     found: dict[str, TaskRow] = {}
     for way in _ways(session, user):
         for row in session.scalars(queue_page(select(TaskRow).where(way, *common), after, limit)):
@@ -123,10 +127,13 @@ def inbox(session: Session, user: User, *, include_others_claims: bool = False, 
     return rows if limit is None else rows[:limit]
 
 
-def inbox_total(session: Session, user: User, cap: int = 1000) -> tuple[int, bool]:
-    """How many tasks :func:`inbox` holds, counted up to ``cap``: (count, more than that)."""
+def inbox_total(session: Session, user: User, cap: int = 1000, *, visible=None) -> tuple[int, bool]:
+    """How many tasks :func:`inbox` holds (with the same ``visible``), counted up to ``cap``: (count, more
+    than that)."""
     ids: set[str] = set()
     base = [_not_excluded(user), or_(TaskRow.claimed_by.is_(None), TaskRow.claimed_by == user.username)]
+    if visible is not None:
+        base.append(visible)
     for way in _ways(session, user):
         ids.update(session.scalars(queue_page(select(TaskRow.id).where(way, *base), None, cap + 1)))
     return min(len(ids), cap), len(ids) > cap

@@ -17,6 +17,7 @@ from engine import forms
 from engine.audit import personal, verify_bundle
 from engine.core import clock, db
 from engine.core.tables import AuditEvent, PersonalData, User
+from engine.helpdesk import request_filter, text_search
 from engine.helpdesk.tables import HelpRequest
 from engine.runtime import replay
 from tests.scenarios import driver as d
@@ -130,6 +131,19 @@ def test_a_history_whose_scripts_use_dates_replays_clean_and_an_erased_persons_r
     for value in SECRETS:
         assert not _found(value, everything), value
     assert _found(LI["caller_name"], everything) and LI["phone"] in everything  # nobody else's data went
+    with db.read_session() as session:  # the search finds the erased request by none of its old words …
+        def search(q):
+            return [r.instance_id for r in request_filter.list_requests(session, request_filter.RequestFilter(q=q))]
+        for value in ZHANG.values():
+            assert zhang not in search(value) and zhang not in search(value[:2]), value
+        assert search(LI["caller_name"]) == [li] and search(LI["phone"][-6:]) == [li]
+        if procedure.startswith("sqlite"):  # … and the trigram index itself holds none of them
+            for value in ZHANG.values():
+                assert not session.execute(text(f"SELECT rowid FROM {text_search.FTS_TABLE} WHERE "
+                                                f"{text_search.FTS_TABLE} MATCH :q"),
+                                           {"q": text_search.phrase(value)}).all(), value
+            session.execute(text(f"INSERT INTO {text_search.FTS_TABLE}({text_search.FTS_TABLE}, rank) "
+                                 "VALUES ('integrity-check', 1)"))
     with db.read_session() as session:
         req = session.get(HelpRequest, zhang)
         for column in HelpRequest.__table__.columns:

@@ -38,12 +38,14 @@ PAGE_SIZE, MAX_PAGE = 50, 200
 @policy.requires("inbox", "portal")
 def list_tasks():
     """A page of my tasks in queue order; ``next`` continues after its last row (keyset, so every page
-    costs its own rows). Need-to-know may leave a page shorter than ``limit``, never skips a task."""
+    costs its own rows). Need-to-know is filtered in the query (policy.listable_tasks), and checked again row by
+    row; a page is never cut short by hidden tasks, never skips one."""
     user = policy.current_user()
     raw = request.args.get("limit", "")
     limit = min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else PAGE_SIZE
     with db.read_session() as session:
-        rows = tasks.inbox(session, user, after=request.args.get("after"), limit=limit + 1)
+        rows = tasks.inbox(session, user, after=request.args.get("after"), limit=limit + 1,
+                           visible=policy.listable_tasks(session, user, offered=True))
         following = tasks.cursor_of(rows[limit - 1]) if len(rows) > limit else None
         rows = rows[:limit]
         reqs = {r.instance_id: r for r in session.scalars(
