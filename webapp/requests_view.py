@@ -12,7 +12,16 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from engine import repository, runtime
 from engine.audit import history
 from engine.core import clock, db, errors
-from engine.helpdesk import audit_desk, deadlines, help_requests, intake, queries, request_filter, slow_steps, text_search
+from engine.helpdesk import (
+    audit_desk,
+    deadlines,
+    help_requests,
+    intake,
+    queries,
+    request_filter,
+    slow_steps,
+    text_search,
+)
 
 from . import sla_view, timeline
 from .paging import Pager
