@@ -128,14 +128,7 @@ def sla(kind: str, n: int) -> None:
     url = fresh_database(kind, procedure=True)
     calls_before_outage(url, n)
     due = past_due(url)
-    load = os.getloadavg()[0]
-    before = floor_rate()
-    service = scheduler.TimerScheduler(url).start()
-    try:
-        elapsed = wait_past_due_fired(url, timeout=3600)
-    finally:
-        service.stop()
-    floor = (before + floor_rate()) / 2
+    elapsed, floor, load = measured(url, one_scheduler, wait_past_due_fired)
     _report_sla(kind, url, n, due, elapsed, floor, load, "one scheduler")
 
 
@@ -143,20 +136,41 @@ def sla_two_processes(n: int) -> None:
     url = fresh_database("postgresql", procedure=True)
     calls_before_outage(url, n)
     due = past_due(url)
+    elapsed, floor, load = measured(url, two_schedulers, wait_past_due_fired)
+    _report_sla("postgresql", url, n, due, elapsed, floor, load, "two liyuan scheduler processes (incl. start-up)")
+
+
+def measured(url: str, schedulers, wait) -> tuple[float, float, float]:
+    """The drain's seconds, the floor measured just before and just after it, and the load average at its
+    start."""
     load = os.getloadavg()[0]
     before = floor_rate()
+    elapsed = schedulers(url, wait)
+    return elapsed, (before + floor_rate()) / 2, load
+
+
+def one_scheduler(url: str, wait) -> float:
+    """Run the scheduler in this process until ``wait(url, timeout=…)`` returns; its seconds."""
+    service = scheduler.TimerScheduler(url).start()
+    try:
+        return wait(url, timeout=3600)
+    finally:
+        service.stop()
+
+
+def two_schedulers(url: str, wait) -> float:
+    """Run two ``liyuan scheduler`` processes until ``wait(url, timeout=…)`` returns; its seconds (start-up
+    included)."""
     env = {**os.environ, "LIYUAN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     try:
-        elapsed = wait_past_due_fired(url, timeout=3600)
+        return wait(url, timeout=3600)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
-    floor = (before + floor_rate()) / 2
-    _report_sla("postgresql", url, n, due, elapsed, floor, load, "two liyuan scheduler processes (incl. start-up)")
 
 
 def _report_sla(kind, url, n, due, elapsed, floor, load, who) -> None:
@@ -302,14 +316,7 @@ def floor_rate(n: int = 2000) -> float:
 def backlog(kind: str, n: int) -> float:
     url = fresh_database(kind)
     create_before_outage(url, n)
-    load = os.getloadavg()[0]
-    before = floor_rate()
-    service = scheduler.TimerScheduler(url).start()
-    try:
-        elapsed = wait_drained(url, timeout=3600)
-    finally:
-        service.stop()
-    floor = (before + floor_rate()) / 2
+    elapsed, floor, load = measured(url, one_scheduler, wait_drained)
     once, doubles = exactly_once(url, n)
     in_order = _oldest_first(firings(url))
     ROWS.append((kind, "mini_tick toy", "one scheduler", n, n / elapsed, floor, load))
@@ -323,19 +330,7 @@ def backlog(kind: str, n: int) -> float:
 def two_processes(n: int) -> None:
     url = fresh_database("postgresql")
     create_before_outage(url, n)
-    load = os.getloadavg()[0]
-    before = floor_rate()
-    env = {**os.environ, "LIYUAN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "webapp.cli", "scheduler"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-    try:
-        elapsed = wait_drained(url, timeout=3600)
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            p.wait(60)
-    floor = (before + floor_rate()) / 2
+    elapsed, floor, load = measured(url, two_schedulers, wait_drained)
     once, doubles = exactly_once(url, n)
     print(f"[postgresql] two scheduler processes: {n} past-due timers drained in {elapsed:.1f}s "
           f"(including start-up) = {n / elapsed:.0f} timers/s; exactly once {once}, double firings {doubles}")
