@@ -229,13 +229,21 @@ class StepTiming(Base):
     completed_by: Mapped[str] = mapped_column(String(64))
 
 
+def _due_at_of_insert(context):
+    """A timer row inserted without ``fire_at`` is claimable at its due time."""
+    return context.get_current_parameters().get("due_at")
+
+
 class Timer(Base):
     """A waiting BPMN timer (or a timer start event), armed in the transaction that reached it."""
 
     __tablename__ = "timers"
+    # (fire_at, id): the poller's next_due is its first entry and a claim is one range of it, oldest first;
+    # neither reads instances (migration 0064). (due_at): the admin's list of upcoming timers.
     __table_args__ = (
         UniqueConstraint("instance_id", "task_id"),
         Index("ix_timers_due", "due_at"),
+        Index("ix_timers_fire_at", "fire_at", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
@@ -251,6 +259,10 @@ class Timer(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # When a poller may next claim the row: its due time, its retry time, or while leased its lease's end;
+    # NULL while it may not (its instance waits on an incident). Kept by every writer of the row in the
+    # same transaction (see engine.runtime.timer_rows), so due work is found without joining instances.
+    fire_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, default=_due_at_of_insert)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
 

@@ -29,7 +29,7 @@ import datetime as dt
 import json
 import os
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import identity
@@ -148,8 +148,11 @@ def _assigned(session: Session, chain: str, row: dict, payload: dict) -> None:
     outbox.in_app(session, "assigned", f"{who} 把「{name}」派给了您", instance_id=chain, users=[to])
 
 
+_TASK_NAME = select(TaskRow.name).where(TaskRow.id == bindparam("task_id"))  # built once: asked on every firing
+
+
 def _task_name(session: Session, task_id: str | None, element_id: str | None) -> str:
-    name = session.scalar(select(TaskRow.name).where(TaskRow.id == task_id)) if task_id else None
+    name = session.scalar(_TASK_NAME, {"task_id": str(task_id)}) if task_id else None
     return name or element_id or ""
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine.core import clock
@@ -99,13 +99,16 @@ def on_duty(session: Session, roles: set[str], at: dt.datetime | None = None) ->
     lines overlap, the one that started last wins (a relief taking over early)."""
     if not roles:
         return {}
-    at = at or clock.now()
-    rows = session.execute(
-        select(DutyShift.role, DutyShift.username).join(User, User.username == DutyShift.username)
-        .where(DutyShift.role.in_(roles), DutyShift.starts_at <= at, DutyShift.ends_at > at,
-               User.is_active.is_(True))
-        .order_by(DutyShift.starts_at, DutyShift.id)).all()
+    rows = session.execute(_ON_DUTY, {"roles": sorted(roles), "at": at or clock.now()}).all()
     return {role: username for role, username in rows}  # later starts overwrite earlier ones
+
+
+# Built once: every change that opens a task asks it (a timer firing too), and building it cost more than running it.
+_AT = bindparam("at", type_=DutyShift.starts_at.type)
+_ON_DUTY = (select(DutyShift.role, DutyShift.username).join(User, User.username == DutyShift.username)
+            .where(DutyShift.role.in_(bindparam("roles", expanding=True)), DutyShift.starts_at <= _AT,
+                   DutyShift.ends_at > _AT, User.is_active.is_(True))
+            .order_by(DutyShift.starts_at, DutyShift.id))
 
 
 def shifts(session: Session, *, ending_after: dt.datetime | None = None) -> list[DutyShift]:

@@ -212,8 +212,11 @@ def load(session: Session, version: ProcessVersion) -> LoadedVersion:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
-            return LoadedVersion(version, hit.spec, hit.subprocess_specs, hit.forms, hit.properties,
-                                 hit.process_names)
+            fresh = LoadedVersion(version, hit.spec, hit.subprocess_specs, hit.forms, hit.properties,
+                                  hit.process_names)
+            # the same pinned forms: their personal fields are worked out once, not on every change (issue 16)
+            fresh.__dict__["_personal"] = hit.personal_fields
+            return fresh
     blobs = {b.sha256: b.content for b in session.scalars(
         select(Blob).where(Blob.sha256.in_([*version.files.values(), *version.forms.values()])))}
     loaded = parse(version, blobs)

@@ -30,7 +30,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import repository
@@ -280,9 +280,13 @@ def _refresh_projections(session: Session, loaded, preview: Plan) -> None:
                 if key != "assignee":  # a person's 派单 stays
                     setattr(row, key, value)
     waiting = {w.task_id: w for w in timer_rows.waiting(wf, version)}
+    held = or_(Timer.fire_at.is_(None), Timer.lease_owner.is_not(None))
     for tid, w in waiting.items():
+        # a row held (incident) or leased stays so; a free one is claimable at its new due time
+        free_at = func.coalesce(Timer.next_attempt_at, literal(w.due_at, Timer.due_at.type))
         session.execute(update(Timer).where(Timer.instance_id == iid, Timer.task_id == tid)
-                        .values(element_id=w.element_id, sla_key=w.sla_key, due_at=w.due_at))
+                        .values(element_id=w.element_id, sla_key=w.sla_key, due_at=w.due_at,
+                                fire_at=case((held, Timer.fire_at), else_=free_at)))
         session.execute(update(SlaClock).where(SlaClock.instance_id == iid, SlaClock.timer_task_id == tid,
                                                SlaClock.status == "armed")
                         .values(element_id=w.element_id, due_at=w.due_at))

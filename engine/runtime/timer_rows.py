@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import scripting
@@ -114,12 +114,29 @@ def _sla_key(props: dict, task) -> str | None:
 
 
 _T = Timer.__table__
+
+# ``timers.fire_at`` — when a poller may next claim the row, NULL while it may not — is what the poller's
+# index reads instead of joining instances. Whoever changes what it depends on (due time, retry, lease,
+# the instance's status) sets it in the same statement; these are the values it takes:
+FREE_AT = func.coalesce(_T.c.next_attempt_at, _T.c.due_at)
+"""A row no poller holds: its retry time, else its due time (a retry is only ever set after the due time)."""
+
+
+def fire_at_for(instance, due: dt.datetime) -> dt.datetime | None:
+    """A new or moved row's ``fire_at``: its due time, unless its instance waits on an incident (held
+    until an admin retries, see engine.timers.incidents)."""
+    return due if instance.status == "running" else None
+
+
 _ROWS_OF_INSTANCE = (select(_T.c.task_id, _T.c.due_at, _T.c.sla_key)
                      .where(_T.c.instance_id == bindparam("iid")))
 _DELETE_GONE = delete(_T).where(_T.c.instance_id == bindparam("iid"),
                                 _T.c.task_id.in_(bindparam("gone", expanding=True)))
 _MOVE = (update(_T).where(_T.c.instance_id == bindparam("iid"), _T.c.task_id == bindparam("tid"))
-         .values(due_at=bindparam("due"), attempts=0, next_attempt_at=None, last_error=None))
+         .values(due_at=bindparam("due"), attempts=0, next_attempt_at=None, last_error=None,
+                 # a row leased to the poller firing it stays leased; the poller frees it (firing._RELEASE)
+                 fire_at=case((_T.c.lease_owner.is_(None), bindparam("fire", type_=_T.c.fire_at.type)),
+                              else_=_T.c.fire_at)))
 _ARMED_CLOCKS = select(SlaClock).where(SlaClock.instance_id == bindparam("iid"), SlaClock.status == "armed")
 
 
@@ -166,14 +183,16 @@ def sync(session: Session, instance, wf, waiting_now: list[WaitingTimer], *, new
         if row is None:
             new_rows.append({"instance_id": instance.id, "task_id": w.task_id, "process_id": w.process_id,
                              "element_id": w.element_id, "kind": w.kind, "guarded_task_id": w.guarded_task_id,
-                             "sla_key": w.sla_key, "due_at": w.due_at, "attempts": 0, "created_at": now})
+                             "sla_key": w.sla_key, "due_at": w.due_at, "fire_at": fire_at_for(instance, w.due_at),
+                             "attempts": 0, "created_at": now})
             if w.sla_key:
                 new_clocks.append({"instance_id": instance.id, "timer_task_id": w.task_id, "sla_key": w.sla_key,
                                    "element_id": w.element_id, "guarded_task_id": w.guarded_task_id,
                                    "guarded_element_id": w.guarded_element_id, "status": "armed",
                                    "armed_at": now, "due_at": w.due_at})
         elif clock.as_utc(row.due_at) != w.due_at:  # a cycle timer moved on to its next occurrence
-            session.execute(_MOVE, {"iid": instance.id, "tid": w.task_id, "due": w.due_at})
+            session.execute(_MOVE, {"iid": instance.id, "tid": w.task_id, "due": w.due_at,
+                                    "fire": fire_at_for(instance, w.due_at)})
     if new_rows:
         session.connection().execute(insert(_T), new_rows)
     if new_clocks:

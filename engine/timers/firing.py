@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.core import clock, config, db, errors
 from engine.core.tables import Instance, Timer
-from engine.runtime.timer_rows import due_at
+from engine.runtime.timer_rows import FREE_AT, due_at
 from engine.timers import MAX_ATTEMPTS, incidents, start_timers, trouble
 from engine.timers.active import SingleActive, sqlite_path
 from engine.timers.start_timers import TIMER_ACTOR, _versions_marker, sync_start_timers
@@ -92,9 +92,12 @@ _ROWS = select(_T.c.id, _T.c.task_id, _T.c.process_id, _T.c.element_id, _T.c.kin
 # Rows are read from a snapshot: drop or move one only while it is still leased to this poller.
 _DROP = delete(_T).where(_T.c.id == bindparam("id"), _T.c.lease_owner == bindparam("owner"))
 # (UPDATE parameters named like a column would be taken for SET values: hence b_id.)
-_RELEASE = update(_T).where(_T.c.id == bindparam("b_id")).values(lease_owner=None, lease_expires_at=None)
+# Every statement that takes or gives back a lease sets ``fire_at`` with it (see engine.runtime.timer_rows).
+_RELEASE = (update(_T).where(_T.c.id == bindparam("b_id"))
+            .values(lease_owner=None, lease_expires_at=None, fire_at=FREE_AT))
+_LATER = bindparam("due", type_=_T.c.due_at.type)
 _RESCHEDULE = (update(_T).where(_T.c.id == bindparam("b_id"), _T.c.lease_owner == bindparam("owner"))
-               .values(due_at=bindparam("due"), lease_owner=None, lease_expires_at=None))
+               .values(due_at=_LATER, lease_owner=None, lease_expires_at=None, fire_at=_LATER))
 
 
 class Poller:
@@ -127,7 +130,7 @@ class Poller:
         try:
             with db.transaction(self.url) as session:
                 session.execute(update(Timer).where(Timer.lease_owner == self.owner)
-                                .values(lease_owner=None, lease_expires_at=None))
+                                .values(lease_owner=None, lease_expires_at=None, fire_at=FREE_AT))
         finally:
             if self._single is not None:
                 self._single.release()
@@ -186,42 +189,44 @@ class Poller:
                         raise
                     setattr(stats, outcome, getattr(stats, outcome) + 1)
 
-    def _eligible(self, now):
-        return and_(or_(Timer.next_attempt_at.is_(None), Timer.next_attempt_at <= now),
-                    or_(Timer.lease_expires_at.is_(None), Timer.lease_expires_at < now),
-                    Timer.attempts < self.max_attempts,
-                    or_(Timer.instance_id.is_(None), Instance.status == "running"))
+    # Due work is read from ``timers.fire_at`` alone (index ix_timers_fire_at): it is NULL while the
+    # instance waits on an incident, a retry's time while one is pending, the lease's end while leased. The
+    # lease and attempts conditions below only re-check, on the rows the index range yields, what
+    # ``fire_at`` already says (a row moved by its instance while leased keeps its lease).
+
+    def _claimable(self, now):
+        return (Timer.fire_at <= now, Timer.attempts < self.max_attempts,
+                or_(Timer.lease_expires_at.is_(None), Timer.lease_expires_at < now))
 
     def _anything_due(self) -> bool:
         now = clock.now()
         with db.read_session(self.url) as session:
-            return session.scalar(select(Timer.id).outerjoin(Instance, Instance.id == Timer.instance_id)
-                                  .where(Timer.due_at <= now, self._eligible(now)).limit(1)) is not None
+            return session.scalar(select(Timer.id).where(*self._claimable(now))
+                                  .order_by(Timer.fire_at, Timer.id).limit(1)) is not None
 
     def next_due(self) -> dt.datetime | None:
-        """When the next claimable timer (or retry) comes due; ``None`` when nothing is armed."""
-        now = clock.now()
+        """When the next timer (or retry, or expired lease) becomes claimable; ``None`` when nothing is
+        armed. One index entry: the first of ``ix_timers_fire_at``."""
         with db.read_session(self.url) as session:
-            value = session.scalar(select(func.min(func.coalesce(Timer.next_attempt_at, Timer.due_at)))
-                                   .select_from(Timer).outerjoin(Instance, Instance.id == Timer.instance_id)
-                                   .where(self._eligible(now)))
+            value = session.scalar(select(func.min(Timer.fire_at)))
         return clock.as_utc(value)
 
     def claim(self, limit: int | None = None) -> list[Claimed]:
-        """Lease up to ``limit`` due rows to this poller in one short transaction."""
+        """Lease up to ``limit`` due rows to this poller in one short transaction, oldest first (one range
+        of ``ix_timers_fire_at``)."""
         now = clock.now()
+        until = now + self.lease
         with db.transaction(self.url) as session:
             query = (select(Timer.id, Timer.instance_id, Timer.task_id, Timer.process_id, Timer.element_id,
                             Timer.kind, Timer.sla_key, Timer.due_at, Timer.attempts)
-                     .outerjoin(Instance, Instance.id == Timer.instance_id)
-                     .where(Timer.due_at <= now, self._eligible(now))
-                     .order_by(Timer.due_at, Timer.id).limit(limit or self.batch))
+                     .where(*self._claimable(now))
+                     .order_by(Timer.fire_at, Timer.id).limit(limit or self.batch))
             if not self.sqlite:
-                query = query.with_for_update(of=Timer, skip_locked=True)
+                query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
             if rows:
                 session.execute(update(Timer).where(Timer.id.in_([r.id for r in rows]))
-                                .values(lease_owner=self.owner, lease_expires_at=now + self.lease))
+                                .values(lease_owner=self.owner, lease_expires_at=until, fire_at=until))
         return [Claimed(r.id, r.instance_id, r.task_id, r.process_id, r.element_id, r.kind, r.sla_key,
                         clock.as_utc(r.due_at), r.attempts) for r in rows]
 
@@ -229,7 +234,7 @@ class Poller:
         if ids:
             with db.transaction(self.url) as session:
                 session.execute(update(Timer).where(Timer.id.in_(ids), Timer.lease_owner == self.owner)
-                                .values(lease_owner=None, lease_expires_at=None))
+                                .values(lease_owner=None, lease_expires_at=None, fire_at=FREE_AT))
 
     def _unlease_quietly(self, ids: list[int]) -> None:
         try:
@@ -355,9 +360,10 @@ class Poller:
         return dt.timedelta(seconds=min(self.backoff_seconds * 2 ** (attempts - 1), self.backoff_cap_seconds))
 
     def _defer(self, c: Claimed, delay: dt.timedelta) -> None:
+        retry = clock.now() + delay
         with db.transaction(self.url) as session:
             session.execute(update(Timer).where(Timer.id == c.id, Timer.lease_owner == self.owner)
-                            .values(lease_owner=None, lease_expires_at=None, next_attempt_at=clock.now() + delay))
+                            .values(lease_owner=None, lease_expires_at=None, next_attempt_at=retry, fire_at=retry))
 
     def _failed(self, c: Claimed, exc: Exception) -> str:
         """Count the failure: retry with back-off, or raise an incident once the attempts are used up — at
@@ -372,7 +378,7 @@ class Poller:
             row.last_error = error
             row.lease_owner, row.lease_expires_at = None, None
             if row.attempts < self.max_attempts:
-                row.next_attempt_at = now + self.backoff(row.attempts)
+                row.next_attempt_at = row.fire_at = now + self.backoff(row.attempts)
                 log.warning("timer %s (%s) failed, attempt %s, retry at %s: %s", row.id, row.element_id,
                             row.attempts, row.next_attempt_at, error)
                 return "failed"

@@ -236,7 +236,7 @@ def sync_start_timers(session: Session) -> int:
                 session.delete(row)
             if due is not None:
                 session.add(Timer(instance_id=None, task_id=tag, process_id=process_id, element_id=spec.element_id,
-                                  kind="start", due_at=due, attempts=0, created_at=now))
+                                  kind="start", due_at=due, fire_at=due, attempts=0, created_at=now))
                 armed += 1
     for key, row in existing.items():
         if key not in wanted:
@@ -262,7 +262,8 @@ def fire(session: Session, row: Timer, payload: Callable[[dt.datetime], dict]) -
     following = spec.next_occurrence(after=occurrence, armed_at=occurrence) if spec.repeats else None
     if following is not None:
         session.add(Timer(instance_id=None, task_id=row.task_id, process_id=row.process_id,
-                          element_id=row.element_id, kind="start", due_at=following, attempts=0, created_at=now))
+                          element_id=row.element_id, kind="start", due_at=following, fire_at=following, attempts=0,
+                          created_at=now))
     return True
 
 

@@ -10,13 +10,13 @@ are created). ``pg_trgm`` ships with PostgreSQL's contrib modules and is a trust
 the database's owner may create it, no superuser needed. See engine.helpdesk.text_search.
 
 Revision ID: 0063
-Revises: 0061
+Revises: 0062
 Create Date: 2026-12-01
 """
 from alembic import op
 
 revision = "0063"
-down_revision = "0061"
+down_revision = "0062"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ Dropped, because an index with the same leading column already serves every quer
 ``ix_sla_clocks_status`` (``ix_sla_clocks_breached``, ``ix_sla_clocks_status_armed``).
 
 Revision ID: 0065
-Revises: 0061
+Revises: 0064
 Create Date: 2026-12-01
 """
 import zlib
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0065"
-down_revision = "0061"
+down_revision = "0064"
 branch_labels = None
 depends_on = None
 

@@ -112,7 +112,7 @@ def test_migration_0065_packs_the_state_of_instances_finished_before_and_its_dow
     db.dispose_all()
     cfg = migrate.alembic_config(db_url)
     try:
-        command.downgrade(cfg, "0061")  # before 0065: the text is back in ``state``, the column gone
+        command.downgrade(cfg, "0064")  # before 0065: the text is back in ``state``, the column gone
         assert _stored_state(db_url, finished) == (text_before,)
         assert _stored_state(db_url, running) == (running_before[0],)
     finally:

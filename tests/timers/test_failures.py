@@ -65,3 +65,40 @@ def test_a_failing_timer_is_retried_then_becomes_an_incident_and_others_keep_fir
 def test_backoff_doubles_and_is_capped():
     p = firing.Poller("sqlite:///:memory:", backoff_seconds=2, backoff_cap_seconds=10)
     assert [p.backoff(n).total_seconds() for n in range(1, 6)] == [2, 4, 8, 10, 10]
+
+
+def test_an_incident_holds_every_timer_of_its_request_until_the_admin_retries(db_url):
+    """A request whose one timer became an incident fires none of its timers — not even its other SLA clock —
+    until an admin retries; then they fire as another request's did. (The poller reads ``timers.fire_at`` only,
+    so holding and releasing it is what keeps a broken request quiet.)"""
+    from tests.conftest import deploy_procedure
+
+    deploy_procedure(clock.now())
+    call = {"channel": "hotline", **h.CALL, "recorded_by": "assistant"}
+    held, other = h.start("help_request", dict(call)), h.start("help_request", dict(call))
+    rows = {r.sla_key: r for r in h.timer_rows(held)}
+    assert {"response", "resolve_ordinary"} <= set(rows)
+    poller = h.poller(db_url)
+    with db.transaction() as session:
+        from engine.core.tables import Timer
+
+        row = session.get(Timer, rows["response"].id)
+        row.attempts = firing.MAX_ATTEMPTS
+        incidents.raise_incident(session, row, "测试：脚本出错", row.element_id, clock.now())
+    clock.advance(hours=25)  # both of its clocks, and the other request's, are long past due
+    assert poller.run_due().fired >= 1
+    assert {f["chain"] for f in h.firings()} == {other}
+    assert poller.next_due() is None or poller.next_due() > clock.now()  # nothing of the held request is due
+    assert len(h.timer_rows(held)) == 2  # held, not dropped
+
+    with db.read_session() as session:
+        [incident] = incidents.list_incidents(session)
+    with db.transaction() as session:
+        incidents.retry_incident(session, incident.id, "admin")
+    claimed = poller.claim()  # both of its clocks are due again, not only the one that failed
+    assert sorted(c.sla_key for c in claimed) == ["resolve_ordinary", "response"]
+    for c in sorted(claimed, key=lambda c: c.due_at):
+        poller.fire(c)
+    # then it escalates exactly as the request that was never held did
+    assert [f["sla"] for f in h.firings(held)] == [f["sla"] for f in h.firings(other)]
+    assert "response" in [f["sla"] for f in h.firings(held)]

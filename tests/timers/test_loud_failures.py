@@ -300,7 +300,7 @@ def test_a_row_due_earlier_than_its_instance_says_is_moved_to_the_instance_s_tim
     clock.freeze()
     [iid] = h.tick_instances(1, clock.now() + dt.timedelta(minutes=10))
     with db.transaction() as session:
-        session.execute(update(Timer).where(Timer.instance_id == iid).values(due_at=clock.now()))
+        session.execute(update(Timer).where(Timer.instance_id == iid).values(due_at=clock.now(), fire_at=clock.now()))
     assert h.poller(db_url).run_due().deferred == 1
     [row] = h.timer_rows(iid)
     assert clock.as_utc(row.due_at) == clock.now() + dt.timedelta(minutes=10) and row.lease_owner is None
