@@ -379,7 +379,7 @@ class Ranked:
     late: int = 0
 
 
-def _percentiles(session, group, value, conditions, ps=(0.5, 0.9), narrow=None, late=None) -> dict[object, Ranked]:
+def percentiles(session, group, value, conditions, ps=(0.5, 0.9), narrow=None, late=None) -> dict[object, Ranked]:
     """Nearest-rank percentiles (the ⌈p·n⌉-th smallest value) of ``value`` per ``group``: one query with
     window functions (SQLite, which has no percentile function, and PostgreSQL alike), one sort; the counts
     (n, and how many rows meet ``late`` when given) come from the same windows, not a second pass.
@@ -415,7 +415,7 @@ def _timings(session, month, start, end, registry, scope: Scope) -> list[Timing]
     # Settled clocks are those with a met or breached time; filtering on that (not on ``status``, which has an
     # index of its own) keeps SQLite on the (armed_at, …) index even before ANALYZE has run.
     base = (SlaClock.armed_at >= start, SlaClock.armed_at < end, settled.is_not(None))
-    found = _percentiles(session, SlaClock.sla_key, took, base, narrow=scope.clocks,
+    found = percentiles(session, SlaClock.sla_key, took, base, narrow=scope.clocks,
                          late=SlaClock.status == "breached")
     keys = [k for k in TIMED_KEYS if k in found or k in registry.deadlines]
     keys += sorted(k for k in found if k not in keys)
@@ -430,7 +430,7 @@ def _timings(session, month, start, end, registry, scope: Scope) -> list[Timing]
                 *scope.requests)
     took = seconds_between(session, HelpRequest.closed_at, HelpRequest.created_at)
     one = literal_column("1")
-    ranked = next(iter(_percentiles(session, one, took, resolved).values()), None) or Ranked([None, None])
+    ranked = next(iter(percentiles(session, one, took, resolved).values()), None) or Ranked([None, None])
     p50, p90 = ranked.values
     out.append(Timing("closed", "办结用时（受理至办结）", ranked.n, p50, p90, None, "", 0,
                       RequestFilter(month=month, status="closed", department=scope.department)))

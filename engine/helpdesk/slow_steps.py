@@ -5,7 +5,7 @@ over the tasks completed in the month.
 Read from the ``step_timings`` projection (:class:`engine.core.tables.StepTiming`), which the runtime writes
 with the change that completes a task and ``liyuan audit verify --projections`` recomputes from the log; so
 the figures are an aggregate over one index, never a workflow blob. Percentiles are nearest-rank, computed in
-SQL with window functions (:func:`engine.helpdesk.month_figures._percentiles`): SQLite has no
+SQL with window functions (:func:`engine.helpdesk.month_figures.percentiles`): SQLite has no
 ``percentile_cont``, and the same query on both databases keeps the page and the workbook equal. The month is
 the month of completion (Asia/Shanghai); each step's requests are the list filtered by ``step`` and ``month``.
 """
@@ -18,7 +18,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from engine.core.tables import StepTiming
-from engine.helpdesk.month_figures import Scope, _percentiles
+from engine.helpdesk.month_figures import Scope, percentiles
 from engine.helpdesk.request_filter import RequestFilter, month_bounds
 from engine.helpdesk.tables import HelpRequest
 
@@ -56,7 +56,7 @@ def slowest(session: Session, month: str, *, department: str | None = None, top:
         return query.where(s.instance_id.in_(select(HelpRequest.instance_id).where(*scope.requests)))
 
     key = s.process_id + literal(":") + s.element_id
-    found = _percentiles(session, key, s.seconds, within, ps=(0.5, 0.9, 1.0), narrow=narrow)
+    found = percentiles(session, key, s.seconds, within, ps=(0.5, 0.9, 1.0), narrow=narrow)
     if not found:
         return []
     labels = {f"{p}:{e}": (name, clause) for p, e, name, clause in session.execute(
