@@ -19,16 +19,16 @@ from engine.core.tables import TaskRow
 from engine.helpdesk import deadlines, intake, queries
 from engine.helpdesk.tables import HelpRequest
 
-from . import sla_view
+from . import links, sla_view
 from .paging import Pager
 from .policy import (
     allowed,
     can_work_on,
     current_user,
     listable_tasks,
-    may_see_task,
     note_restricted_reads,
     requires,
+    seen_tasks,
 )
 from .web import read_db
 
@@ -86,8 +86,9 @@ def _page(session, user, args, pager: Pager) -> Page:
         version_of = queries.version_ids_of(session, (r.instance_id for r in rows))
         by_version = deadlines.of_versions(session, version_of.values())
         registries = {iid: by_version.get(vid) for iid, vid in version_of.items()}
+        seen = seen_tasks(session, user, rows, reqs)  # need-to-know, the last word on each row, in one query
         for i, row in enumerate(rows):
-            item = _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates)
+            item = _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates, seen)
             if item is not None and _matches(item, args):
                 items.append(item)
             if len(items) == PAGE_SIZE:
@@ -119,8 +120,8 @@ def _total(session, user, scope_all: bool) -> tuple[int, bool]:
     return tasks.inbox_total(session, user, TOTAL_CAP, visible=visible)
 
 
-def _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates) -> Item | None:
-    if not may_see_task(user, row, reqs.get(row.instance_id)):
+def _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates, seen) -> Item | None:
+    if row.id not in seen:
         return None  # need-to-know: e.g. the complaint about this very person
     registry = registries.get(row.instance_id)
     badges = [sla_view.badge(c, now, registry) for c in clocks.get(row.id, [])]
@@ -180,7 +181,14 @@ def _render(template: str, **extra):
     return render_template(template, items=page.items, page=page, args=args, link_args=args | page.pager.args(),
                            prev_href=_href(args, page.pager.prev_args()),
                            next_href=_href(args, page.pager.next_args(page.following) if page.following else None),
-                           can_dispatch=allowed(user, "dispatch"), **extra)
+                           can_dispatch=allowed(user, "dispatch"), links=_links(), **extra)
+
+
+def _links() -> dict:
+    """Each card's links, built once per page (webapp.links)."""
+    return {"task": links.per_row("tasks.show", "task_id"), "request": links.per_row("requests.show", "instance_id"),
+            "claim": links.per_row("inbox.claim", "task_id"), "release": links.per_row("inbox.release", "task_id"),
+            "assign": links.per_row("inbox.assign", "task_id")}
 
 
 def _href(args: dict, paging: dict | None) -> str | None:

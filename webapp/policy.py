@@ -381,3 +381,25 @@ def may_see_task(user: User, task: TaskRow, request: HelpRequest | None) -> bool
     if request.complained_staff and request.complained_staff == user.username:
         return False
     return can_work_on(user, task) or may_read_request(user, request)
+
+
+def seen_tasks(session: Session, user: User, rows, requests: dict) -> set[str]:
+    """The ids of the ``rows`` that :func:`may_see_task` lets a list show ``user``, for a page at once: the
+    same rules, with the need-to-know question for every request not offered to them asked in one query
+    (:func:`readable_instances`) instead of one per row. ``requests``: each row's request by instance id."""
+    out: set[str] = set()
+    undecided = []
+    for row in rows:
+        req = requests.get(row.instance_id)
+        if req is None:
+            out.add(row.id)
+        elif req.complained_staff and req.complained_staff == user.username:
+            continue
+        elif can_work_on(user, row):
+            out.add(row.id)
+        else:
+            undecided.append(row)
+    if undecided:
+        readable = readable_instances(session, user, {row.instance_id for row in undecided})
+        out.update(row.id for row in undecided if row.instance_id in readable)
+    return out
