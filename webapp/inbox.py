@@ -106,14 +106,15 @@ def _page(session, user, args, pager: Pager) -> Page:
                               _urgency(i.request)))
     page = Page(items, pager, following)
     if following or pager.number > 1:
-        page.total, page.more = _total(session, user, scope_all)
+        page.total, page.more = _total(session, user, scope_all, visible)
     return page
 
 
-def _total(session, user, scope_all: bool) -> tuple[int, bool]:
+def _total(session, user, scope_all: bool, visible=None) -> tuple[int, bool]:
     """The queue's length for the heading, counted up to TOTAL_CAP ("1000+"): the tasks need-to-know lets
-    this reader see (counted in the query, like the page reads them), before the page's filters."""
-    visible = listable_tasks(session, user, offered=not scope_all)
+    this reader see (counted in the query, like the page reads them), before the page's filters.
+    ``visible``: that condition when the page has already built it."""
+    visible = listable_tasks(session, user, offered=not scope_all) if visible is None else visible
     if scope_all:
         return keyset.capped_total(session, tasks.queue_page(select(TaskRow.id).where(visible), None, None),
                                    TOTAL_CAP)
