@@ -248,8 +248,14 @@ def current(session: Session) -> Registry:
 
 def of_version(session: Session, version_id: int) -> Registry:
     """The deadlines of one deployed version (its called processes as it pinned them): what a request
-    started on that version is held to, and what its labels say, after a newer version changes a timer."""
-    return of_versions(session, [version_id]).get(version_id, EMPTY)
+    started on that version is held to, and what its labels say, after a newer version changes a timer.
+    (``session.get``: a page that already holds the version row asks nothing.)"""
+    row = session.get(ProcessVersion, version_id)
+    if row is None:
+        return EMPTY
+    with _cache_lock:
+        hit = _cache.get(("version", row.process_id, row.fingerprint))
+    return hit if hit is not None else _load_version(session, version_id)
 
 
 def of_versions(session: Session, version_ids: Iterable[int]) -> dict[int, Registry]:
