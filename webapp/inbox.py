@@ -19,16 +19,16 @@ from engine.core.tables import TaskRow
 from engine.helpdesk import deadlines, intake, queries
 from engine.helpdesk.tables import HelpRequest
 
-from . import sla_view
+from . import links, sla_view
 from .paging import Pager
 from .policy import (
     allowed,
     can_work_on,
     current_user,
     listable_tasks,
-    may_see_task,
     note_restricted_reads,
     requires,
+    seen_tasks,
 )
 from .web import read_db
 
@@ -82,9 +82,13 @@ def _page(session, user, args, pager: Pager) -> Page:
         reqs = queries.requests_by_instance(session, (r.instance_id for r in rows))
         clocks = queries.clocks_for_tasks(session, rows)
         # each request's labels from its own version: a running request keeps its figures after a redeploy
-        versions = {iid: v.id for iid, v in queries.versions_of(session, (r.instance_id for r in rows)).items()}
+        # (one narrow query for the whole batch: fifty rows share a handful of versions)
+        version_of = queries.version_ids_of(session, (r.instance_id for r in rows))
+        by_version = deadlines.of_versions(session, version_of.values())
+        registries = {iid: by_version.get(vid) for iid, vid in version_of.items()}
+        seen = seen_tasks(session, user, rows, reqs)  # need-to-know, the last word on each row, in one query
         for i, row in enumerate(rows):
-            item = _item(session, user, row, reqs, clocks, versions, now, can_dispatch, candidates)
+            item = _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates, seen)
             if item is not None and _matches(item, args):
                 items.append(item)
             if len(items) == PAGE_SIZE:
@@ -102,24 +106,25 @@ def _page(session, user, args, pager: Pager) -> Page:
                               _urgency(i.request)))
     page = Page(items, pager, following)
     if following or pager.number > 1:
-        page.total, page.more = _total(session, user, scope_all)
+        page.total, page.more = _total(session, user, scope_all, visible)
     return page
 
 
-def _total(session, user, scope_all: bool) -> tuple[int, bool]:
+def _total(session, user, scope_all: bool, visible=None) -> tuple[int, bool]:
     """The queue's length for the heading, counted up to TOTAL_CAP ("1000+"): the tasks need-to-know lets
-    this reader see (counted in the query, like the page reads them), before the page's filters."""
-    visible = listable_tasks(session, user, offered=not scope_all)
+    this reader see (counted in the query, like the page reads them), before the page's filters.
+    ``visible``: that condition when the page has already built it."""
+    visible = listable_tasks(session, user, offered=not scope_all) if visible is None else visible
     if scope_all:
         return keyset.capped_total(session, tasks.queue_page(select(TaskRow.id).where(visible), None, None),
                                    TOTAL_CAP)
     return tasks.inbox_total(session, user, TOTAL_CAP, visible=visible)
 
 
-def _item(session, user, row, reqs, clocks, versions, now, can_dispatch, candidates) -> Item | None:
-    if not may_see_task(user, row, reqs.get(row.instance_id)):
+def _item(session, user, row, reqs, clocks, registries, now, can_dispatch, candidates, seen) -> Item | None:
+    if row.id not in seen:
         return None  # need-to-know: e.g. the complaint about this very person
-    registry = deadlines.of_version(session, versions[row.instance_id]) if row.instance_id in versions else None
+    registry = registries.get(row.instance_id)
     badges = [sla_view.badge(c, now, registry) for c in clocks.get(row.id, [])]
     item = Item(row, reqs.get(row.instance_id), badges, sla_view.worst(badges),
                 mine=row.claimed_by == user.username, workable=can_work_on(user, row))
@@ -177,7 +182,14 @@ def _render(template: str, **extra):
     return render_template(template, items=page.items, page=page, args=args, link_args=args | page.pager.args(),
                            prev_href=_href(args, page.pager.prev_args()),
                            next_href=_href(args, page.pager.next_args(page.following) if page.following else None),
-                           can_dispatch=allowed(user, "dispatch"), **extra)
+                           can_dispatch=allowed(user, "dispatch"), links=_links(), **extra)
+
+
+def _links() -> dict:
+    """Each card's links, built once per page (webapp.links)."""
+    return {"task": links.per_row("tasks.show", "task_id"), "request": links.per_row("requests.show", "instance_id"),
+            "claim": links.per_row("inbox.claim", "task_id"), "release": links.per_row("inbox.release", "task_id"),
+            "assign": links.per_row("inbox.assign", "task_id")}
 
 
 def _href(args: dict, paging: dict | None) -> str | None:

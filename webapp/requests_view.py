@@ -122,8 +122,8 @@ def show(instance_id):
         return redirect(url_for("portal.show", instance_id=instance_id))
     session = read_db()
     loaded = runtime.load(session, instance_id)
-    events = timeline.lines(session, instance_id, loaded.version)
     raw_events = history.events(session, instance_id)
+    events = timeline.lines(session, instance_id, loaded.version, events=raw_events)  # the log read once
     clocks = queries.clocks_for_instance(session, instance_id)
     registry = deadlines.of_version(session, instance.version_id)  # its own version's figures, not the latest
     now = clock.now()

@@ -78,10 +78,11 @@ def _describe(kind: str, element: str, payload: dict, names: dict[str, str], peo
     return kind
 
 
-def lines(session, instance_id: str, version, *, viewer: str | None = None) -> list[Line]:
-    """Every event as a line; with ``viewer`` (a resident) only the customer-facing ones, staff unnamed."""
+def lines(session, instance_id: str, version, *, viewer: str | None = None, events=None) -> list[Line]:
+    """Every event as a line; with ``viewer`` (a resident) only the customer-facing ones, staff unnamed.
+    ``events``: the instance's audit events when the caller has already read them."""
     for_customer = viewer is not None
-    events = history.events(session, instance_id)
+    events = history.events(session, instance_id) if events is None else events
     names = element_names(version) if version is not None else {}
     people = queries.display_names(session, {e.actor for e in events} | _targets(events))
     out = []

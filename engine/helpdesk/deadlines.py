@@ -248,15 +248,36 @@ def current(session: Session) -> Registry:
 
 def of_version(session: Session, version_id: int) -> Registry:
     """The deadlines of one deployed version (its called processes as it pinned them): what a request
-    started on that version is held to, and what its labels say, after a newer version changes a timer."""
+    started on that version is held to, and what its labels say, after a newer version changes a timer.
+    (``session.get``: a page that already holds the version row asks nothing.)"""
     row = session.get(ProcessVersion, version_id)
     if row is None:
         return EMPTY
-    key = ("version", row.process_id, row.fingerprint)
     with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
+        hit = _cache.get(("version", row.process_id, row.fingerprint))
+    return hit if hit is not None else _load_version(session, version_id)
+
+
+def of_versions(session: Session, version_ids: Iterable[int]) -> dict[int, Registry]:
+    """:func:`of_version` for every version of a page at once: one query of three narrow columns (no JSON
+    decoded) however many rows share them, the diagrams parsed only for a version not cached yet. A list
+    of 50 tasks asks once, not 50 times; an unknown id is left out."""
+    ids = set(version_ids)
+    if not ids:
+        return {}
+    out: dict[int, Registry] = {}
+    for vid, process_id, fingerprint in session.execute(select(
+            ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.fingerprint)
+            .where(ProcessVersion.id.in_(ids))).all():
+        with _cache_lock:
+            hit = _cache.get(("version", process_id, fingerprint))
+        out[vid] = hit if hit is not None else _load_version(session, vid)
+    return out
+
+
+def _load_version(session: Session, version_id: int) -> Registry:
+    row = session.get(ProcessVersion, version_id)
+    key = ("version", row.process_id, row.fingerprint)
     loaded = repository.load(session, row)
     registry = build(t for spec in [loaded.spec, *loaded.subprocess_specs.values()]
                      for t in timers_of(spec, loaded.properties))

@@ -212,6 +212,14 @@ def completion_of(session: Session, task_id: str, instance_id: str | None = None
     return session.scalar(query.order_by(AuditEvent.id.desc()).limit(1))
 
 
+def version_ids_of(session: Session, instance_ids: Iterable[str]) -> dict[str, int]:
+    """Each instance's version id, without the version rows (whose JSON columns a list never needs)."""
+    ids = list(set(instance_ids))
+    if not ids:
+        return {}
+    return dict(session.execute(select(Instance.id, Instance.version_id).where(Instance.id.in_(ids))).all())
+
+
 def versions_of(session: Session, instance_ids: Iterable[str]) -> dict[str, ProcessVersion]:
     ids = list(set(instance_ids))
     if not ids:

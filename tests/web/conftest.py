@@ -129,3 +129,42 @@ def record_call(client, **overrides) -> str:
 
 def task_ids(html: str) -> list[str]:
     return TASK_ID.findall(html)
+
+
+def insert_open_requests(template_id: str, count: int, *, request=None, task=None) -> list[str]:
+    """``count`` open hotline requests written straight into the tables (thousands in a second), each a
+    copy of the instance ``template_id`` with one task of its own in the 物业助理 lane, the n-th received n
+    minutes ago; ``request(n)`` / ``task(n)`` override columns of the n-th. Returns the task ids in order."""
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import insert
+
+    from engine.core import clock
+    from engine.core.tables import Instance, TaskRow
+    from engine.helpdesk.tables import HelpRequest
+
+    ids = []
+    with db.transaction() as session:
+        tpl = session.get(Instance, template_id)
+        now = clock.now()
+        instances, requests, tasks = [], [], []
+        for n in range(count):
+            iid, tid, at = str(uuid.uuid4()), str(uuid.uuid4()), now - dt.timedelta(minutes=n)
+            instances.append({"id": iid, "process_id": tpl.process_id, "version_id": tpl.version_id,
+                              "status": "running", "revision": 1, "state": tpl.state,
+                              "state_fingerprint": tpl.state_fingerprint, "started_by": "assistant",
+                              "started_at": at, "updated_at": at, "completed_at": None})
+            requests.append({"instance_id": iid, "channel": "hotline", "caller_name": f"住户{n}",
+                             "phone": f"139{n:08d}", "address": f"{n % 30 + 1}栋", "building": None,
+                             "description": "水管漏水", "category": "b", "priority": "P3", "status": "open",
+                             "created_at": at, "updated_at": at, "closed_at": None, "confidential": False,
+                             "complained_staff": None, **(request(n) if request else {})})
+            tasks.append({"id": tid, "instance_id": iid, "process_id": tpl.process_id, "element_id": "record",
+                          "name": "登记", "lane": "物业助理", "department": None, "ready_at": at,
+                          "due_at": None, "queue_at": at, **(task(n) if task else {})})
+            ids.append(tid)
+        conn = session.connection()
+        for table, rows in ((Instance, instances), (HelpRequest, requests), (TaskRow, tasks)):
+            conn.execute(insert(table.__table__), rows)
+    return ids

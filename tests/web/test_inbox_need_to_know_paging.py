@@ -7,48 +7,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from engine.core import clock, db
-from engine.core.tables import Instance, TaskRow
-from engine.helpdesk.tables import HelpRequest
+from engine.core.tables import TaskRow
 
-from .conftest import PASSWORD, record_call, task_ids
+from .conftest import PASSWORD, insert_open_requests, record_call, task_ids
 
 HIDDEN = 600  # complaints naming the 物业助理 "assistant", each with a task in the 物业助理 lane
 
 
 def _seed(template_id: str, visible: int) -> tuple[set[str], set[str]]:
     """HIDDEN complaint tasks about "assistant", due first, then ``visible`` ordinary ones; their task ids."""
-    hidden_ids, visible_ids = set(), set()
-    with db.transaction() as session:
-        tpl = session.get(Instance, template_id)
-        now = clock.now()
-        instances, requests, tasks = [], [], []
-        for n in range(HIDDEN + visible):
-            about_me = n < HIDDEN
-            iid, tid, at = str(uuid.uuid4()), str(uuid.uuid4()), now - dt.timedelta(minutes=n)
-            due = now + dt.timedelta(minutes=n)  # the complaints come first in queue order
-            instances.append({"id": iid, "process_id": tpl.process_id, "version_id": tpl.version_id,
-                              "status": "running", "revision": 1, "state": tpl.state,
-                              "state_fingerprint": tpl.state_fingerprint, "started_by": "assistant",
-                              "started_at": at, "updated_at": at, "completed_at": None})
-            requests.append({"instance_id": iid, "channel": "hotline", "caller_name": f"住户{n}",
-                             "phone": f"139{n:08d}", "address": f"{n % 30 + 1}栋", "building": None,
-                             "description": "投诉：服务态度" if about_me else "水管漏水",
-                             "category": "c" if about_me else "b", "priority": "P3", "status": "open",
-                             "created_at": at, "updated_at": at, "closed_at": None, "confidential": False,
-                             "complained_staff": "assistant" if about_me else None})
-            tasks.append({"id": tid, "instance_id": iid, "process_id": tpl.process_id, "element_id": "record",
-                          "name": "登记", "lane": "物业助理", "department": None, "ready_at": at,
-                          "due_at": due, "queue_at": due})
-            (hidden_ids if about_me else visible_ids).add(tid)
-        conn = session.connection()
-        for table, rows in ((Instance, instances), (HelpRequest, requests), (TaskRow, tasks)):
-            conn.execute(insert(table.__table__), rows)
-    return hidden_ids, visible_ids
+    now = clock.now()
+
+    def complaint(n: int) -> dict:
+        return {"description": "投诉：服务态度", "category": "c", "complained_staff": "assistant"} if n < HIDDEN else {}
+
+    def due(n: int) -> dict:  # the complaints come first in queue order
+        return {"due_at": now + dt.timedelta(minutes=n), "queue_at": now + dt.timedelta(minutes=n)}
+
+    ids = insert_open_requests(template_id, HIDDEN + visible, request=complaint, task=due)
+    return set(ids[:HIDDEN]), set(ids[HIDDEN:])
 
 
 def _next(html: str) -> str | None:

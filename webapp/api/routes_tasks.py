@@ -50,7 +50,8 @@ def list_tasks():
         rows = rows[:limit]
         reqs = {r.instance_id: r for r in session.scalars(
             select(HelpRequest).where(HelpRequest.instance_id.in_({r.instance_id for r in rows})))}
-        rows = [r for r in rows if policy.may_see_task(user, r, reqs.get(r.instance_id))]
+        seen = policy.seen_tasks(session, user, rows, reqs)
+        rows = [r for r in rows if r.id in seen]
     internal = policy.allowed(user, "inbox")
     return {"tasks": [task_summary(r, internal=internal) for r in rows], "next": following}
 

@@ -1,0 +1,43 @@
+"""A page of the inbox costs the same number of queries whether it shows 2 cards or 39 (issue 16): each
+card's deadline labels (its request's process version) and the need-to-know check of a task the reader
+may not do are asked once per page, never once per card. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from engine.core import db
+
+from .conftest import insert_open_requests, record_call, task_ids
+
+
+def _selects(client, url: str, db_url: str) -> tuple[int, int]:
+    """(SELECTs sent while serving ``url``, cards on the page), after one warm-up request."""
+    assert client.get(url).status_code == 200
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    engine = db.get_engine(db_url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        res = client.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert res.status_code == 200
+    return len(seen), len(task_ids(res.get_data(as_text=True)))
+
+
+def test_an_inbox_page_sends_as_many_queries_for_forty_cards_as_for_two(db_url, client_for):
+    assistant, supervisor = client_for("assistant"), client_for("cs_supervisor")
+    real = record_call(assistant)
+    insert_open_requests(real, 2)
+    few = {"mine": _selects(assistant, "/inbox", db_url), "all": _selects(supervisor, "/inbox?scope=all", db_url)}
+    insert_open_requests(real, 37)
+    many = {"mine": _selects(assistant, "/inbox", db_url), "all": _selects(supervisor, "/inbox?scope=all", db_url)}
+    for scope in ("mine", "all"):
+        (few_selects, few_cards), (many_selects, many_cards) = few[scope], many[scope]
+        assert few_cards >= 2 and many_cards == few_cards + 37, (scope, few_cards, many_cards)
+        assert many_selects == few_selects, (scope, few_selects, many_selects)
