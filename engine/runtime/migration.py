@@ -130,6 +130,8 @@ def rebind(wf, new_version, *, recompute: bool = False) -> None:
         old_timers = {t.id: (t.task_spec, dict(t.internal_data)) for t in workflow.tasks.values()
                       if t.state & ACTIVE}
         workflow.spec = new_spec
+        for name in new_spec.data_objects:  # declared by the new version only: starts unset, as in a new start
+            workflow.data.setdefault("data_objects", {}).setdefault(name, None)
         for task in workflow.tasks.values():
             aligned = new_spec.task_specs.get(task.task_spec.name) or diff.alignment.get(task.task_spec)
             if aligned is not None:

@@ -181,3 +181,22 @@ def test_a_migrated_instances_bundle_carries_both_versions_and_replays_across_th
     assert main(["audit", "replay", "--bundle", str(swapped)]) == 1
     out = capsys.readouterr().out
     assert "#1    " in out and "MISMATCH" in out.splitlines()[1]
+
+
+def test_a_data_object_the_new_version_declares_is_readable_in_a_migrated_instance(procedure, capsys):
+    """An instance started before a version declared a data object has no slot for it; reading it after
+    the migration (set_complex reads 方案制定中 on every re-classification) must not fail."""
+    text = (config.bpmn_dir() / "help_request.bpmn").read_text(encoding="utf-8")
+    renamed = text.replace("plan_open", "plan_in_hand")
+    assert renamed.count("plan_in_hand") >= 6 and 'dataObject id="plan_in_hand"' in renamed
+    scenario = runner.load(config.bpmn_dir() / "scenarios" / "t2_3_reclassified_by_qc_and_department.yaml")
+    iid = runner._start(scenario.start, procedure)
+    with db.transaction() as session:
+        editing.publish(session, "help_request", renamed.encode("utf-8"), "process_owner", "数据对象改名")
+    assert main(["migrate", "help_request", "--from", "1", "--to", "2", "--instance", iid]) == 0
+    assert "已迁移" in capsys.readouterr().out
+    for step in scenario.steps:  # through QC re-classifying (set_complex) to the end
+        runner._STEPS[step.kind](iid, step.spec, procedure)
+    with db.read_session() as session:
+        assert session.get(Instance, iid).status == "completed"
+        assert runtime.replay.replay(session, iid).ok
