@@ -57,9 +57,14 @@ class Difference:
 
 
 class _Recompute:
-    """Follows one replay step by step, settling SLA clocks exactly as the runtime's timer sync does."""
+    """Follows one replay step by step, settling SLA clocks exactly as the runtime's timer sync does, and
+    keeping the request row as the runtime's commits wrote it."""
 
-    def __init__(self) -> None:
+    def __init__(self, process_id: str) -> None:
+        self.process_id = process_id
+        # The request row as written change by change: ``intake.sync`` updates only the fields a change's
+        # projection holds, so a field set once (the type, a rating) stays when later data no longer has it.
+        self.request: dict | None = None
         self.clocks: dict[str, dict] = {}
         self.waiting: dict[str, object] = {}
         self.completed_at = None
@@ -72,6 +77,11 @@ class _Recompute:
         self.wf, self.version = wf, version
         now = clock.as_utc(event.at)
         self._time_steps(wf, event, now)
+        values = intake.projection(self.process_id, current_data(wf))
+        if values is not None:
+            if values.get("customer_username") is None:  # never unset by a change (intake.sync)
+                values.pop("customer_username", None)
+            self.request = {**(self.request or {}), **values}
         current = {w.task_id: w for w in timer_rows.waiting(wf, version)}
         gone = [tid for tid in self.waiting if tid not in current and tid in self.clocks
                 and self.clocks[tid]["status"] == "armed"]
@@ -186,7 +196,7 @@ def _when(value) -> str:
 
 
 def _check_instance(session: Session, instance: Instance, events: list, rows: _Rows) -> list[Difference]:
-    seen = _Recompute()
+    seen = _Recompute(instance.process_id)
     result = replay.replay_loaded(session, instance, events, observe=seen, known=rows.personal.get(instance.id, {}))
     out: list[Difference] = []
     iid = instance.id
@@ -212,7 +222,7 @@ def _check_instance(session: Session, instance: Instance, events: list, rows: _R
     for key, status_, in_db in _diff(stored_sla, expected_sla):
         out.append(Difference("sla_clocks", iid, key, in_db, status_))
     # the request row (type, priority, ratings, status)
-    values = intake.projection(instance.process_id, current_data(wf))
+    values = seen.request
     if values is not None and values.get("customer_username") is None:  # linked once the number was proven
         values["customer_username"] = phone_links.linked_to(events)
     req = rows.requests.get(iid)
@@ -255,7 +265,7 @@ def fill_step_timings(session: Session, progress: parallel.Progress | None = Non
     written, started = 0, time.monotonic()
     for n, iid in enumerate(ids, start=1):
         instance = session.get(Instance, iid)
-        seen = _Recompute()
+        seen = _Recompute(instance.process_id)
         if instance is not None:
             replay.replay_loaded(session, instance, events[iid], observe=seen, known=rows.personal.get(iid, {}))
         have = {(r.process_id, r.element_id, round(clock.as_utc(r.completed_at).timestamp()))

@@ -8,7 +8,7 @@ import pytest
 
 from engine.audit import history
 from engine.core import config, db
-from engine.helpdesk import scenarios
+from engine.helpdesk import projections_check, scenarios
 from engine.runtime import replay
 
 FILES = scenarios.scenario_files([config.bpmn_dir() / "scenarios"])
@@ -28,6 +28,8 @@ def test_scenario_file_passes(procedure, path):
         assert breaks == [] and checked > 1
         result = replay.replay(session, outcome.instance_id)
         assert result.ok, (result.error, result.first_mismatch)
+        # what reports and inboxes read, recomputed from the log: an untouched walk has no difference
+        assert projections_check.verify(session) == []
 
 
 def test_a_deadline_withdrawn_by_reclassification_is_not_reported_as_tampering(procedure):
@@ -36,7 +38,6 @@ def test_a_deadline_withdrawn_by_reclassification_is_not_reported_as_tampering(p
     from sqlalchemy import select
 
     from engine.core.tables import SlaClock
-    from engine.helpdesk import projections_check
 
     path = next(f for f in FILES if f.name == "t2_3_reclassified_complex.yaml")
     outcome = scenarios.run(scenarios.load(path), procedure)
@@ -44,4 +45,19 @@ def test_a_deadline_withdrawn_by_reclassification_is_not_reported_as_tampering(p
     with db.read_session(procedure) as session:
         keys = set(session.scalars(select(SlaClock.sla_key).where(SlaClock.instance_id == outcome.instance_id)))
         assert "response" in keys and "resolve_ordinary" not in keys  # withdrawn: neither met nor breached
+        assert projections_check.verify(session) == []
+
+
+def test_a_field_the_request_kept_from_an_earlier_step_is_not_reported_as_tampering(procedure, tmp_path):
+    """The request row keeps a field (its type, a rating) once the workflow set it, whatever a later step's data
+    holds (``intake.sync`` writes only what the projection says). Here the repair waits in the 工程部 while its
+    24-hour clock escalates: the tasks then live have no ``category``, yet the request is still of type b.
+    ``verify --projections`` must follow the row step by step as the runtime wrote it, not from the last state."""
+    source = next(f for f in FILES if f.name == "o3_2_department_not_taken.yaml")
+    path = tmp_path / source.name
+    path.write_text(source.read_text(encoding="utf-8") + "  - {advance: PT24H}\n"
+                    "  - {expect: {clocks: {resolve_ordinary: breached}}}\n", encoding="utf-8")
+    outcome = scenarios.run(scenarios.load(path), procedure)
+    assert outcome.ok, outcome.describe()
+    with db.read_session(procedure) as session:
         assert projections_check.verify(session) == []
