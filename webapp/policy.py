@@ -212,12 +212,12 @@ def readable_clause(session: Session, user: User, instance_id):
 
 
 def listable_tasks(session: Session, user: User, *, offered: bool = False):
-    """SQL on ``tasks``: the rows :func:`may_see_task` lets a list show ``user``, so the inbox and 全部待办
+    """SQL on ``tasks``: the rows :func:`seen_tasks` lets a list show ``user``, so the inbox and 全部待办
     filter need-to-know in the query and a page of 50 reads about 50 rows: never a task of a complaint
     naming them (被投诉人); a task of a request they may not read only when it is offered to them
     (engine.tasks.offered_clause, which holds every task :func:`can_work_on` allows). ``offered``: the rows
     are already the reader's own inbox (every one offered to them), so only the complaint rule is left.
-    :func:`may_see_task` stays the last word on each row shown; this condition never hides one it allows."""
+    :func:`seen_tasks` stays the last word on each row shown; this condition never hides one it allows."""
     about_me = exists(select(HelpRequest.instance_id).where(HelpRequest.instance_id == TaskRow.instance_id,
                                                             HelpRequest.complained_staff == user.username))
     if offered:
@@ -392,20 +392,12 @@ def can_view_task(user: User, task: TaskRow, request: HelpRequest | None) -> boo
     return allowed(user, "request_data") and (request is None or can_view_request(user, request))
 
 
-def may_see_task(user: User, task: TaskRow, request: HelpRequest | None) -> bool:
-    """A task in a list (inbox, overview): never one of a complaint naming the reader as 被投诉人, never one
-    of a restricted request the reader may not read unless it is offered to them to do."""
-    if request is None:
-        return True
-    if request.complained_staff and request.complained_staff == user.username:
-        return False
-    return can_work_on(user, task) or may_read_request(user, request)
-
-
 def seen_tasks(session: Session, user: User, rows, requests: dict) -> set[str]:
-    """The ids of the ``rows`` that :func:`may_see_task` lets a list show ``user``, for a page at once: the
-    same rules, with the need-to-know question for every request not offered to them asked in one query
-    (:func:`readable_instances`) instead of one per row. ``requests``: each row's request by instance id."""
+    """The ids of the ``rows`` a list (inbox, overview) may show ``user``, for a page at once: never a task of
+    a complaint naming the reader as 被投诉人, never one of a request the reader may not read unless it is
+    offered to them to do. The need-to-know question for every request not offered to them is asked in one
+    query (:func:`readable_instances`) instead of one per row. ``requests``: each row's request by instance
+    id (a task with none is shown)."""
     out: set[str] = set()
     undecided = []
     for row in rows:
