@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from engine.audit import history, merkle, signing, tree
 from engine.core import clock, db
 from engine.core.tables import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, Instance, PersonalData
+from engine.helpdesk import text_search
 from engine.runtime import store
 
 _EVENT_COLUMNS = ("at", "actor", "kind", "element_id", "payload", "state_fingerprint")
@@ -56,12 +57,17 @@ def _templates(session: Session) -> tuple[list[Instance], dict[str, list[list[Au
     return instances, {iid: [g[k] for k in sorted(g)] for iid, g in groups.items()}
 
 
+# Tables the database fills itself from another table's rows (SQLite triggers): copying them too would add
+# each row twice. ``requests_fts_keys`` is the search index's key, written by the trigger on ``requests``.
+_DERIVED = {text_search.KEYS_TABLE}
+
+
 def _keyed_tables(session: Session) -> list:
     """Every table with an ``instance_id`` column (requests, SLA clocks, tasks, timers, incidents, and any
-    later one), as the database has them."""
+    later one), as the database has them, less those its triggers fill (:data:`_DERIVED`)."""
     meta = MetaData()
     meta.reflect(session.get_bind())
-    return [t for t in meta.sorted_tables if "instance_id" in t.c]
+    return [t for t in meta.sorted_tables if "instance_id" in t.c and t.name not in _DERIVED]
 
 
 def clone(url: str, total: int, *, batch: int = 250) -> int:
