@@ -24,6 +24,10 @@ from collections.abc import Iterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.workflow import Workflow
+
+from engine.runtime import join_checks  # noqa: F401  (installs the library's join checks without its iterator)
+from engine.runtime.workflow import subprocess_owners
 
 # The library's iterators stop descending at this depth; under it (fewer tasks than this) ours match.
 _MAX_TASKS = 900
@@ -59,17 +63,16 @@ def tasks_in_state(workflow, wanted: int) -> list:
     skip_finished_subprocesses = wanted <= TaskState.FINISHED_MASK
     finished = TaskState.FINISHED_MASK
     out = []
+    owners = subprocess_owners(workflow)
     stack = [workflow.task_tree]
-    pop, push = stack.pop, stack.append
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         task = pop()
         state = task._state
-        sub = subprocesses.get(task.id)
+        sub = owners.get(id(task))
         children = task._children
         if (children or sub is not None) and (state >= min_state or sub is not None):
-            tasks = task.workflow.tasks
-            for child in reversed(children):
-                push(tasks.get(child))
+            extend(map(task.workflow.tasks.get, reversed(children)))
             if sub is not None and not (state >= finished and skip_finished_subprocesses):
                 push(sub.task_tree)
         if state & wanted and task.last_state_change >= 0:
@@ -86,8 +89,7 @@ def _waiting(workflow) -> Iterator:
         task = stack.pop()
         children = task._children
         if children and task._state >= min_state:
-            tasks = task.workflow.tasks
-            stack.extend(tasks.get(child) for child in reversed(children))
+            stack.extend(map(task.workflow.tasks.get, reversed(children)))
         if task._state & _WAITING and task.last_state_change >= 0:
             yield task
 
@@ -173,6 +175,26 @@ def _set_state(self, value: int) -> None:
 _TASK_LOG = logging.getLogger("spiff.task")  # SpiffWorkflow.task's module logger
 _library_set_state = Task._set_state
 Task._set_state = _set_state
+
+
+def _collect_log_extras(self, dct: dict | None = None) -> dict:
+    """``Workflow.collect_log_extras`` without the list of every task id when nobody reads the record.
+
+    The library adds that list when ``logger.level < 20`` — the logger's own level, which is 0 (unset) unless
+    configured, so always — and it is built by a full tree walk (``get_tasks``) for every workflow and
+    subprocess created, for an INFO record the logger then drops. With ``spiff.workflow`` enabled for INFO the
+    library's own method runs; otherwise the same fields, less the list."""
+    if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
+        return _library_log_extras(self, dct)
+    extra = dct or {}
+    extra.update({"workflow_spec": self.spec.name, "success": self.success, "completed": self.completed,
+                  "root": self.task_tree.id})
+    return extra
+
+
+_WORKFLOW_LOG = logging.getLogger("spiff.workflow")  # SpiffWorkflow.workflow's module logger
+_library_log_extras = Workflow.collect_log_extras
+Workflow.collect_log_extras = _collect_log_extras
 
 
 def install(wf: BpmnWorkflow) -> None:

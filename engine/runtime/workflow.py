@@ -23,6 +23,28 @@ def all_tasks(wf: BpmnWorkflow) -> Iterator:
         yield from sub.tasks.values()
 
 
+def subprocess_owners(wf: BpmnWorkflow) -> dict[int, BpmnWorkflow]:
+    """The running subprocesses keyed by ``id()`` of the task that calls each one.
+
+    The tree walks (engine loop, fingerprint) ask every task whether it calls a subprocess; asking the
+    workflow's ``subprocesses`` dictionary hashes the task's ``uuid.UUID`` id in pure Python each time, a
+    tenth of a replay's CPU. Found once per walk here (a handful of subprocesses), each task is then asked by
+    the C-level ``id()``."""
+    top = wf.top_workflow
+    subprocesses = top.subprocesses
+    if not subprocesses:
+        return {}
+    workflows = (top, *subprocesses.values())
+    owners = {}
+    for sid, sub in subprocesses.items():
+        for workflow in workflows:
+            task = workflow.tasks.get(sid)
+            if task is not None:
+                owners[id(task)] = sub
+                break
+    return owners
+
+
 def ready_user_tasks(wf: BpmnWorkflow) -> list:
     return [t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual]
 
@@ -47,16 +69,21 @@ def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) 
     """
     parts: list[str] = []  # hashed once at the end: the digest of the concatenation, as update() per part
     add, dumps = parts.append, history.canonical_json
-    subprocesses = wf.top_workflow.subprocesses
+    owners = subprocess_owners(wf)
     live = (TaskState.READY, TaskState.WAITING, TaskState.STARTED)
     predicted, waiting = TaskState.PREDICTED_MASK, TaskState.WAITING
 
-    # Hot in replay (after every step): children are read from the workflow's own task dict rather than
-    # through ``Task.children``, which builds the same list one property call at a time.
-    def walk(task, depth, workflow, name):
+    # Hot in replay (after every step): one explicit stack rather than a recursive call per task, children
+    # read from the workflow's own task dict rather than through ``Task.children`` (which builds the same list
+    # one property call at a time). Popped in the recursive order: a task, its children's subtrees in order,
+    # then the subprocess it calls.
+    stack = [(wf.task_tree, 0, wf, wf.spec.name)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        task, depth, workflow, name = pop()
         state = task._state
         if state & predicted:
-            return
+            continue
         children = task._children
         add(f"{depth}|{name}|{task.task_spec.name}|{state}|")
         if state == waiting:
@@ -65,14 +92,14 @@ def state_fingerprint(wf: BpmnWorkflow, personal: frozenset[str] = frozenset()) 
                 add(dumps(value))
         if state in live or not children:
             add(dumps(_masked(task.data, personal)))
-        tasks = workflow.tasks
-        for child in children:
-            walk(tasks.get(child), depth + 1, workflow, name)
-        sub = subprocesses.get(task.id)
+        sub = owners.get(id(task))
         if sub is not None:
-            walk(sub.task_tree, depth + 1, sub, sub.spec.name)
+            push((sub.task_tree, depth + 1, sub, sub.spec.name))
+        if children:
+            get = workflow.tasks.get
+            for child in reversed(children):
+                push((get(child), depth + 1, workflow, name))
 
-    walk(wf.task_tree, 0, wf, wf.spec.name)
     add(dumps(_masked(wf.data, personal)))
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
