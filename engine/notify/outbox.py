@@ -75,11 +75,12 @@ def for_person(session: Session, username: str, role_codes: Iterable[str], since
     return found[:limit]
 
 
-def arrivals_for_person(username: str, role_codes: Iterable[str], after: Iterable, limit: int = 100) -> list[Select]:
+def arrivals_for_person(username, role_codes: Iterable[str], after: Iterable, limit: int = 100) -> list[Select]:
     """SELECTs of the instance id of each in-app message :func:`for_person` would list that came after every
     bound in ``after`` (datetimes or SQL expressions, e.g. a reader's marker as a scalar subquery), newest
     ``limit`` per query: what a badge counts on every page, as parts of one statement, never loading the
-    messages. One part per index (``ix_outbox_user``, ``ix_outbox_role``), as :func:`for_person` reads them."""
+    messages. One part per index (``ix_outbox_user``, ``ix_outbox_role``), as :func:`for_person` reads them.
+    ``username``: the reader's name, or a bind parameter standing for it."""
     after = list(after)
 
     def newest(who):

@@ -9,31 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from engine import notify
 from engine.core import clock, db
 from engine.core.tables import SlaClock, TaskRow
 
-from .conftest import insert_open_requests, record_call
+from .conftest import insert_open_requests, record_call, selects_sent
 
 BADGE_TABLES = ("outbox", "sla_clocks", "web_read_markers")
 
 
 def _badge(client, db_url: str) -> tuple[int, int, int]:
     """(the badge's count, SELECTs sent for ``/notifications/count.json``, those reading the badge's tables)."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    engine = db.get_engine(db_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with selects_sent(db_url) as seen:
         res = client.get("/notifications/count.json")
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert res.status_code == 200
     return res.get_json()["unread"], len(seen), sum(any(t in s for t in BADGE_TABLES) for s in seen)
 

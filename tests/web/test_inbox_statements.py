@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import event
 from werkzeug.routing import MapAdapter
 
-from engine.core import db
-
-from .conftest import insert_open_requests, record_call, task_ids
+from .conftest import insert_open_requests, record_call, selects_sent, task_ids
 
 
 def _selects(client, url: str, db_url: str) -> tuple[int, int]:
     """(SELECTs sent while serving ``url``, cards on the page), after one warm-up request."""
     assert client.get(url).status_code == 200
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    engine = db.get_engine(db_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with selects_sent(db_url) as seen:
         res = client.get(url)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert res.status_code == 200
     return len(seen), len(task_ids(res.get_data(as_text=True)))
 
