@@ -11,12 +11,15 @@ per-user "read up to" time is stored here (``web_read_markers``). The window is 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from flask import Blueprint, redirect, render_template, url_for
+from sqlalchemy import bindparam, func, or_, select, union_all
 
 from engine import notify, repository
 from engine.core import clock, db
+from engine.core.tables import Timestamp
 from engine.helpdesk import queries
 from webapp.tables import ReadMarker
 
@@ -72,16 +75,38 @@ def read_at(session, username: str) -> dt.datetime:
 
 
 def unread_count(session, user, limit: int = 100) -> int:
-    """How many of :func:`collect`'s notes came after the reader's marker: the badge of every staff page.
-    Reads only the times and instance ids of what came after the marker (two or three index ranges), never
-    the notes' words."""
-    since = max(read_at(session, user.username), clock.now() - WINDOW)
+    """How many of :func:`collect`'s notes came after the reader's marker, up to ``limit``: the badge of every
+    staff page.
+
+    One statement (issue 16: the badge is on every page): the newest ``limit`` arrivals of each source after
+    the marker — the outbox's by the reader's name and by their roles, for supervisors the breached clocks —
+    each read through its own index in time order, counted (up to ``limit``) where need-to-know lets the
+    reader see them. The marker is read in the statement itself and nothing is cached but the statement's
+    shape, so a new note, or 全部标为已读, shows on the very next page."""
     codes = set(user.role_codes)
-    arrivals = notify.outbox.arrivals_for_person(session, user.username, codes - {"customer"}, since, limit)
-    if codes & SUPERVISORS:
-        arrivals += queries.breach_times(session, since)
-    readable = policy.readable_instances(session, user, {iid for _at, iid in arrivals})
-    return min(limit, sum(1 for _at, iid in arrivals if iid is None or iid in readable))  # need-to-know
+    roles = tuple(sorted(codes - {"customer"}))
+    arrivals = _arrivals(roles, bool(codes & SUPERVISORS), limit)
+    iid = arrivals.c.instance_id
+    readable = or_(iid.is_(None), policy.readable_clause(session, user, iid))  # need-to-know
+    counted = select(iid).select_from(arrivals).where(readable).limit(limit).subquery()
+    return session.scalar(select(func.count()).select_from(counted),
+                          {"reader": user.username, "window": clock.now() - WINDOW})
+
+
+@functools.lru_cache(maxsize=64)
+def _arrivals(roles: tuple[str, ...], supervisor: bool, limit: int):
+    """The instance ids of what :func:`unread_count` counts, as a subquery with the reader's name and the
+    window's start as bind parameters: built once per process and shape (their construction cost more than
+    running them)."""
+    window = bindparam("window", type_=Timestamp)
+    marker = select(ReadMarker.read_at).where(ReadMarker.username == bindparam("reader")).scalar_subquery()
+    after = (window, func.coalesce(marker, window))  # after max(marker, window), as collect's page lists them
+    parts = notify.outbox.arrivals_for_person(bindparam("reader"), roles, after, limit)
+    if supervisor:
+        parts.append(queries.breach_arrivals(after))
+    arrivals = union_all(*(select(part.subquery().c.instance_id) for part in parts)).subquery("arrivals")
+    arrivals.c.instance_id  # noqa: B018 - its columns built now, not on a first use that threads may share
+    return arrivals
 
 
 @bp.get("/notifications")

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import identity, tasks
@@ -73,11 +73,12 @@ def breached_clocks(session: Session, since: dt.datetime, limit: int = 200) -> l
                                 .order_by(SlaClock.breached_at.desc()).limit(limit)))
 
 
-def breach_times(session: Session, since: dt.datetime, limit: int = 200) -> list[tuple[dt.datetime, str]]:
-    """(breached_at, instance id) of :func:`breached_clocks` after ``since``: for counting, not showing."""
-    return [tuple(row) for row in session.execute(select(SlaClock.breached_at, SlaClock.instance_id)
-                                .where(SlaClock.status == "breached", SlaClock.breached_at > since)
-                                .order_by(SlaClock.breached_at.desc()).limit(limit))]
+def breach_arrivals(after: Iterable, limit: int = 200) -> Select:
+    """A SELECT of the instance id of the newest ``limit`` :func:`breached_clocks` breached after every bound
+    in ``after`` (datetimes or SQL expressions): for counting in a larger statement, not showing."""
+    return (select(SlaClock.instance_id)
+            .where(SlaClock.status == "breached", *(SlaClock.breached_at > bound for bound in after))
+            .order_by(SlaClock.breached_at.desc()).limit(limit))
 
 
 def open_tasks(session: Session, instance_id: str) -> list[TaskRow]:

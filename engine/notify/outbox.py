@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.core import clock
@@ -75,19 +75,23 @@ def for_person(session: Session, username: str, role_codes: Iterable[str], since
     return found[:limit]
 
 
-def arrivals_for_person(session: Session, username: str, role_codes: Iterable[str], since: dt.datetime,
-                        limit: int = 100) -> list[tuple[dt.datetime, str | None]]:
-    """(created_at, instance id) of the in-app messages :func:`for_person` would list since ``since``, and
-    nothing else: what a badge counts on every page, without loading the messages."""
+def arrivals_for_person(username, role_codes: Iterable[str], after: Iterable, limit: int = 100) -> list[Select]:
+    """SELECTs of the instance id of each in-app message :func:`for_person` would list that came after every
+    bound in ``after`` (datetimes or SQL expressions, e.g. a reader's marker as a scalar subquery), newest
+    ``limit`` per query: what a badge counts on every page, as parts of one statement, never loading the
+    messages. One part per index (``ix_outbox_user``, ``ix_outbox_role``), as :func:`for_person` reads them.
+    ``username``: the reader's name, or a bind parameter standing for it."""
+    after = list(after)
+
     def newest(who):
-        return [tuple(row) for row in session.execute(select(OutboxMessage.created_at, OutboxMessage.instance_id)
-                                    .where(who, OutboxMessage.created_at > since, OutboxMessage.channel == "inapp")
-                                    .order_by(OutboxMessage.created_at.desc()).limit(limit))]
-    found = newest(OutboxMessage.to_user == username)
+        return (select(OutboxMessage.instance_id)
+                .where(who, *(OutboxMessage.created_at > bound for bound in after), OutboxMessage.channel == "inapp")
+                .order_by(OutboxMessage.created_at.desc()).limit(limit))
+    parts = [newest(OutboxMessage.to_user == username)]
     roles = sorted(set(role_codes))
     if roles:
-        found += newest(OutboxMessage.to_role.in_(roles))
-    return found
+        parts.append(newest(OutboxMessage.to_role.in_(roles)))
+    return parts
 
 
 def of_instance(session: Session, instance_id: str) -> list[OutboxMessage]:

@@ -8,10 +8,13 @@ tests/fixtures so the engine tests' ``deployed`` fixture keeps deploying exactly
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from engine import identity, repository
 from engine.core import db
@@ -125,6 +128,23 @@ def record_call(client, **overrides) -> str:
     assert res.status_code == 302, res.get_data(as_text=True)
     [created] = known() - before
     return created
+
+
+@contextlib.contextmanager
+def selects_sent(db_url: str) -> Iterator[list[str]]:
+    """The SELECT statements sent on ``db_url`` while the block runs (filled as they are sent)."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    engine = db.get_engine(db_url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def task_ids(html: str) -> list[str]:
