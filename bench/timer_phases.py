@@ -22,8 +22,7 @@ import timers as bench_timers  # noqa: E402  (bench/timers.py: database set-up a
 from phases import Phases  # noqa: E402  (bench/phases.py: the timed wrappers)
 
 import engine.helpdesk  # noqa: E402
-from engine import runtime as engine_runtime  # noqa: E402
-from engine.runtime import serialization, store  # noqa: E402
+from engine.runtime import instances, serialization, store  # noqa: E402
 from engine.timers import firing  # noqa: E402
 
 engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
@@ -31,9 +30,9 @@ engine.helpdesk.install()  # an entry point: the help desk plugs into the runtim
 PHASES = [(firing.Poller, "fire", "fire (whole firing)"), (firing.Poller, "claim", "claim (per firing)"),
           (store, "load", "load the instance row"), (store, "write", "revision-checked UPDATE"),
           (serialization, "loads", "SpiffWorkflow deserialize"), (serialization, "dumps", "SpiffWorkflow serialize"),
-          (engine_runtime, "_snapshot", "snapshot before the step"),
-          (engine_runtime, "state_fingerprint", "state fingerprint"),
-          (engine_runtime, "_write_projections_and_events", "projections + audit events")]
+          (instances, "_snapshot", "snapshot before the step"),
+          (instances, "state_fingerprint", "state fingerprint"),
+          (instances, "_write_projections_and_events", "projections + audit events")]
 
 
 def main() -> int:
