@@ -9,6 +9,7 @@ Run: ``python bench/api_calls_cpu.py -n 20 --db sqlite postgresql``.
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib.util
 import os
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.append(str(HERE))  # bench/phases.py (after the root: bench/engine.py must not shadow the engine)
 
 
 def _http_bench():
@@ -27,7 +29,9 @@ def _http_bench():
     return module
 
 
-def measure(url: str, n: int, hl) -> dict[str, float]:
+def measure(url: str, n: int, hl, statements: dict | None = None) -> dict[str, float]:
+    """CPU ms per call kind; with ``statements`` (a dict), also fill it with kind -> {statement kind: count
+    per call} (counted in a separate pass after the timed one, so counting costs the figures nothing)."""
     tmp = Path(tempfile.mkdtemp())
     os.environ.update(hl.make_home(tmp, url, 1))
     from engine.core import db
@@ -47,10 +51,7 @@ def measure(url: str, n: int, hl) -> dict[str, float]:
         assert response.status_code in (200, 201), response.data[:300]
         return response.get_json()
 
-    for i in range(n + 2):
-        if i == 2:  # two warm-up lifecycles
-            cpu.clear()
-            count.clear()
+    def lifecycle():
         iid = call("start", "POST", f"/api/v1/processes/{hl.PROCESS}/instances", hl.START)["instance_id"]
         for step in range(hl.TASKS_PER_LIFECYCLE):
             task = [t for t in call("list", "GET", "/api/v1/tasks")["tasks"] if t["instance_id"] == iid][0]
@@ -58,14 +59,48 @@ def measure(url: str, n: int, hl) -> dict[str, float]:
             value = 151 if step == hl.TASKS_PER_LIFECYCLE - 1 else 42
             call("complete", "POST", f"/api/v1/tasks/{task['id']}/complete", {"data": {"value": value}})
         call("instance", "GET", f"/api/v1/instances/{iid}")
+
+    for i in range(n + 2):
+        if i == 2:  # two warm-up lifecycles
+            cpu.clear()
+            count.clear()
+        lifecycle()
+    out = {kind: cpu[kind] * 1000 / count[kind] for kind in cpu}
+    if statements is not None:
+        from phases import Phases
+
+        phases = Phases()
+        phases.sql(db.get_engine(url))
+        timed, calls = dict(count), {}
+        count.clear()
+        plain = call
+
+        def call(kind, *args, **kwargs):  # noqa: F811 - the counting pass
+            before = collections.Counter(phases.statements)
+            try:
+                return plain(kind, *args, **kwargs)
+            finally:
+                statements.setdefault(kind, collections.Counter()).update(
+                    collections.Counter(phases.statements) - before)
+                calls[kind] = calls.get(kind, 0) + 1
+
+        try:
+            lifecycle()
+        finally:
+            phases.restore()
+        for kind, counted in statements.items():
+            statements[kind] = {k: v / calls[kind] for k, v in counted.most_common()}
+        count.update(timed)
     db.dispose_all()
-    return {kind: cpu[kind] * 1000 / count[kind] for kind in cpu}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=20, help="lifecycles (26 calls each) per database")
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    ap.add_argument("--statements", action="store_true",
+                    help="then count the SQL statements of each call kind over one more lifecycle")
     args = ap.parse_args()
     hl = _http_bench()
     kinds = ["start", "list", "get", "complete", "instance"]
@@ -76,8 +111,9 @@ def main() -> None:
         if url is None:
             print("PostgreSQL not reachable: skipped")
             continue
+        counted: dict | None = {} if args.statements else None
         try:
-            ms = measure(url, args.n, hl)
+            ms = measure(url, args.n, hl, counted)
         finally:
             if name == "postgresql":
                 from engine.core import db
@@ -85,6 +121,10 @@ def main() -> None:
                 db.dispose_all()
                 hl._drop_postgres(pg_name)
         print(f"{name:<12}" + "".join(f"{ms[k]:>13.2f}" for k in kinds), flush=True)
+        for kind in kinds if counted else ():
+            per = counted.get(kind, {})
+            print(f"  {kind}: {sum(per.values()):.2f} statements per call — "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
     print("CPU of this process per call (Flask test client, no HTTP server), after 2 warm-up lifecycles")
 
 

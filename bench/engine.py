@@ -15,6 +15,12 @@ activity with a script), N complete lifecycles three ways:
 
 It prints lifecycles/s, per-step p50/p95 and each variant's throughput against both floors. Figures are only
 comparable within one run on one machine; run `make bench` (or `python bench/engine.py -n 200`).
+
+``--breakdown`` then runs more engine lifecycles per database with every phase of the commit path timed
+(:mod:`bench.phases`: self times, so the parts add up to the whole) and prints where one step's time goes —
+SpiffWorkflow's own work, validation, the projections, the audit chain and Merkle seal, the SQL statements
+(count per step by kind, time in execute), the COMMIT and what is left to SQLAlchemy and glue — beside the
+floor's step measured in the same run, and the plain (uninstrumented) engine step for the wrappers' cost.
 """
 
 from __future__ import annotations
@@ -29,18 +35,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/engine.py must not shadow the engine package
 
+from phases import Phases  # noqa: E402  (bench/phases.py)
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 import engine.helpdesk  # noqa: E402
 from engine import repository, runtime, scripting  # noqa: E402
+from engine.audit import history, tree  # noqa: E402
 from engine.core import db, migrate  # noqa: E402
 from engine.core.tables import TaskRow  # noqa: E402
 from engine.repository import bundle  # noqa: E402
-from engine.runtime import serialization  # noqa: E402
+from engine.runtime import instances, listeners, serialization, store, task_rows, timer_rows  # noqa: E402
+from engine.runtime import steps as runtime_steps  # noqa: E402
 
 engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
 
@@ -132,26 +143,109 @@ def setup_engine(url: str) -> str:
     return url
 
 
-def run_engine(n: int, url: str) -> tuple[float, list[float]]:
+def run_engine(n: int, url: str, phases: Phases | None = None) -> tuple[float, list[float]]:
     os.environ["LIYUAN_DATABASE_URL"] = url
-    steps: list[float] = []
+    step_times: list[float] = []
     t0 = time.perf_counter()
     for i in range(n):
+        if phases is None:
+            _lifecycle(url, i, step_times, None)
+        else:
+            phases.timed(_lifecycle, OTHER)(url, i, step_times, phases)
+    return time.perf_counter() - t0, step_times
+
+
+def _next_task(url: str, iid: str):
+    with db.read_session(url) as session:  # what the inbox shows
+        return session.scalar(select(TaskRow.id).where(TaskRow.instance_id == iid)
+                              .order_by(TaskRow.ready_at, TaskRow.id).limit(1))
+
+
+def _lifecycle(url: str, i: int, step_times: list[float], phases: Phases | None) -> None:
+    with db.transaction(url) as session:
+        iid = runtime.start(session, PROCESS, START, "bench").id
+    k = 0
+    while True:
+        task_id = _next_task(url, iid) if phases is None else phases.timed(_next_task, INBOX)(url, iid)
+        if task_id is None:
+            break
+        s = time.perf_counter()
+        if phases is not None:
+            phases.counting = True  # the statements of the complete transactions alone
         with db.transaction(url) as session:
-            iid = runtime.start(session, PROCESS, START, "bench").id
-        k = 0
-        while True:
-            with db.read_session(url) as session:  # what the inbox shows
-                task_id = session.scalar(select(TaskRow.id).where(TaskRow.instance_id == iid)
-                                         .order_by(TaskRow.ready_at, TaskRow.id).limit(1))
-            if task_id is None:
-                break
-            s = time.perf_counter()
-            with db.transaction(url) as session:
-                runtime.complete_task(session, iid, task_id, _value(k, i), "bench")
-            steps.append(time.perf_counter() - s)
-            k += 1
-    return time.perf_counter() - t0, steps
+            runtime.complete_task(session, iid, task_id, _value(k, i), "bench")
+        if phases is not None:
+            phases.counting = False
+        step_times.append(time.perf_counter() - s)
+        k += 1
+
+
+# --- --breakdown: where one step's time goes ---------------------------------------------------------------
+
+SPIFF = ("SpiffWorkflow deserialize", "SpiffWorkflow run", "SpiffWorkflow serialize")
+OTHER = "SQLAlchemy sessions/connections, bench loop, other glue"
+INBOX = "bench loop: next task (inbox SELECT), Python"
+SQL = "SQL statements: execute (driver + database)"
+# (owner, attribute, label): the commit path's phases. Self times: a phase's SQL is counted under SQL.
+BREAKDOWN = [
+    (serialization, "loads", SPIFF[0]), (runtime_steps, "new_workflow", SPIFF[1]),
+    (runtime_steps, "run", SPIFF[1]), (runtime_steps, "complete", SPIFF[1]), (serialization, "dumps", SPIFF[2]),
+    (instances, "validate_task_data", "form validation"),
+    (instances, "_snapshot", "step bookkeeping (snapshot, effects, fingerprint)"),
+    (instances, "_effects", "step bookkeeping (snapshot, effects, fingerprint)"),
+    (instances, "state_fingerprint", "step bookkeeping (snapshot, effects, fingerprint)"),
+    (repository, "load", "pinned version (cached), Python"),
+    (store, "load", "instance row: load + revision-checked write, Python"),
+    (store, "write", "instance row: load + revision-checked write, Python"),
+    (task_rows, "sync", "projections (tasks, timers, request row), Python"),
+    (timer_rows, "sync", "projections (tasks, timers, request row), Python"),
+    (listeners, "write_projections", "projections (tasks, timers, request row), Python"),
+    (history, "append_all", "audit chain: hashes, event rows, listeners, Python"),
+    (Session, "flush", "SQLAlchemy ORM flush"),
+]
+SEAL = "Merkle leaves + tree head (tree.seal), Python"
+
+
+def breakdown(n: int, url: str) -> tuple[Phases, int, float]:
+    """``n`` instrumented lifecycles on ``url``: (phases, steps, seconds)."""
+    phases = Phases()
+    phases.counting = False  # run_engine counts the complete transactions' statements
+    for owner, name, label in BREAKDOWN:
+        phases.wrap(owner, name, label)
+    phases.wrap_in_list(db._before_commit, tree.seal, SEAL)
+    phases.sql(db.get_engine(url), SQL)
+    try:
+        elapsed, step_times = run_engine(n, url, phases)
+    finally:
+        phases.restore()
+    return phases, len(step_times), elapsed
+
+
+def print_breakdown(name: str, phases: Phases, steps_done: int, lifecycles: int, plain_step: float,
+                    floor_step: float) -> None:
+    per = 1000 / steps_done
+    total = sum(phases.self_wall.values()) * per
+    print(f"\n{name}: where one step's time goes ({lifecycles} instrumented lifecycles, {steps_done} steps; "
+          f"each lifecycle's start and inbox reads spread over its steps, as lifecycles/s counts them)")
+    print(f"  instrumented {total:.2f} ms per step; plain (same run) {plain_step * 1000:.2f} ms; "
+          f"floor {floor_step * 1000:.2f} ms -> ratio {floor_step * 1000 / total:.2f} instrumented, "
+          f"{floor_step / plain_step:.2f} plain")
+    print(f"  {'part':<58}{'ms/step':>9}{'cpu ms':>9}{'share':>7}")
+    labels = [*SPIFF, *(lbl for lbl in phases.self_wall if lbl not in SPIFF)]
+    spiff = 0.0
+    for label in labels:
+        wall, cpu = phases.self_wall[label] * per, phases.self_cpu[label] * per
+        print(f"  {label:<58}{wall:>9.3f}{cpu:>9.3f}{wall / total:>7.0%}")
+        if label in SPIFF:
+            spiff += wall
+            if label == SPIFF[-1]:
+                print(f"  {'= SpiffWorkflow work in the engine (floor: ' + f'{floor_step * 1000:.3f} ms)':<58}"
+                      f"{spiff:>9.3f}{'':>9}{spiff / total:>7.0%}")
+    print(f"  {'total':<58}{total:>9.3f}{sum(phases.self_cpu.values()) * per:>9.3f}")
+    counted = sum(phases.statements.values())
+    print(f"  statements per complete step: {counted / steps_done:.1f} — "
+          + ", ".join(f"{kind} {count / steps_done:.2f}" + (" (executemany)" if phases.executemany[kind] else "")
+                      for kind, count in phases.statements.most_common()))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -177,6 +271,8 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=200, help="lifecycles per variant (default 200)")
     ap.add_argument("--rounds", type=int, default=5,
                     help="variants take turns in this many rounds, so a busy machine slows them alike")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="then time every phase of the engine's step on each database (n/2 lifecycles more)")
     args = ap.parse_args()
     run_memory(5)  # warm caches (imports, compiled scripts)
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,13 +283,21 @@ def main() -> None:
             variants["engine/postgresql"] = _bound(run_engine, setup_engine(pg))
         else:
             print("PostgreSQL not reachable: engine/postgresql skipped")
-        totals: dict[str, list] = {name: [0.0, []] for name in variants}
+        totals: dict[str, list] = {name: [0.0, [], 0.0] for name in variants}  # wall s, step times, CPU s
         per_round = max(1, args.n // args.rounds)
         for _ in range(args.rounds):
             for name, run in variants.items():
+                cpu = time.process_time()
                 elapsed, steps = run(per_round)
+                totals[name][2] += time.process_time() - cpu
                 totals[name][0] += elapsed
                 totals[name][1] += steps
+        broken_down = {}
+        if args.breakdown:
+            for name, run in variants.items():
+                if name.startswith("engine/"):
+                    url = run.url
+                    broken_down[name] = (*breakdown(max(1, args.n // 2), url), max(1, args.n // 2))
         db.dispose_all()
     done = per_round * args.rounds
     floor_rate = done / totals["floor"][0]
@@ -201,13 +305,18 @@ def main() -> None:
     print(f"{done} lifecycles per variant of {PROCESS} (9 user tasks, 2 XOR gateways, AND split/join, "
           f"call activity), {args.rounds} interleaved rounds")
     print(f"{'variant':<20}{'lifecycles/s':>14}{'step p50 ms':>13}{'step p95 ms':>13}{'vs floor':>10}"
-          f"{'vs stock':>10}")
-    for name, (elapsed, steps) in totals.items():
+          f"{'vs stock':>10}{'cpu ms/step':>13}")
+    for name, (elapsed, steps, cpu) in totals.items():
         rate = done / elapsed
         print(f"{name:<20}{rate:>14.1f}{_pct(steps, 50):>13.2f}{_pct(steps, 95):>13.2f}{rate / floor_rate:>10.2f}"
-              f"{rate / stock_rate:>10.2f}")
+              f"{rate / stock_rate:>10.2f}{cpu / len(steps) * 1000:>13.3f}")
     print("floor: the engine's own spec-less serialize/deserialize per step (like for like); goals: "
-          "engine/sqlite >= 0.8x, engine/postgresql >= 0.5x of it")
+          "engine/sqlite >= 0.8x, engine/postgresql >= 0.5x of it; cpu ms/step: this process's CPU (not "
+          "PostgreSQL's) per step, the lifecycle's start and inbox reads included")
+    floor_step = totals["floor"][0] / len(totals["floor"][1])
+    for name, (phases, steps_done, _elapsed, lifecycles) in broken_down.items():
+        plain_step = totals[name][0] / len(totals[name][1])
+        print_breakdown(name, phases, steps_done, lifecycles, plain_step, floor_step)
     if pg:
         import psycopg
 
@@ -218,7 +327,10 @@ def main() -> None:
 
 
 def _bound(fn, url):
-    return lambda n: fn(n, url)
+    def run(n):
+        return fn(n, url)
+    run.url = url
+    return run
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ cost per firing of each phase. Phases nest (``fire`` contains all others), so th
 
 from __future__ import annotations
 
-import collections
-import functools
 import sys
 import time
 from pathlib import Path
@@ -21,10 +19,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import timers as bench_timers  # noqa: E402  (bench/timers.py: database set-up and the outage backlog)
+from phases import Phases  # noqa: E402  (bench/phases.py: the timed wrappers)
 
 import engine.helpdesk  # noqa: E402
-from engine import runtime as engine_runtime  # noqa: E402
-from engine.runtime import serialization, store  # noqa: E402
+from engine.runtime import instances, serialization, store  # noqa: E402
 from engine.timers import firing  # noqa: E402
 
 engine.helpdesk.install()  # an entry point: the help desk plugs into the runtime
@@ -32,9 +30,9 @@ engine.helpdesk.install()  # an entry point: the help desk plugs into the runtim
 PHASES = [(firing.Poller, "fire", "fire (whole firing)"), (firing.Poller, "claim", "claim (per firing)"),
           (store, "load", "load the instance row"), (store, "write", "revision-checked UPDATE"),
           (serialization, "loads", "SpiffWorkflow deserialize"), (serialization, "dumps", "SpiffWorkflow serialize"),
-          (engine_runtime, "_snapshot", "snapshot before the step"),
-          (engine_runtime, "state_fingerprint", "state fingerprint"),
-          (engine_runtime, "_write_projections_and_events", "projections + audit events")]
+          (instances, "_snapshot", "snapshot before the step"),
+          (instances, "state_fingerprint", "state fingerprint"),
+          (instances, "_write_projections_and_events", "projections + audit events")]
 
 
 def main() -> int:
@@ -42,18 +40,9 @@ def main() -> int:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     url = bench_timers.fresh_database(kind)
     bench_timers.create_before_outage(url, n)
-    spent: collections.Counter = collections.Counter()
+    phases = Phases()
     for owner, name, label in PHASES:
-        original = getattr(owner, name)
-
-        def timed(*args, _original=original, _label=label, **kwargs):
-            started = time.perf_counter()
-            try:
-                return _original(*args, **kwargs)
-            finally:
-                spent[_label] += time.perf_counter() - started
-
-        setattr(owner, name, functools.wraps(original)(timed))
+        phases.wrap(owner, name, label)
     poller = firing.Poller(url)
     started = time.perf_counter()
     stats = poller.run_due()
@@ -61,7 +50,8 @@ def main() -> int:
     poller.release()
     print(f"{kind}: {stats.fired} firings in {elapsed:.1f}s = {stats.fired / elapsed:.0f}/s, "
           f"{elapsed / n * 1000:.2f} ms per firing")
-    for label, seconds in spent.most_common():
+    phases.restore()
+    for label, seconds in phases.wall.most_common():
         print(f"  {label:<28} {seconds / n * 1000:.3f} ms")
     return 0
 

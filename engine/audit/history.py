@@ -104,7 +104,10 @@ def add_listener(listener) -> None:
 
 _HEAD = (select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.chain == bindparam("chain"))
          .order_by(AuditEvent.seq.desc()).limit(1))
-_INSERT = insert(AuditEvent.__table__)
+# RETURNING the new rows' ids, so that the Merkle seal as the transaction commits need not read them back
+# (engine.audit.tree.seal): one statement less per change. Several rows go in one multi-row INSERT; the rows
+# it returns may come in any order, so each carries its seq.
+_INSERT = insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.seq, AuditEvent.__table__.c.id)
 
 
 def known_head(session: Session, chain: str, head: tuple[int, str] | None) -> None:
@@ -132,11 +135,12 @@ def append_all(session: Session, chain: str, events: list[dict], *, state_finger
         row["hash"] = prev = row_hash(prev, row)
         rows.append(row)
     # A Core INSERT, not ORM objects: events are write-once, and this is on every change's hot path.
-    session.connection().execute(_INSERT, rows)
+    ids = dict(session.connection().execute(_INSERT, rows).all())  # seq -> id
     # Later appends in this transaction continue from here without re-reading the chain's head.
     heads[chain] = (seq, prev)
-    # Sealed into the Merkle tree as the transaction commits (engine.audit.tree.seal).
-    session.info.setdefault("audit_pending", []).append((chain, rows[0]["seq"], seq))
+    # Sealed into the Merkle tree as the transaction commits (engine.audit.tree.seal): (event id, hash) in
+    # append order. A savepoint rolled back takes its entries with it (_forget_rolled_back).
+    session.info.setdefault("audit_pending", []).extend((ids[r["seq"]], r["hash"]) for r in rows)
     for listener in _listeners:
         listener(session, chain, rows)
     return rows
@@ -161,6 +165,25 @@ def _forget_heads(session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("audit_heads", None)
         session.info.pop("audit_pending", None)
+        session.info.pop("audit_savepoints", None)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session, transaction) -> None:
+    """Remember how many events were pending when a savepoint began (see :func:`_forget_rolled_back`)."""
+    if transaction.nested:
+        marks = session.info.setdefault("audit_savepoints", {})
+        marks[id(transaction)] = len(session.info.get("audit_pending", ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session, previous_transaction) -> None:
+    """A savepoint rolled back removed its events: they must not become leaves of the tree."""
+    if previous_transaction.nested:
+        mark = session.info.get("audit_savepoints", {}).pop(id(previous_transaction), None)
+        pending = session.info.get("audit_pending")
+        if mark is not None and pending is not None:
+            del pending[mark:]
 
 
 def events(session: Session, chain: str) -> list[AuditEvent]:

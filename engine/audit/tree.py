@@ -15,7 +15,7 @@ import json
 import logging
 import os
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,38 +34,41 @@ def _frontier_dump(frontier: list[tuple[int, bytes]]) -> str:
     return json.dumps([[h, x.hex()] for h, x in frontier])
 
 
+# Built once (SQLAlchemy caches their compiled form): this runs as every write transaction commits.
+_HEAD = select(AuditTreeHead.size, AuditTreeHead.frontier).where(AuditTreeHead.id == 1).with_for_update()
+_LEAVES = insert(AuditLeaf)
+_MOVE_HEAD = (update(AuditTreeHead).where(AuditTreeHead.id == 1)
+              .values(size=bindparam("size"), frontier=bindparam("frontier")))
+
+
 def _lock_head(session: Session):
     """The tree head row, locked: the one lock that orders leaves on PostgreSQL (FOR UPDATE is not
     rendered on SQLite, whose write transaction already excludes every other writer)."""
     conn = session.connection()
-    query = select(AuditTreeHead.size, AuditTreeHead.frontier).where(AuditTreeHead.id == 1).with_for_update()
-    head = conn.execute(query).first()
+    head = conn.execute(_HEAD).first()
     if head is None:  # a fresh (or truncated) database: create the empty head, once, whoever comes first
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(dialect.insert(AuditTreeHead).values(id=1, size=0, frontier="[]").on_conflict_do_nothing())
-        head = conn.execute(query).first()
+        head = conn.execute(_HEAD).first()
     return head
 
 
 def seal(session: Session) -> None:
-    """Make this transaction's events the next leaves, and sign the new tree head if a key is configured."""
-    pending = session.info.pop("audit_pending", None)
-    if not pending:
+    """Make this transaction's events the next leaves, and sign the new tree head if a key is configured.
+
+    The events are the (id, hash) pairs :func:`engine.audit.history.append_all` got back from its INSERT
+    (``RETURNING id``), in append order: nothing is read back here but the tree head."""
+    events = session.info.pop("audit_pending", None)
+    if not events:
         return
     conn = session.connection()
-    events = []
-    for chain, first, last in pending:
-        events += conn.execute(select(AuditEvent.id, AuditEvent.hash)
-                               .where(AuditEvent.chain == chain, AuditEvent.seq.between(first, last))
-                               .order_by(AuditEvent.seq)).all()
     size, frontier_text = _lock_head(session)
     frontier = _frontier_load(frontier_text)
     for _event_id, event_hash in events:
         merkle.push(frontier, merkle.event_leaf(event_hash))
-    conn.execute(insert(AuditLeaf), [{"leaf": size + i, "event_id": e[0]} for i, e in enumerate(events)])
+    conn.execute(_LEAVES, [{"leaf": size + i, "event_id": e[0]} for i, e in enumerate(events)])
     size += len(events)
-    conn.execute(update(AuditTreeHead).where(AuditTreeHead.id == 1)
-                 .values(size=size, frontier=_frontier_dump(frontier)))
+    conn.execute(_MOVE_HEAD, {"size": size, "frontier": _frontier_dump(frontier)})
     key = signing.private_key()
     if key is None:
         return

@@ -16,6 +16,7 @@ that fails rolls the whole transaction back, so nothing is half-written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import uuid
@@ -106,25 +107,26 @@ def start(session: Session, process_id: str, data: dict | None, actor: str, *,
 
 
 def complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str, *,
-                  expected_revision: int | None = None) -> InstanceRow:
+                  expected_revision: int | None = None, read: Session | None = None) -> InstanceRow:
     """Validate ``data`` against the task's form, complete the task and run the engine to the next wait.
 
     Computed on a snapshot, the change can lose a race to another change of the instance made meanwhile
     (e.g. a colleague's task on a parallel branch). It is then computed once more, now under the write
     lock the failed write took, so it succeeds if the task is still waiting — what a person would have
-    done on the "refresh and retry" page.
+    done on the "refresh and retry" page. ``read``: a snapshot the caller already holds (from
+    ``db.reading(session)``), used for the first computation instead of opening another.
     """
     try:
-        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision, read)
     except _LostRace:
         if not db.began(session):
             raise
-        return _complete_task(session, instance_id, task_id, data, actor, expected_revision)
+        return _complete_task(session, instance_id, task_id, data, actor, expected_revision, None)
 
 
 def _complete_task(session: Session, instance_id: str, task_id: str, data: dict, actor: str,
-                   expected_revision: int | None) -> InstanceRow:
-    with db.reading(session) as read:
+                   expected_revision: int | None, snapshot: Session | None) -> InstanceRow:
+    with _reading(session, snapshot) as read:
         loaded = load(read, instance_id)
         if expected_revision is not None and loaded.instance.revision != expected_revision:
             raise Conflict("此求助已被他人更新，请刷新后重试", revision=loaded.instance.revision)
@@ -143,6 +145,17 @@ def _complete_task(session: Session, instance_id: str, task_id: str, data: dict,
                        payload={"task_id": str(task.id), "process_id": task.workflow.spec.name,
                                 "element_id": task.task_spec.bpmn_id, "data": clean}, run=run, read=read)
     return loaded.instance
+
+
+@contextlib.contextmanager
+def _reading(session: Session, snapshot: Session | None):
+    """``db.reading(session)``, or the caller's ``snapshot`` while ``session`` has not begun (once it holds
+    the write lock, it is where a change is computed, as ``db.reading`` says)."""
+    if snapshot is None or db.began(session):
+        with db.reading(session) as read:
+            yield read
+    else:
+        yield snapshot
 
 
 def task_form(version: LoadedVersion, task) -> tuple[dict | None, dict | None]:
@@ -315,7 +328,8 @@ def _write_projections_and_events(session: Session, loaded: Loaded, fx: Effects,
                                      != task_rows.deadlines(before.waiting, ready_ids)):
         task_rows.sync(session, instance, wf, loaded.version, waiting_now, new=not before.states,
                        actor=actor if kind == "task_completed" else None, now=now,
-                       completed=payload.get("task_id") if kind == "task_completed" else None)
+                       completed=payload.get("task_id") if kind == "task_completed" else None,
+                       was_ready={str(i) for i in before.ready})
     fired = []
     if timer_rows.due_times(waiting_now) != timer_rows.due_times(before.waiting):
         fired = timer_rows.sync(session, instance, wf, waiting_now, new=not before.states, rows=loaded.timer_rows)

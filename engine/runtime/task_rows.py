@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import identity, scripting
@@ -21,8 +22,16 @@ _T = TaskRow.__table__
 _S = StepTiming.__table__
 # what a completed task's step-timing row copies from its inbox row (deleted by the same change)
 _TIMED = ("process_id", "element_id", "name", "lane", "department", "clause", "ready_at")
-_ROWS_OF_INSTANCE = select(_T.c.id, _T.c.due_at, _T.c.sla_key, *(_T.c[name] for name in _TIMED)).where(
-    _T.c.instance_id == bindparam("iid"))
+# The instance's rows of tasks no longer ready, deleted and returned in one statement (a completed task's row
+# becomes its step timing); then only the rows of tasks that were ready before the change are read.
+_DELETE_STALE = (delete(_T).where(_T.c.instance_id == bindparam("iid"),
+                                  _T.c.id.not_in(bindparam("ready", expanding=True)))
+                 .returning(_T.c.id, _T.c.due_at, _T.c.sla_key, *(_T.c[name] for name in _TIMED)))
+_KEPT = select(_T.c.id, _T.c.due_at, _T.c.sla_key).where(_T.c.instance_id == bindparam("iid"),
+                                                         _T.c.id.in_(bindparam("ids", expanding=True)))
+# A new task's row; one that exists already (the projection said otherwise) is left as it is.
+_INSERT_NEW = {"sqlite": sqlite.insert(_T).on_conflict_do_nothing(index_elements=[_T.c.id]),
+               "postgresql": postgresql.insert(_T).on_conflict_do_nothing(index_elements=[_T.c.id])}
 
 
 def queue_at(due):
@@ -46,25 +55,30 @@ def deadlines(waiting, ready_ids=()) -> dict[str, tuple]:
 
 
 def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new: bool = False,
-         actor: str | None = None, now=None, completed: str | None = None) -> None:
+         actor: str | None = None, now=None, completed: str | None = None, was_ready=None) -> None:
     """Make the instance's rows equal to its READY user tasks, keeping claims on tasks that stay ready.
 
     Core statements rather than ORM objects: this runs on every change that alters the ready tasks or
-    their deadlines (the runtime skips it otherwise), and is one SELECT (none for a new instance), at
-    most one DELETE and one INSERT — and, when the change completed the user task ``completed`` (by
+    their deadlines (the runtime skips it otherwise). It is one DELETE … RETURNING of the rows of tasks no
+    longer ready (none for a new instance), one SELECT of the rows of tasks still ready (only when some
+    task of ``was_ready``, the ids ready before the change, still is; every ready task when the caller
+    does not say), at most one INSERT of new tasks' rows (``ON CONFLICT DO NOTHING``: a row that exists
+    after all is kept, claim and all) — and, when the change completed the user task ``completed`` (by
     ``actor``), one INSERT of its step timing (:func:`timing_row`). ``now``: the change's instant, the
     time of its audit event, so that a replay of the log finds the same ready and completion times.
     """
     ready = ready_user_tasks(wf)
     ids = {str(t.id) for t in ready}
     table = _T
-    existing = {} if new else {r.id: r for r in session.execute(_ROWS_OF_INSTANCE, {"iid": instance.id})}
-    stale = [i for i in existing if i not in ids]
-    if stale:
-        session.execute(delete(table).where(table.c.id.in_(stale)))
+    existing, removed = {}, {}
+    if not new:
+        removed = {r.id: r for r in session.execute(_DELETE_STALE, {"iid": instance.id, "ready": sorted(ids)})}
+        kept = sorted(ids if was_ready is None else ids & set(was_ready))
+        if kept:
+            existing = {r.id: r for r in session.execute(_KEPT, {"iid": instance.id, "ids": kept})}
     now = now or clock.now()
-    if completed is not None and completed in stale:
-        session.execute(insert(_S), [timing_row(existing[completed], instance.id, now, actor or "")])
+    if completed is not None and completed in removed:
+        session.execute(insert(_S), [timing_row(removed[completed], instance.id, now, actor or "")])
     due_by_task = deadlines(waiting_now, ids)
     new_rows = []
     for task in ready:
@@ -83,7 +97,7 @@ def sync(session: Session, instance: Instance, wf, version, waiting_now, *, new:
             "excluded": _excluded(session, instance.id, _props(task, version).get("exclude_actors"), actor)})
     if new_rows:
         _assign_on_duty(session, new_rows)
-        session.execute(insert(table), new_rows)
+        session.execute(_INSERT_NEW[session.get_bind().dialect.name], new_rows)
 
 
 def timing_row(row, instance_id: str, completed_at, completed_by: str) -> dict:

@@ -279,15 +279,24 @@ def offered_to(row: TaskRow) -> str:
 
 
 def complete(session: Session, task_id: str, user: User, data: dict, *,
-             expected_revision: int | None = None) -> Instance:
+             expected_revision: int | None = None, read: Session | None = None) -> Instance:
     """Complete a task as ``user``: checks the right to do it, then the runtime validates and runs (the
-    check reads a snapshot, so the write lock waits for the runtime's write, not for its scripts)."""
-    with db.reading(session) as read:
-        row = get(read, task_id)
-        reason = refusal(read, user, row)
-        if reason:
-            raise errors.Forbidden(refused_message(reason))
-        if not may_work_on(user, row, read):
-            raise errors.Forbidden("您没有处理此任务的权限")
+    check reads a snapshot, so the write lock waits for the runtime's write, not for its scripts).
+    ``read``: the snapshot the caller already read the task from (``db.reading(session)``), so the check
+    and the runtime read there too instead of opening their own (fewer round trips per completion)."""
+    if read is not None:
+        return _complete(session, read, task_id, user, data, expected_revision)
+    with db.reading(session) as snapshot:
+        return _complete(session, snapshot, task_id, user, data, expected_revision)
+
+
+def _complete(session: Session, read: Session, task_id: str, user: User, data: dict,
+              expected_revision: int | None) -> Instance:
+    row = get(read, task_id)
+    reason = refusal(read, user, row)
+    if reason:
+        raise errors.Forbidden(refused_message(reason))
+    if not may_work_on(user, row, read):
+        raise errors.Forbidden("您没有处理此任务的权限")
     return runtime.complete_task(session, row.instance_id, task_id, data, user.username,
-                                 expected_revision=expected_revision)
+                                 expected_revision=expected_revision, read=read)

@@ -133,6 +133,8 @@ def complete_task(task_id: str):
             row = _row(read, task_id, for_change=True)
             if not policy.can_work_on(user, row):
                 raise ApiError(403, policy.work_refusal(user, row))
-        instance = tasks.complete(session, task_id, user, body.get("data", {}), expected_revision=revision)
+            # the same snapshot: the engine's checks and the runtime read there, not in snapshots of their own
+            instance = tasks.complete(session, task_id, user, body.get("data", {}), expected_revision=revision,
+                                      read=read)
         out = {"instance_id": instance.id, "status": instance.status, "revision": instance.revision}
     return out
