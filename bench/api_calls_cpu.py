@@ -19,7 +19,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-sys.path.append(str(HERE))  # bench/phases.py (after the root: bench/engine.py must not shadow the engine)
 
 
 def _http_bench():
@@ -67,7 +66,7 @@ def measure(url: str, n: int, hl, statements: dict | None = None) -> dict[str, f
         lifecycle()
     out = {kind: cpu[kind] * 1000 / count[kind] for kind in cpu}
     if statements is not None:
-        from phases import Phases
+        from bench.phases import Phases
 
         phases = Phases()
         phases.sql(db.get_engine(url))

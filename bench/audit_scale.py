@@ -158,8 +158,17 @@ def main() -> None:
     ap.add_argument("--jobs", default="1,2", help="worker counts to time, comma-separated (default 1,2)")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached database")
     ap.add_argument("--build-only", action="store_true", help="build (or find) the database, time nothing")
+    ap.add_argument("--reuse-build", action="store_true",
+                    help="time the newest finished build of -n even if the engine changed since (for changes that "
+                         "do not change what the engine writes; every timed run still must find nothing)")
     args = ap.parse_args()
     folder = ROOT / "bench" / ".cache" / f"audit-scale-{code_version(args.n, args.rounds)}"
+    if args.reuse_build and not (folder / "ready").exists():
+        built = sorted((p.parent for p in (ROOT / "bench" / ".cache").glob("audit-scale-*/ready")
+                        if _figures(p.parent)[0] == args.n), key=lambda p: p.stat().st_mtime)
+        if built:
+            folder = built[-1]
+            print(f"  reusing {folder.relative_to(ROOT)} (built by an earlier engine)", file=sys.stderr)
     if args.rebuild or not (folder / "ready").exists():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

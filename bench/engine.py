@@ -35,9 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/engine.py must not shadow the engine package
 
-from phases import Phases  # noqa: E402  (bench/phases.py)
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
@@ -45,6 +43,7 @@ from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import engine.helpdesk  # noqa: E402
+from bench.phases import Phases  # noqa: E402
 from engine import repository, runtime, scripting  # noqa: E402
 from engine.audit import history, tree  # noqa: E402
 from engine.core import db, migrate  # noqa: E402

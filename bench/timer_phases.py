@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import timers as bench_timers  # noqa: E402  (bench/timers.py: database set-up and the outage backlog)
-from phases import Phases  # noqa: E402  (bench/phases.py: the timed wrappers)
 
 import engine.helpdesk  # noqa: E402
+from bench.phases import Phases  # noqa: E402  (the timed wrappers)
 from engine.runtime import instances, serialization, store  # noqa: E402
 from engine.timers import firing  # noqa: E402
 
