@@ -139,6 +139,9 @@ def refresh_statistics(url: str | None = None) -> None:
         conn.exec_driver_sql("PRAGMA analysis_limit=1000")
         conn.exec_driver_sql("ANALYZE")
         conn.exec_driver_sql("PRAGMA optimize")
+        # The connection began a transaction (our engine BEGINs on first use): without this COMMIT the
+        # statistics were rolled back when the connection closed, and the planner never saw them.
+        conn.commit()
 
 
 def synchronous() -> str:
