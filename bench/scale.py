@@ -88,7 +88,10 @@ def _open_requests(count: int) -> None:
 
 def copy_to_postgres(folder: Path, n: int) -> str:
     """A fresh PostgreSQL database holding the SQLite build's rows; returns its URL."""
+    import json
+
     import psycopg
+    from sqlalchemy import JSON as sa_json
     from sqlalchemy import MetaData, create_engine, func, insert, select, text
 
     from engine.core import db, migrate
@@ -115,8 +118,13 @@ def copy_to_postgres(folder: Path, n: int) -> str:
                 order = list(table.primary_key.columns) or list(table.c)
                 result = src.execute(select(*(text(f'"{c.name}"') for c in table.c)).select_from(text(f'"{table.name}"'))
                                      .order_by(*(text(f'"{c.name}"') for c in order)))
+                # SQLite hands JSON columns back as their text: decode it, or PostgreSQL would store each value
+                # as one JSON string (a process version's file list read back as a str, not a dict)
+                decode = [isinstance(c.type, sa_json) for c in table.c]
                 while batch := result.fetchmany(2000):
-                    dst.execute(insert(table), [dict(zip(table.c.keys(), row, strict=True)) for row in batch])
+                    dst.execute(insert(table), [
+                        {k: (json.loads(v) if d and isinstance(v, str) else v)
+                         for k, v, d in zip(table.c.keys(), row, decode, strict=True)} for row in batch])
                 if src.execute(text(f'SELECT count(*) FROM "{table.name}"')).scalar() != \
                         dst.execute(select(func.count()).select_from(table)).scalar():
                     raise SystemExit(f"copy of {table.name} lost rows")
