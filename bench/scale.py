@@ -97,12 +97,11 @@ def copy_to_postgres(folder: Path, n: int) -> str:
     from engine.core import db, migrate
     from tests import postgres_status
 
-    name = f"liyuan_scale_{n}"
+    name = _copy_name(n)
     with psycopg.connect(postgres_status.URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = postgres_status.URL.rsplit("/", 1)[0]
-    url = f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+    url = _copy_url(n)
     migrate.upgrade(url)
     source = create_engine(f"sqlite:///{folder / 'audit.db'}")
     meta = MetaData()
@@ -142,23 +141,33 @@ def copy_to_postgres(folder: Path, n: int) -> str:
     return url
 
 
+def _copy_name(n: int) -> str:
+    return f"liyuan_scale_{n}"
+
+
+def _copy_url(n: int) -> str:
+    """The SQLAlchemy URL of the PostgreSQL copy of the ``n`` build (beside the test server's database)."""
+    from tests import postgres_status
+
+    base = postgres_status.URL.rsplit("/", 1)[0]
+    return f"postgresql+psycopg://{base.split('://', 1)[1]}/{_copy_name(n)}"
+
+
 def _postgres_copy(n: int) -> str | None:
     """The URL of the copy an earlier run made of the ``n`` build, if it is there whole; else None."""
     import psycopg
 
-    from tests import postgres_status
 
-    base = postgres_status.URL.rsplit("/", 1)[0]
-    url = f"{base}/liyuan_scale_{n}"
+    url = _copy_url(n)
     try:
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(url.replace("+psycopg", "", 1)) as conn:
             held = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     except psycopg.Error:
         return None
     if held != n:
         return None
-    print(f"  reusing the PostgreSQL copy liyuan_scale_{n}", file=sys.stderr)
-    return f"postgresql+psycopg://{url.split('://', 1)[1]}"
+    print(f"  reusing the PostgreSQL copy {_copy_name(n)}", file=sys.stderr)
+    return url
 
 
 def _disk_kb(url: str, folder: Path, n: int) -> float:
